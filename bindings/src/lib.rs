@@ -1,0 +1,3 @@
+//! Raw bindings to LTTng-UST 2.13, generated with bindgen, for cotrace.
+//!
+//! Filled in by its own issue.

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cotrace's demo, tests and VM kernel need. Idempotent: packages
+# already present are skipped, so a warm machine pays one dpkg query.
+set -euo pipefail
+
+packages=(
+  # LTTng-UST: the user-space tracer, its CLI and the trace reader.
+  lttng-tools liblttng-ust-dev babeltrace2
+  # bindgen (only to regenerate cotrace-lttng-sys) and the C benchmark providers.
+  libclang-dev build-essential pkg-config
+  # The user_events kernel: source, build tools, and QEMU to boot it with the host's root.
+  linux-source-6.12 flex bison bc libelf-dev libssl-dev xz-utils qemu-system-x86 busybox-static
+  # Real user_events clients used by the tests, and instruction counting for the benches.
+  linux-perf trace-cmd valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all ${#packages[@]} packages present"
