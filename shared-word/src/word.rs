@@ -151,12 +151,10 @@ impl EnableWord {
             let users = f(current & USER_MASK)?;
             debug_assert!(users <= USER_MAX);
             let new = (current & SHARED_MASK) | users;
-            match self.bits.compare_exchange_weak(
-                current,
-                new,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .bits
+                .compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(users),
                 Err(actual) => current = actual,
             }
@@ -188,7 +186,10 @@ mod tests {
     #[test]
     fn kernel_address_is_the_word() {
         let w = EnableWord::new();
-        assert_eq!(w.kernel_address() as usize, &w as *const EnableWord as usize);
+        assert_eq!(
+            w.kernel_address() as usize,
+            &w as *const EnableWord as usize
+        );
         assert_eq!(w.kernel_address() as usize % 4, 0);
     }
 }

@@ -39,7 +39,11 @@ fn kernel_and_two_users_never_lose_a_bit() {
         kernel.join().unwrap();
         let end = word.snapshot().raw();
         assert_eq!(end & USER_MASK, 0, "user count not back to zero: {end:#x}");
-        assert_eq!(end & KERNEL_MASK, 0, "kernel bit wrong at the end: {end:#x}");
+        assert_eq!(
+            end & KERNEL_MASK,
+            0,
+            "kernel bit wrong at the end: {end:#x}"
+        );
         assert_eq!(end, 0);
     });
 }
@@ -61,6 +65,10 @@ fn kernel_set_survives_concurrent_users() {
         word.emulate_kernel_set();
         a.join().unwrap();
         b.join().unwrap();
-        assert_eq!(word.snapshot().raw(), KERNEL_MASK, "the kernel's bit was overwritten");
+        assert_eq!(
+            word.snapshot().raw(),
+            KERNEL_MASK,
+            "the kernel's bit was overwritten"
+        );
     });
 }

@@ -52,7 +52,11 @@ fn saturated_count_is_refused_and_word_unchanged() {
     assert_eq!(before.users(), USER_MAX);
     assert!(!before.kernel_enabled());
     assert_eq!(w.acquire_user(), Err(WordError::UserCountSaturated));
-    assert_eq!(w.snapshot(), before, "a refused acquire must not touch the word");
+    assert_eq!(
+        w.snapshot(),
+        before,
+        "a refused acquire must not touch the word"
+    );
 }
 
 #[test]
@@ -87,7 +91,11 @@ fn reserved_bits_are_never_written() {
 
 #[test]
 fn errors_display() {
-    assert!(WordError::UserCountSaturated.to_string().contains("maximum"));
+    assert!(
+        WordError::UserCountSaturated
+            .to_string()
+            .contains("maximum")
+    );
     assert!(WordError::UserCountZero.to_string().contains("zero"));
     assert_eq!(
         WordSnapshot::from_raw(0x8000_0001).to_string(),
