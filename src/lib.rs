@@ -1,8 +1,87 @@
 //! cotrace: instrument once, enable from the Linux kernel's user_events and from LTTng-UST.
 //!
-//! Every event has one [`EnableWord`]: the kernel sets bit 31 when ftrace or perf enables it,
-//! user-space tracers count themselves in the low bits, and a call site costs one relaxed load
-//! and a branch until someone wants it. The facade (event macros and registration) arrives with
-//! its own issue; for now this crate re-exports the word.
+//! Declare events with [`provider!`], fire them with [`fire!`], and call [`init`] once at
+//! start-up. Each event has one [`EnableWord`]: the kernel sets its bit 31 when ftrace or perf
+//! enables the event, LTTng-UST sessions are counted in its low bits, and a call site that
+//! nobody wants costs one relaxed load and a branch. When the word is non-zero the fields are
+//! evaluated once and handed to every tracer that wants them.
+//!
+//! ```
+//! cotrace::provider! {
+//!     /// Request handling.
+//!     pub mod myapp {
+//!         /// A request finished.
+//!         #[level(info)]
+//!         fn request_done(id: u64, status: u16, path: &str, latency_ns: u64);
+//!     }
+//! }
+//!
+//! let status = cotrace::init(); // registers every event with every available tracer
+//! println!("{status}");
+//! cotrace::fire!(myapp::request_done(7, 200, "/", 1_200));
+//! ```
+//!
+//! - [`provider!`] / [`fire!`]: declaring and firing events ([names each tracer sees](provider)).
+//! - [`Field`]: the field types and how each tracer records them ([table](field)).
+//! - [`Level`]: severity, mapped to LTTng loglevels.
+//! - [`init`], [`status`], [`Status`]: registration and what works here.
+//! - [`Event`], [`EventDesc`]: an event's static description and state.
+//!
+//! # Enabling events
+//!
+//! | tracer | enable | read |
+//! | --- | --- | --- |
+//! | LTTng-UST | `lttng create s && lttng enable-event -u 'myapp:*' && lttng start` | `lttng stop && babeltrace2 <session dir>` |
+//! | ftrace | `echo 1 > /sys/kernel/tracing/events/user_events/myapp_request_done/enable` | `cat /sys/kernel/tracing/trace` |
+//! | perf | `perf record -e user_events:myapp_request_done -p PID` | `perf script` |
+//!
+//! # Crate Feature Flags
+//!
+//! - `kernel` (default): the user_events adapter ([`cotrace_kernel`]).
+//! - `lttng` (default): the LTTng-UST adapter ([`cotrace_ust`]); liblttng-ust is loaded at run
+//!   time, so an app runs where it is not installed.
+//!
+//! With a feature off the macros still compile and that tracer is reported absent.
+//!
+//! # Configuration
+//!
+//! The kernel side needs Linux 6.4+ built with `CONFIG_USER_EVENTS=y`, tracefs mounted
+//! (`/sys/kernel/tracing`) and write permission on `user_events_data` (root by default). The
+//! LTTng side needs liblttng-ust 2.13 (`liblttng-ust1` on Debian) and a running
+//! `lttng-sessiond`. Whatever is missing, [`status`] says so and the app runs on.
+//!
+//! # Supported Rust Versions
+//!
+//! Rust 1.85 or newer (edition 2024).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod event;
+pub mod field;
+mod level;
+mod macros;
+mod registry;
+mod status;
+
+#[cfg(feature = "kernel")]
+mod kernel;
+#[cfg(feature = "lttng")]
+mod lttng;
+
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __macro_support;
+pub(crate) use __macro_support as macro_support;
 
 pub use cotrace_word::{EnableWord, WordError, WordSnapshot};
+pub use event::{Event, EventDesc};
+pub use field::{Field, FieldDesc, FieldKind, Value};
+pub use level::Level;
+pub use registry::{events, init, status};
+pub use status::{EventStatus, Registration, Status, TracerStatus};
+
+#[cfg(feature = "kernel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kernel")))]
+pub use cotrace_kernel;
+#[cfg(feature = "lttng")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lttng")))]
+pub use cotrace_ust;

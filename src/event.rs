@@ -1,0 +1,119 @@
+//! Events: the static description of an event, and its state (the enable word and each
+//! tracer's registration).
+//!
+//! [`provider!`](crate::provider) builds one [`Event`] `static` per declared event and lists it
+//! in a link-time registry, so [`init`](crate::init) finds every event in the program.
+
+#[cfg(any(feature = "kernel", feature = "lttng"))]
+use std::sync::OnceLock;
+
+use cotrace_word::{EnableWord, WordSnapshot};
+
+use crate::field::{FieldDesc, Value};
+use crate::level::Level;
+
+/// What never changes about an event: its names, level and fields.
+#[derive(Clone, Copy, Debug)]
+pub struct EventDesc {
+    /// The provider: the name of the `mod` in [`provider!`](crate::provider).
+    pub provider: &'static str,
+    /// The event's name: the `fn` name in the declaration.
+    pub name: &'static str,
+    /// The name the kernel knows it by: `provider_event` (user_events names have no `:`).
+    pub kernel_name: &'static str,
+    /// How severe it is.
+    pub level: Level,
+    /// Its fields, in declaration order.
+    pub fields: &'static [FieldDesc],
+}
+
+impl EventDesc {
+    /// The name LTTng knows it by: `provider:event`.
+    pub fn lttng_name(&self) -> String {
+        format!("{}:{}", self.provider, self.name)
+    }
+}
+
+/// An event: its [description](EventDesc), its [enable word](EnableWord) and its registration
+/// with each tracer.
+///
+/// Only [`provider!`](crate::provider) creates these, as `static`s: the kernel keeps the word's
+/// address for as long as the process runs, which a `static` guarantees.
+pub struct Event {
+    desc: EventDesc,
+    word: EnableWord,
+    #[cfg(feature = "kernel")]
+    pub(crate) kernel: OnceLock<Result<crate::kernel::KernelEvent, String>>,
+    #[cfg(feature = "lttng")]
+    pub(crate) lttng: OnceLock<Result<crate::lttng::LttngEvent, String>>,
+}
+
+impl Event {
+    /// A new, unregistered event. Used by [`provider!`](crate::provider); not API.
+    #[doc(hidden)]
+    pub const fn __new(desc: EventDesc) -> Self {
+        Self {
+            desc,
+            word: EnableWord::new(),
+            #[cfg(feature = "kernel")]
+            kernel: OnceLock::new(),
+            #[cfg(feature = "lttng")]
+            lttng: OnceLock::new(),
+        }
+    }
+
+    /// The event's description.
+    pub fn desc(&self) -> &EventDesc {
+        &self.desc
+    }
+
+    /// True when the kernel or an LTTng session wants this event: the call-site check.
+    #[inline(always)]
+    pub fn is_enabled(&self) -> bool {
+        self.word.is_enabled()
+    }
+
+    /// The event's enable word as it is now: kernel bit and LTTng reference count.
+    pub fn snapshot(&self) -> WordSnapshot {
+        self.word.snapshot()
+    }
+
+    /// The event's enable word.
+    ///
+    /// The adapters hand its address to the tracers. An in-process tracer may count itself in
+    /// with [`EnableWord::acquire_user`] (and out with [`EnableWord::release_user`]): the
+    /// event then fires, its fields are evaluated, and LTTng receives them if registered.
+    pub fn word(&'static self) -> &'static EnableWord {
+        &self.word
+    }
+
+    /// Hands one firing's values to every tracer that wants the event. Called by
+    /// [`fire!`](crate::fire) after the enable-word check; not API.
+    #[doc(hidden)]
+    #[inline(never)]
+    pub fn __emit(&'static self, values: &[Value<'_>]) {
+        let state = self.word.snapshot();
+        #[cfg(feature = "kernel")]
+        if state.kernel_enabled() {
+            if let Some(Ok(kernel)) = self.kernel.get() {
+                kernel.write(values);
+            }
+        }
+        #[cfg(feature = "lttng")]
+        if state.users_enabled() {
+            if let Some(Ok(lttng)) = self.lttng.get() {
+                lttng.fire(values);
+            }
+        }
+        let _ = (state, values);
+    }
+}
+
+impl core::fmt::Debug for Event {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Event")
+            .field("desc", &self.desc)
+            .field("word", &self.word)
+            .finish_non_exhaustive()
+    }
+}

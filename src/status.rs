@@ -1,0 +1,128 @@
+//! The status report: which tracers work here, and the state of each event.
+
+use core::fmt;
+
+use cotrace_word::WordSnapshot;
+
+use crate::field::FieldDesc;
+use crate::level::Level;
+
+/// The report returned by [`status`](crate::status) and [`init`](crate::init).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Status {
+    /// The kernel's user_events (feature `kernel`).
+    pub kernel: TracerStatus,
+    /// LTTng-UST (feature `lttng`).
+    pub lttng: TracerStatus,
+    /// Every declared event.
+    pub events: Vec<EventStatus>,
+}
+
+/// Whether one tracer can be used in this process, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TracerStatus {
+    /// `"kernel"` or `"lttng"`.
+    pub name: &'static str,
+    /// The cargo feature that brings this tracer in is on.
+    pub compiled_in: bool,
+    /// The tracer can be used here: events registered with it can be enabled by it.
+    pub available: bool,
+    /// How it is used, or what is missing and how to fix it.
+    pub detail: String,
+}
+
+impl TracerStatus {
+    #[allow(dead_code)] // used when a tracer's feature is off
+    pub(crate) fn not_compiled(name: &'static str) -> Self {
+        Self {
+            name,
+            compiled_in: false,
+            available: false,
+            detail: format!("the `{name}` cargo feature of cotrace is off"),
+        }
+    }
+}
+
+/// One event's state.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EventStatus {
+    /// Its LTTng name, `provider:event`.
+    pub lttng_name: String,
+    /// Its user_events name, `provider_event`.
+    pub kernel_name: &'static str,
+    /// Its level.
+    pub level: Level,
+    /// Its fields.
+    pub fields: &'static [FieldDesc],
+    /// Its enable word now: kernel bit and number of LTTng sessions (or triggers) attached.
+    pub word: WordSnapshot,
+    /// Its registration with the kernel.
+    pub kernel: Registration,
+    /// Its registration with LTTng-UST.
+    pub lttng: Registration,
+}
+
+/// The state of one event's registration with one tracer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Registration {
+    /// The tracer's cargo feature is off.
+    NotCompiled,
+    /// [`init`](crate::init) has not run yet.
+    NotInitialized,
+    /// Registered: the tracer can enable the event.
+    Registered,
+    /// Registration failed; the event stays off for this tracer. The message says why.
+    Failed(String),
+}
+
+impl Registration {
+    #[allow(dead_code)] // used when a tracer's feature is on
+    pub(crate) fn from_slot<T>(slot: Option<&Result<T, String>>) -> Self {
+        match slot {
+            None => Self::NotInitialized,
+            Some(Ok(_)) => Self::Registered,
+            Some(Err(why)) => Self::Failed(why.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotCompiled => f.write_str("not compiled in"),
+            Self::NotInitialized => f.write_str("not registered (cotrace::init() not called)"),
+            Self::Registered => f.write_str("registered"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for TracerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (self.compiled_in, self.available) {
+            (false, _) => "absent",
+            (true, true) => "available",
+            (true, false) => "unavailable",
+        };
+        write!(f, "{}: {state}: {}", self.name, self.detail)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.kernel)?;
+        writeln!(f, "{}", self.lttng)?;
+        for e in &self.events {
+            writeln!(
+                f,
+                "{} ({}): {}; kernel {}; lttng {}",
+                e.lttng_name, e.kernel_name, e.word, e.kernel, e.lttng
+            )?;
+        }
+        Ok(())
+    }
+}

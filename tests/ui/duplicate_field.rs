@@ -1,0 +1,7 @@
+cotrace::provider! {
+    pub mod app {
+        fn twice(id: u64, id: u32);
+    }
+}
+
+fn main() {}

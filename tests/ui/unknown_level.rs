@@ -1,0 +1,8 @@
+cotrace::provider! {
+    pub mod app {
+        #[level(loud)]
+        fn shout(volume: u8);
+    }
+}
+
+fn main() {}
