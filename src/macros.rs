@@ -148,6 +148,7 @@ macro_rules! __cotrace_event {
             // name are "bound more than once in this parameter list".
             #[doc(hidden)]
             #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
             pub fn __emit(self, $($field: $ty),*) {
                 self.event().__emit(&[$($crate::Field::value(&$field)),*]);
             }
@@ -159,15 +160,33 @@ macro_rules! __cotrace_event {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cotrace_level {
-    () => { $crate::Level::Info };
-    (emergency) => { $crate::Level::Emergency };
-    (alert) => { $crate::Level::Alert };
-    (critical) => { $crate::Level::Critical };
-    (error) => { $crate::Level::Error };
-    (warn) => { $crate::Level::Warn };
-    (notice) => { $crate::Level::Notice };
-    (info) => { $crate::Level::Info };
-    (debug) => { $crate::Level::Debug };
+    () => {
+        $crate::Level::Info
+    };
+    (emergency) => {
+        $crate::Level::Emergency
+    };
+    (alert) => {
+        $crate::Level::Alert
+    };
+    (critical) => {
+        $crate::Level::Critical
+    };
+    (error) => {
+        $crate::Level::Error
+    };
+    (warn) => {
+        $crate::Level::Warn
+    };
+    (notice) => {
+        $crate::Level::Notice
+    };
+    (info) => {
+        $crate::Level::Info
+    };
+    (debug) => {
+        $crate::Level::Debug
+    };
     ($other:ident) => {
         $crate::__macro_support::compile_error!($crate::__macro_support::concat!(
             "unknown level `",

@@ -46,7 +46,10 @@ fn register_all() {
     {
         let mut providers: BTreeMap<&'static str, Vec<&'static Event>> = BTreeMap::new();
         for event in events() {
-            providers.entry(event.desc().provider).or_default().push(event);
+            providers
+                .entry(event.desc().provider)
+                .or_default()
+                .push(event);
         }
         for (provider, events) in providers {
             crate::lttng::register_provider(provider, &events);

@@ -1,0 +1,1 @@
+//! Glue to the user_events adapter (cotrace-kernel): written when its API lands.
