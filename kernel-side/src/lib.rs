@@ -1,3 +1,102 @@
-//! The Linux user_events adapter of cotrace: tracefs discovery, registration of enable words, writes.
+//! The Linux user_events half of cotrace: registers an event's enable word with the kernel so
+//! that ftrace or perf set its bit 31, and writes the event's fields to the kernel.
 //!
-//! Filled in by its own issue.
+//! - [`availability`]: whether user_events can be used here, or an [`Unavailable`] that says
+//!   what is missing and how to fix it.
+//! - [`EventFormat`] and [`FieldType`]: an event's name and typed fields, validated before any
+//!   system call and rendered as the kernel's `name_args` (`"ev u32 a; __rel_loc char[] s"`).
+//! - [`register`] / [`register_with`] ([`RegisterOptions`]): hand a `&'static`
+//!   [`EnableWord`](cotrace_word::EnableWord) to the kernel; the [`Registration`] unregisters on
+//!   drop.
+//! - [`Registration::write`] with [`Value`]s: one `writev`, no heap allocation;
+//!   [`WriteOutcome::NotEnabled`] when nobody listens.
+//! - [`delete`]: remove an event (needed for persistent ones).
+//! - Errors: [`Error`], [`FormatError`], [`WriteError`], [`Errno`].
+//!
+//! # How it works
+//!
+//! One descriptor of `<tracefs>/user_events_data` is opened per process, lazily, with
+//! `O_CLOEXEC` (tracefs is looked for at `/sys/kernel/tracing`, then `/sys/kernel/debug/tracing`,
+//! then in `/proc/mounts`). Registration (`DIAG_IOCSREG`) passes the word's address with
+//! `enable_bit = 31` and `enable_size = 4`: from then on the kernel atomically sets bit 31 when
+//! the event is enabled and clears it when disabled, leaving the low bits (cotrace's user-space
+//! tracer count) alone. The kernel answers with a write index; a write is
+//! `writev(fd, [write_index, fixed fields..., dynamic data...])`. Dropping the registration
+//! unregisters (`DIAG_IOCSUNREG`); the kernel deletes a non-persistent event when its last
+//! registration goes.
+//!
+//! # What the kernel returns
+//!
+//! | errno | where | reported as |
+//! |---|---|---|
+//! | `EADDRINUSE` | register: word already registered | [`Error::WordInUse`] |
+//! | `EADDRINUSE` | register: name taken by other fields | [`Error::FormatConflict`] |
+//! | `EINVAL` | register: format or flags refused | [`Error::Kernel`] (MULTI_FORMAT is retried without) |
+//! | `EPERM` | register with PERSIST without CAP_PERFMON | [`Error::PersistNotPermitted`] |
+//! | `EBUSY` | delete: event in use (retried briefly) | [`Error::Busy`] |
+//! | `ENOENT` | delete: no such event | [`Error::NotFound`] |
+//! | `EBADF` | write: nobody enabled the event | `Ok(`[`WriteOutcome::NotEnabled`]`)` |
+//! | other | write | [`WriteError::Kernel`] |
+//!
+//! # Configuration
+//!
+//! - Linux 6.4 or newer built with `CONFIG_USER_EVENTS=y` (Debian's kernels do not enable it;
+//!   this project's `vm/run.sh` boots one that does). MULTI_FORMAT needs 6.9.
+//! - tracefs mounted (`mount -t tracefs nodev /sys/kernel/tracing`).
+//! - `user_events_data` is mode 0640, owner root: run as root or grant the group access.
+//! - PERSIST needs `CAP_PERFMON`.
+//!
+//! Without these the process keeps running: [`register`] returns [`Error::Unavailable`] and
+//! nothing is ever written.
+//!
+//! # Examples
+//!
+//! ```
+//! use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome};
+//! use cotrace_word::EnableWord;
+//!
+//! static WORD: EnableWord = EnableWord::new();
+//!
+//! let format = EventFormat::new("lib_example")?
+//!     .field("code", FieldType::U32)?
+//!     .field("what", FieldType::Str)?;
+//! let registration = match cotrace_kernel::register(&WORD, format) {
+//!     Ok(r) => r,
+//!     Err(why) => {
+//!         eprintln!("kernel tracing disabled: {why}");
+//!         return Ok(());
+//!     }
+//! };
+//! // The hot path: one load; only when bit 31 is set does anything else happen.
+//! if WORD.is_enabled() {
+//!     let outcome = registration.write(&[Value::U32(200), Value::Str("ok")])?;
+//!     assert!(matches!(outcome, WriteOutcome::Written | WriteOutcome::NotEnabled));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate Feature Flags
+//!
+//! None.
+//!
+//! # Supported Rust Versions
+//!
+//! The minimum supported Rust version is 1.85 (edition 2024).
+#![deny(unsafe_code)]
+
+mod errno;
+mod error;
+mod format;
+mod register;
+mod sys;
+mod tracefs;
+mod write;
+
+pub use errno::Errno;
+pub use error::{Error, FormatError, Op, Result, Unavailable, WriteError};
+pub use format::{
+    EventFormat, Field, FieldType, MAX_CHARS, MAX_FIELDS, MAX_NAME_ARGS, MAX_NAME_LEN,
+};
+pub use register::{RegisterOptions, Registration, delete, register, register_with};
+pub use tracefs::{availability, tracefs_dir};
+pub use write::{Value, WriteOutcome};

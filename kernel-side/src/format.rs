@@ -1,0 +1,415 @@
+//! [`EventFormat`] and [`FieldType`]: an event's name and fields, validated and rendered as the
+//! kernel's `name_args` string.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::error::FormatError;
+
+/// Longest `name_args` the kernel accepts, in bytes, terminating NUL included
+/// (`MAX_EVENT_DESC`).
+pub const MAX_NAME_ARGS: usize = 512;
+/// Longest event name this crate accepts (bytes). Leaves room for fields and for the
+/// `.<hex id>` suffix the kernel adds to MULTI_FORMAT events.
+pub const MAX_NAME_LEN: usize = 255;
+/// Most fields an event may have. Bounds the write path's stack arrays.
+pub const MAX_FIELDS: usize = 32;
+/// Largest `N` of a [`FieldType::Chars`] field (the kernel's limit for `char[N]`).
+pub const MAX_CHARS: u16 = 1024;
+
+/// The type of one field, as user_events knows it.
+///
+/// Integers are written in native byte order. Dynamic fields (`Str`, `Bytes`) are declared as
+/// `__rel_loc` fields: a 4-byte `size << 16 | offset` word in the fixed part, the data after
+/// all fixed fields.
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_kernel::FieldType;
+///
+/// assert_eq!(FieldType::U32.kernel_type(), "u32");
+/// assert_eq!(FieldType::Str.to_string(), "__rel_loc char[]");
+/// assert_eq!("char[16]".parse::<FieldType>().unwrap(), FieldType::Chars(16));
+/// assert!("long".parse::<FieldType>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `u64`
+    U64,
+    /// `s8`
+    S8,
+    /// `s16`
+    S16,
+    /// `s32`
+    S32,
+    /// `s64`
+    S64,
+    /// `char[N]`: exactly N bytes in the fixed part (shorter values are padded with NULs).
+    /// `1 <= N <= 1024`.
+    Chars(u16),
+    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants.
+    Str,
+    /// `__rel_loc u8[]`: a byte slice of any length up to 65535.
+    Bytes,
+}
+
+impl FieldType {
+    /// The kernel's spelling of the type, as written in `name_args` (`"u32"`, `"char[16]"`,
+    /// `"__rel_loc char[]"`). Allocates only for `Chars`.
+    pub fn kernel_type(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow::Borrowed;
+        match self {
+            Self::U8 => Borrowed("u8"),
+            Self::U16 => Borrowed("u16"),
+            Self::U32 => Borrowed("u32"),
+            Self::U64 => Borrowed("u64"),
+            Self::S8 => Borrowed("s8"),
+            Self::S16 => Borrowed("s16"),
+            Self::S32 => Borrowed("s32"),
+            Self::S64 => Borrowed("s64"),
+            Self::Chars(n) => std::borrow::Cow::Owned(format!("char[{n}]")),
+            Self::Str => Borrowed("__rel_loc char[]"),
+            Self::Bytes => Borrowed("__rel_loc u8[]"),
+        }
+    }
+
+    /// Bytes the field takes in the fixed part of the payload (4 for the `__rel_loc` word of
+    /// dynamic fields).
+    pub const fn fixed_size(&self) -> usize {
+        match self {
+            Self::U8 | Self::S8 => 1,
+            Self::U16 | Self::S16 => 2,
+            Self::U32 | Self::S32 | Self::Str | Self::Bytes => 4,
+            Self::U64 | Self::S64 => 8,
+            Self::Chars(n) => *n as usize,
+        }
+    }
+
+    /// True for `Str` and `Bytes`, whose data follows the fixed part.
+    pub const fn is_dynamic(&self) -> bool {
+        matches!(self, Self::Str | Self::Bytes)
+    }
+
+    fn validate(&self) -> Result<(), FormatError> {
+        match *self {
+            Self::Chars(n) if n == 0 || n > MAX_CHARS => Err(FormatError::CharsLength { n }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kernel_type())
+    }
+}
+
+impl FromStr for FieldType {
+    type Err = FormatError;
+
+    /// Parses the kernel's spellings (`u8`..`u64`, `s8`..`s64`, `char[N]`, `__rel_loc char[]`,
+    /// `__rel_loc u8[]`) and the Rust aliases `i8`..`i64`. Everything else user_events knows
+    /// (`int`, `__data_loc`, `struct`) or does not know (`long`) is
+    /// [`FormatError::UnsupportedType`].
+    fn from_str(s: &str) -> Result<Self, FormatError> {
+        let ty = match s.trim() {
+            "u8" => Self::U8,
+            "u16" => Self::U16,
+            "u32" => Self::U32,
+            "u64" => Self::U64,
+            "s8" | "i8" => Self::S8,
+            "s16" | "i16" => Self::S16,
+            "s32" | "i32" => Self::S32,
+            "s64" | "i64" => Self::S64,
+            "__rel_loc char[]" => Self::Str,
+            "__rel_loc u8[]" => Self::Bytes,
+            other => {
+                let n = other
+                    .strip_prefix("char[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .filter(|n| {
+                        !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .and_then(|n| n.parse::<u16>().ok());
+                match n {
+                    Some(n) => Self::Chars(n),
+                    None => {
+                        return Err(FormatError::UnsupportedType {
+                            ty: other.to_owned(),
+                        });
+                    }
+                }
+            }
+        };
+        ty.validate()?;
+        Ok(ty)
+    }
+}
+
+/// One declared field: its name and type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    name: String,
+    ty: FieldType,
+}
+
+impl Field {
+    /// The field's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The field's type.
+    pub fn ty(&self) -> FieldType {
+        self.ty
+    }
+}
+
+/// An event's name and typed fields, validated, with its `name_args` string ready for the
+/// kernel.
+///
+/// Every rule the kernel would enforce, and a few of this crate's own, is checked here, before
+/// any ioctl, so a bad declaration fails with a [`FormatError`] that says what is wrong:
+///
+/// - the name: 1 to [`MAX_NAME_LEN`] bytes, ASCII letters, digits and `_`, not starting with a
+///   digit (it becomes a tracefs directory and a perf event name);
+/// - field names: the same characters, unique within the event, not starting with `common_`
+///   (ftrace's own fields);
+/// - at most [`MAX_FIELDS`] fields; `char[N]` with `1 <= N <= 1024`;
+/// - the whole `name_args` shorter than [`MAX_NAME_ARGS`] bytes.
+///
+/// Fields are separated by `"; "`, as newer kernels normalise them.
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_kernel::{EventFormat, FieldType};
+///
+/// let format = EventFormat::new("request_done")?
+///     .field("status", FieldType::U32)?
+///     .field("path", FieldType::Str)?;
+/// assert_eq!(format.as_str(), "request_done u32 status; __rel_loc char[] path");
+///
+/// let same = EventFormat::with_fields(
+///     "request_done",
+///     &[("status", FieldType::U32), ("path", FieldType::Str)],
+/// )?;
+/// assert_eq!(format, same);
+/// # Ok::<(), cotrace_kernel::FormatError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventFormat {
+    name_args: String,
+    name_len: usize,
+    fields: Vec<Field>,
+    fixed_size: usize,
+    dynamic_fields: usize,
+}
+
+impl EventFormat {
+    /// An event with no fields yet.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::EmptyName`], [`FormatError::NameTooLong`] or
+    /// [`FormatError::InvalidName`].
+    pub fn new(name: &str) -> Result<Self, FormatError> {
+        if name.is_empty() {
+            return Err(FormatError::EmptyName);
+        }
+        if name.len() > MAX_NAME_LEN {
+            return Err(FormatError::NameTooLong {
+                len: name.len(),
+                max: MAX_NAME_LEN,
+            });
+        }
+        check_identifier(name).map_err(|position| FormatError::InvalidName {
+            name: name.to_owned(),
+            position,
+        })?;
+        Ok(Self {
+            name_args: name.to_owned(),
+            name_len: name.len(),
+            fields: Vec::new(),
+            fixed_size: 0,
+            dynamic_fields: 0,
+        })
+    }
+
+    /// Adds a field after the existing ones.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::InvalidFieldName`], [`FormatError::ReservedFieldName`],
+    /// [`FormatError::DuplicateField`], [`FormatError::TooManyFields`],
+    /// [`FormatError::CharsLength`] or [`FormatError::TooLong`].
+    pub fn field(mut self, name: &str, ty: FieldType) -> Result<Self, FormatError> {
+        check_identifier(name).map_err(|position| FormatError::InvalidFieldName {
+            field: name.to_owned(),
+            position,
+        })?;
+        if name.starts_with("common_") {
+            return Err(FormatError::ReservedFieldName {
+                field: name.to_owned(),
+            });
+        }
+        if self.fields.iter().any(|f| f.name == name) {
+            return Err(FormatError::DuplicateField {
+                field: name.to_owned(),
+            });
+        }
+        if self.fields.len() == MAX_FIELDS {
+            return Err(FormatError::TooManyFields { max: MAX_FIELDS });
+        }
+        ty.validate()?;
+        let separator = if self.fields.is_empty() { " " } else { "; " };
+        let ty_text = ty.kernel_type();
+        let len = self.name_args.len() + separator.len() + ty_text.len() + 1 + name.len();
+        if len + 1 > MAX_NAME_ARGS {
+            return Err(FormatError::TooLong {
+                len: len + 1,
+                max: MAX_NAME_ARGS,
+            });
+        }
+        self.name_args.push_str(separator);
+        self.name_args.push_str(&ty_text);
+        self.name_args.push(' ');
+        self.name_args.push_str(name);
+        self.fixed_size += ty.fixed_size();
+        self.dynamic_fields += usize::from(ty.is_dynamic());
+        self.fields.push(Field {
+            name: name.to_owned(),
+            ty,
+        });
+        Ok(self)
+    }
+
+    /// [`new`](Self::new), then [`field`](Self::field) for each `(name, type)` in order.
+    ///
+    /// # Errors
+    ///
+    /// The first error either would return.
+    pub fn with_fields(name: &str, fields: &[(&str, FieldType)]) -> Result<Self, FormatError> {
+        fields
+            .iter()
+            .try_fold(Self::new(name)?, |format, &(field, ty)| {
+                format.field(field, ty)
+            })
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> &str {
+        &self.name_args[..self.name_len]
+    }
+
+    /// The fields, in declaration (and payload) order.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The `name_args` string handed to the kernel, e.g. `"ev u32 a; __rel_loc char[] s"`.
+    pub fn as_str(&self) -> &str {
+        &self.name_args
+    }
+
+    /// Bytes of the fixed part of the payload (integers, `char[N]`, `__rel_loc` words).
+    pub fn fixed_size(&self) -> usize {
+        self.fixed_size
+    }
+
+    /// How many fields are `__rel_loc` ([`FieldType::Str`], [`FieldType::Bytes`]).
+    pub fn dynamic_fields(&self) -> usize {
+        self.dynamic_fields
+    }
+}
+
+impl fmt::Display for EventFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name_args)
+    }
+}
+
+/// Checks `[A-Za-z_][A-Za-z0-9_]*`; on failure returns the byte position of the first bad
+/// character (0 for an empty string).
+fn check_identifier(s: &str) -> Result<(), usize> {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return Err(0);
+    }
+    if bytes[0].is_ascii_digit() {
+        return Err(0);
+    }
+    match bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+    {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_renders_as_the_kernel_spells_it() {
+        let all = [
+            (FieldType::U8, "u8", 1),
+            (FieldType::U16, "u16", 2),
+            (FieldType::U32, "u32", 4),
+            (FieldType::U64, "u64", 8),
+            (FieldType::S8, "s8", 1),
+            (FieldType::S16, "s16", 2),
+            (FieldType::S32, "s32", 4),
+            (FieldType::S64, "s64", 8),
+            (FieldType::Chars(20), "char[20]", 20),
+            (FieldType::Str, "__rel_loc char[]", 4),
+            (FieldType::Bytes, "__rel_loc u8[]", 4),
+        ];
+        for (ty, text, size) in all {
+            assert_eq!(ty.to_string(), text);
+            assert_eq!(ty.fixed_size(), size);
+            assert_eq!(text.parse::<FieldType>().unwrap(), ty);
+        }
+    }
+
+    #[test]
+    fn name_args_uses_semicolon_space_and_tracks_sizes() {
+        let f = EventFormat::with_fields(
+            "ev",
+            &[
+                ("a", FieldType::U8),
+                ("b", FieldType::Chars(3)),
+                ("s", FieldType::Str),
+                ("d", FieldType::Bytes),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            f.as_str(),
+            "ev u8 a; char[3] b; __rel_loc char[] s; __rel_loc u8[] d"
+        );
+        assert_eq!(f.name(), "ev");
+        assert_eq!(f.fixed_size(), 1 + 3 + 4 + 4);
+        assert_eq!(f.dynamic_fields(), 2);
+        assert_eq!(EventFormat::new("bare").unwrap().as_str(), "bare");
+    }
+
+    #[test]
+    fn identifiers() {
+        assert_eq!(check_identifier("abc_9"), Ok(()));
+        assert_eq!(check_identifier("_x"), Ok(()));
+        assert_eq!(check_identifier("9x"), Err(0));
+        assert_eq!(check_identifier("a b"), Err(1));
+        assert_eq!(check_identifier("a:b"), Err(1));
+        assert_eq!(check_identifier("ab;"), Err(2));
+    }
+}

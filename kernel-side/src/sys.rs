@@ -1,0 +1,227 @@
+//! Every system call of this crate, and the user_events ABI they carry.
+//!
+//! Nothing else in the crate touches `libc`. The ABI (`include/uapi/linux/user_events.h`, Linux
+//! 6.4+) is declared here because Debian 12's `linux-libc-dev` predates it; the ioctl numbers are
+//! computed with the target's `_IOWR`/`_IOW` encoding (libc's, which knows powerpc/mips/sparc),
+//! never written as literals.
+#![allow(unsafe_code)]
+
+use core::ffi::CStr;
+use core::marker::PhantomData;
+use core::mem::{MaybeUninit, size_of};
+
+use crate::errno::Errno;
+
+/// A file descriptor this crate owns for the life of the process.
+pub(crate) type RawFd = libc::c_int;
+
+/// `USER_EVENT_REG_PERSIST`: keep the event after its last registration goes (CAP_PERFMON).
+pub(crate) const FLAG_PERSIST: u16 = 1 << 0;
+/// `USER_EVENT_REG_MULTI_FORMAT`: allow several formats under one name (Linux 6.9+).
+pub(crate) const FLAG_MULTI_FORMAT: u16 = 1 << 1;
+
+/// `struct user_reg` (packed, 28 bytes).
+#[repr(C, packed)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct UserReg {
+    pub size: u32,
+    pub enable_bit: u8,
+    pub enable_size: u8,
+    pub flags: u16,
+    pub enable_addr: u64,
+    pub name_args: u64,
+    pub write_index: u32,
+}
+
+/// `struct user_unreg` (packed, 16 bytes).
+#[repr(C, packed)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct UserUnreg {
+    pub size: u32,
+    pub disable_bit: u8,
+    pub reserved: u8,
+    pub reserved2: u16,
+    pub disable_addr: u64,
+}
+
+const _: () = assert!(size_of::<UserReg>() == 28);
+const _: () = assert!(size_of::<UserUnreg>() == 16);
+
+/// The ioctl magic of user_events (`DIAG_IOC_MAGIC`).
+const MAGIC: u32 = b'*' as u32;
+/// `DIAG_IOCSREG = _IOWR('*', 0, struct user_reg *)`: the size field is that of a pointer.
+pub(crate) const DIAG_IOCSREG: libc::Ioctl = libc::_IOWR::<*mut UserReg>(MAGIC, 0);
+/// `DIAG_IOCSDEL = _IOW('*', 1, char *)`.
+pub(crate) const DIAG_IOCSDEL: libc::Ioctl = libc::_IOW::<*mut libc::c_char>(MAGIC, 1);
+/// `DIAG_IOCSUNREG = _IOW('*', 2, struct user_unreg *)`.
+pub(crate) const DIAG_IOCSUNREG: libc::Ioctl = libc::_IOW::<*mut UserUnreg>(MAGIC, 2);
+
+/// The errno of the last failed call on this thread, read right after the call.
+fn last_errno() -> Errno {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno for the life of
+    // the thread; reading an int through it is always sound.
+    Errno::from_raw(unsafe { *libc::__errno_location() })
+}
+
+/// Turns a `-1`-on-error return value into a `Result`, reading errno in one place.
+fn check(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret < 0 { Err(last_errno()) } else { Ok(ret) }
+}
+
+/// `open(path, O_RDWR | O_CLOEXEC)`.
+pub(crate) fn open_rdwr_cloexec(path: &CStr) -> Result<RawFd, Errno> {
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call; open(2) with
+    // these flags takes no third argument and does not retain the pointer.
+    check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
+}
+
+/// `ioctl(fd, DIAG_IOCSREG, reg)`: registers; the kernel fills `reg.write_index`.
+pub(crate) fn ioctl_reg(fd: RawFd, reg: &mut UserReg) -> Result<(), Errno> {
+    // SAFETY: DIAG_IOCSREG reads and writes `reg.size` (28) bytes at the pointer, which is a
+    // valid, exclusive `UserReg`. `reg.name_args` points to a NUL-terminated string the caller
+    // keeps alive across the call (the kernel copies it); `enable_addr` is only stored by the
+    // kernel, whose lifetime contract is enforced by `Registration` (`&'static EnableWord`).
+    check(unsafe { libc::ioctl(fd, DIAG_IOCSREG, reg as *mut UserReg) }).map(drop)
+}
+
+/// `ioctl(fd, DIAG_IOCSUNREG, unreg)`: removes the enabler at (address, bit).
+pub(crate) fn ioctl_unreg(fd: RawFd, unreg: &UserUnreg) -> Result<(), Errno> {
+    // SAFETY: DIAG_IOCSUNREG only reads `unreg.size` (16) bytes from a valid `UserUnreg`.
+    check(unsafe { libc::ioctl(fd, DIAG_IOCSUNREG, unreg as *const UserUnreg) }).map(drop)
+}
+
+/// `ioctl(fd, DIAG_IOCSDEL, name)`: deletes an event no one holds.
+pub(crate) fn ioctl_del(fd: RawFd, name: &CStr) -> Result<(), Errno> {
+    // SAFETY: DIAG_IOCSDEL reads a NUL-terminated string (copied by the kernel) from `name`,
+    // which is valid for the duration of the call.
+    check(unsafe { libc::ioctl(fd, DIAG_IOCSDEL, name.as_ptr()) }).map(drop)
+}
+
+/// A fixed-capacity array of `iovec`s on the stack, each borrowing data that lives for `'a`.
+///
+/// The write path's only buffer: it never allocates and never zeroes its capacity.
+pub(crate) struct IoVecs<'a, const N: usize> {
+    slots: [MaybeUninit<libc::iovec>; N],
+    len: usize,
+    _borrows: PhantomData<&'a [u8]>,
+}
+
+impl<'a, const N: usize> IoVecs<'a, N> {
+    /// An empty array.
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: [const { MaybeUninit::uninit() }; N],
+            len: 0,
+            _borrows: PhantomData,
+        }
+    }
+
+    /// Appends `data`; empty slices are skipped. Returns false (and appends nothing) when full.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, data: &'a [u8]) -> bool {
+        if data.is_empty() {
+            return true;
+        }
+        let Some(slot) = self.slots.get_mut(self.len) else {
+            return false;
+        };
+        slot.write(libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        });
+        self.len += 1;
+        true
+    }
+
+    /// `writev(fd, self)`: one system call; returns the bytes written.
+    #[inline(always)]
+    pub(crate) fn writev(&self, fd: RawFd) -> Result<usize, Errno> {
+        // SAFETY: the first `self.len` slots were initialised by `push`, each pointing to a
+        // slice borrowed for 'a, which outlives `self`; writev only reads them. `len` <= N,
+        // which is far below IOV_MAX (1024) for every N this crate uses.
+        let ret = unsafe {
+            libc::writev(
+                fd,
+                self.slots.as_ptr().cast::<libc::iovec>(),
+                self.len as libc::c_int,
+            )
+        };
+        if ret < 0 {
+            Err(last_errno())
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
+#[cfg(test)]
+// `libc::Ioctl` is u64 here but u32 on 32-bit targets: the casts are not always no-ops.
+#[allow(clippy::unnecessary_cast)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn ioctl_numbers_match_the_x86_64_values() {
+        // Values from <linux/user_events.h> compiled for x86_64 (asm-generic encoding).
+        assert_eq!(DIAG_IOCSREG as u64, 0xC008_2A00);
+        assert_eq!(DIAG_IOCSDEL as u64, 0x4008_2A01);
+        assert_eq!(DIAG_IOCSUNREG as u64, 0x4008_2A02);
+    }
+
+    #[test]
+    fn ioctl_numbers_carry_magic_number_and_pointer_size() {
+        for (number, nr) in [(DIAG_IOCSREG, 0), (DIAG_IOCSDEL, 1), (DIAG_IOCSUNREG, 2)] {
+            let number = number as u64;
+            assert_eq!(number & 0xff, nr);
+            assert_eq!((number >> 8) & 0xff, u64::from(b'*'));
+            // The size field starts at bit 16 on every Linux encoding.
+            let size = (number >> 16) & 0x1fff;
+            assert_eq!(size, size_of::<usize>() as u64);
+        }
+    }
+
+    #[test]
+    fn abi_struct_offsets() {
+        assert_eq!(core::mem::offset_of!(UserReg, enable_bit), 4);
+        assert_eq!(core::mem::offset_of!(UserReg, flags), 6);
+        assert_eq!(core::mem::offset_of!(UserReg, enable_addr), 8);
+        assert_eq!(core::mem::offset_of!(UserReg, name_args), 16);
+        assert_eq!(core::mem::offset_of!(UserReg, write_index), 24);
+        assert_eq!(core::mem::offset_of!(UserUnreg, disable_addr), 8);
+    }
+
+    #[test]
+    fn iovecs_skip_empty_slices_and_refuse_past_capacity() {
+        let a = [1u8, 2];
+        let mut v = IoVecs::<2>::new();
+        assert!(v.push(&a));
+        assert!(v.push(&[]));
+        assert!(v.push(&a[..1]));
+        assert!(!v.push(&a));
+        assert_eq!(v.len, 2);
+    }
+
+    #[test]
+    fn writev_reaches_a_real_file_descriptor() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two fds into the 2-element array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (a, b) = (*b"ab", *b"cde");
+        let mut v = IoVecs::<4>::new();
+        v.push(&a);
+        v.push(&b);
+        assert_eq!(v.writev(fds[1]), Ok(5));
+        let mut out = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into the 8-byte buffer.
+        let n = unsafe { libc::read(fds[0], out.as_mut_ptr().cast(), out.len()) };
+        assert_eq!(&out[..n as usize], b"abcde");
+        // SAFETY: closes the two fds created above, once.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert_eq!(v.writev(-1), Err(Errno::BADF));
+    }
+}
