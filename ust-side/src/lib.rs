@@ -1,3 +1,47 @@
-//! The LTTng-UST adapter of cotrace: a provider written in Rust whose enablement drives the enable word's reference count.
+//! The LTTng-UST adapter of cotrace: a provider written in Rust whose enablement drives the
+//! enable word's reference count.
 //!
-//! Filled in by its own issue.
+//! Events are described by static [`EventSpec`]s (provider, event, [`Loglevel`], typed
+//! [`FieldSpec`]s, and the event's [`EnableWord`](cotrace_word::EnableWord)), registered with
+//! [`register_provider`], which returns a [`Provider`] and one [`EventHandle`] per event, and
+//! fired with [`EventHandle::fire`] and a slice of [`Value`]s. They are enabled with the real
+//! `lttng` CLI (`lttng enable-event -u provider:event`), and read back with `babeltrace2`.
+//!
+//! - [`register_provider`] builds LTTng's descriptors at run time ([`provider`] module docs);
+//! - [`EventHandle::fire`] does what LTTng's generated C probe does ([`probe`] module docs);
+//! - LTTng's enablement is mirrored into each word's user count, +1 per attached session or
+//!   trigger, exactly (or by polling as a fallback): see [`refcount`];
+//! - liblttng-ust is loaded with `dlopen` at run time: without it, the application runs and
+//!   [`status`] says why events stay off ([`loader`]);
+//! - a forked child is traced without `LD_PRELOAD` ([`fork`]).
+//!
+//! # Environment
+//!
+//! - `COTRACE_UST_LIBRARY`: library to load instead of `liblttng-ust.so.1`.
+//! - `COTRACE_UST_REFCOUNT=poll`: use the polling fallback even where the exact mode works.
+//! - LTTng-UST's own variables apply (`LTTNG_HOME`, `LTTNG_UST_DEBUG`, ...).
+//!
+//! # Supported versions
+//!
+//! LTTng-UST 2.13 (provider ABI 3.0) on Linux; the exact refcount mode on x86_64 and aarch64.
+//! Rust 1.85 or later.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod descriptor;
+mod error;
+pub mod fork;
+mod got;
+pub mod loader;
+pub mod probe;
+pub mod provider;
+pub mod refcount;
+mod spec;
+mod status;
+
+pub use error::{Error, FireError};
+pub use provider::{
+    EventHandle, MAX_ARRAY_LEN, MAX_FIELDS, MAX_NAME_LEN, Provider, register_provider,
+};
+pub use spec::{EventSpec, FieldSpec, FieldType, Loglevel, Value};
+pub use status::{Availability, RefcountMode, Status, status};

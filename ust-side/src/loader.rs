@@ -1,0 +1,71 @@
+//! Loading liblttng-ust at run time, once per process.
+//!
+//! The application is not linked to liblttng-ust: [`runtime`] opens `liblttng-ust.so.1` with
+//! `dlopen(RTLD_NOW | RTLD_GLOBAL)` the first time cotrace-ust needs it, looks up the functions
+//! it calls, installs the reference-count mechanism ([`crate::refcount`]) and the fork hooks
+//! ([`crate::fork`]). If the library is missing the result is an error string that
+//! [`status`](crate::status) reports, and every event stays off.
+//!
+//! The library is never closed: call sites, probes and patched GOT slots refer to it for the
+//! rest of the process.
+
+use std::sync::OnceLock;
+
+use cotrace_lttng_sys::{LIBLTTNG_UST_SONAME, LttngUst, hidden::Hidden};
+
+/// Environment variable naming the library to load instead of `liblttng-ust.so.1` (a path or
+/// a soname). Tests use a name that does not exist to play a machine without LTTng-UST.
+pub const LIBRARY_ENV: &str = "COTRACE_UST_LIBRARY";
+
+/// The loaded library: its public functions and the hidden ones.
+pub(crate) struct Loaded {
+    pub(crate) api: LttngUst,
+    pub(crate) hidden: Hidden,
+    pub(crate) library: String,
+}
+
+static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
+
+/// The loaded library, loading it on first use; `Err` says why it is unavailable.
+pub(crate) fn runtime() -> Result<&'static Loaded, &'static str> {
+    RUNTIME.get_or_init(load).as_ref().map_err(String::as_str)
+}
+
+/// The loaded library if loading already finished successfully; never loads.
+pub(crate) fn loaded() -> Option<&'static Loaded> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok())
+}
+
+fn load() -> Result<Loaded, String> {
+    let library = std::env::var(LIBRARY_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| LIBLTTNG_UST_SONAME.to_string_lossy().into_owned());
+    // SAFETY: loading liblttng-ust runs its constructors, which start its listener threads and
+    // register with a session daemon if one runs; that is what linking it would do at start-up.
+    // RTLD_GLOBAL matches how a linked library is seen; RTLD_NOW resolves everything up front
+    // so nothing binds lazily later.
+    let handle = unsafe {
+        libloading::os::unix::Library::open(
+            Some(library.as_str()),
+            libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL,
+        )
+    }
+    .map_err(|e| format!("cannot load {library}: {e}"))?;
+    let handle: libloading::Library = handle.into();
+    // SAFETY: the library is LTTng-UST 2.13 (soname major 1); the hidden functions have had
+    // these signatures since 2.13. The pointers stay valid because the library is never closed.
+    let hidden = unsafe { Hidden::load(&handle) }
+        .map_err(|e| format!("{library} lacks an LTTng-UST 2.13 symbol: {e}"))?;
+    // SAFETY: as above; the table's signatures were generated from the 2.13 headers.
+    let api = unsafe { LttngUst::from_library(handle) }
+        .map_err(|e| format!("{library} lacks an LTTng-UST 2.13 symbol: {e}"))?;
+    let loaded = Loaded {
+        api,
+        hidden,
+        library,
+    };
+    crate::refcount::install(&loaded);
+    crate::fork::install();
+    Ok(loaded)
+}

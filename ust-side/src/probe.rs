@@ -1,0 +1,446 @@
+//! The probe callback: what stage 5 of LTTng-UST's `ust-tracepoint-event.h` generates for a C
+//! provider, written once for every cotrace event, and the call-site side that invokes it.
+//!
+//! For each attached `(callback, data)` pair of a call site, `data` is LTTng's event object
+//! (`struct lttng_ust_event_common`), whose `type` says what to do:
+//!
+//! - recorder (a session's event): return unless the session is active, the channel enabled
+//!   and the event enabled; run the filter if one is set; reserve room in the channel's ring
+//!   buffer, write each field, commit;
+//! - notifier (a trigger's event): return unless enabled; run the filter; send the
+//!   notification (with the interpreter stack when captures are requested);
+//! - anything else (counters, in versions after 2.13): nothing.
+//!
+//! # Layout of the recorded payload
+//!
+//! Fields follow each other in order. On x86 and PowerPC, LTTng packs the ring buffer
+//! (alignment 1, as `lttng_ust_rb_alignof` says there); elsewhere each field is aligned to its
+//! natural alignment. Integers and floats are native-endian; a string is its bytes up to the
+//! first NUL plus a NUL; `Bytes` is a `u32` length then the bytes; `ByteArray(n)` is `n` bytes.
+//!
+//! # Layout of the filter interpreter stack
+//!
+//! As LTTng's bytecode linker expects (`apply_field_reloc` in `lttng-bytecode.c`): per field,
+//! integers (and bools) widened to 64 bits, floats as `double`, strings as a pointer to a
+//! NUL-terminated copy, byte fields as an `unsigned long` length and a pointer.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr::{self, read_volatile};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use cotrace_lttng_sys::{
+    lttng_ust_event_common,
+    lttng_ust_event_filter_result::LTTNG_UST_EVENT_FILTER_ACCEPT,
+    lttng_ust_event_notifier, lttng_ust_event_recorder,
+    lttng_ust_event_type::{LTTNG_UST_EVENT_TYPE_NOTIFIER, LTTNG_UST_EVENT_TYPE_RECORDER},
+    lttng_ust_notification_ctx, lttng_ust_probe_ctx, lttng_ust_ring_buffer_ctx,
+    lttng_ust_tracepoint_probe,
+};
+
+use crate::loader::Loaded;
+use crate::provider::EventRuntime;
+use crate::spec::{FieldType, Value};
+
+/// The signature string shared by our call sites and our tracepoint classes. LTTng connects a
+/// probe to a call site only when the two strings are equal, so it names this crate's version:
+/// two copies of cotrace-ust in one process never call each other's probes.
+pub(crate) const SIGNATURE: &core::ffi::CStr = match core::ffi::CStr::from_bytes_with_nul(
+    concat!(
+        "cotrace-ust ",
+        env!("CARGO_PKG_VERSION"),
+        ": const struct cotrace_event *event, const struct cotrace_value *values, size_t count\0"
+    )
+    .as_bytes(),
+) {
+    Ok(s) => s,
+    Err(_) => panic!("signature string"),
+};
+
+/// Whether LTTng packs its ring buffers on this architecture (`LTTNG_UST_ARCH_HAS_EFFICIENT_
+/// UNALIGNED_ACCESS` in `lttng/ust-arch.h`).
+pub(crate) const PACKED: bool = cfg!(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64"
+));
+
+/// `lttng_ust_rb_alignof(T)`: 1 when packed, else the type's alignment.
+pub(crate) const fn rb_align(natural: usize) -> usize {
+    if PACKED { 1 } else { natural }
+}
+
+/// Padding to add at `offset` for alignment `align` (`lttng_ust_ring_buffer_align`).
+const fn pad(offset: usize, align: usize) -> usize {
+    if PACKED {
+        0
+    } else {
+        offset.wrapping_neg() & (align - 1)
+    }
+}
+
+/// The one probe callback of every cotrace event, as LTTng stores it.
+pub(crate) type Callback = unsafe extern "C" fn(
+    data: *mut c_void,
+    event: *const c_void,
+    values: *const c_void,
+    count: usize,
+);
+
+/// Address of [`probe_callback`], which is how the refcount code recognises our probes.
+pub(crate) fn callback_address() -> usize {
+    probe_callback as Callback as usize
+}
+
+/// Length a string field takes without its NUL: up to the first NUL, like C's `strlen`.
+#[inline]
+fn c_len(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    // SAFETY: memchr reads at most `bytes.len()` bytes of a valid slice.
+    let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
+    if nul.is_null() {
+        bytes.len()
+    } else {
+        nul as usize - bytes.as_ptr() as usize
+    }
+}
+
+/// Invokes every probe attached to `event`'s call site, like the `lttng_ust_tracepoint()`
+/// macro does. `values` have been checked against the event's fields.
+#[inline]
+pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, values: &[Value<'_>]) {
+    let ours = callback_address();
+    // SAFETY: the RCU read lock keeps the probes array alive while it is walked; it ends with
+    // an entry whose `func` is NULL. The call site was registered and stays allocated forever.
+    unsafe {
+        (lib.hidden.rcu_read_lock)();
+        let raw = probes_field(event).load(Ordering::Relaxed);
+        let mut p = (lib.hidden.rcu_dereference)(raw.cast()) as *const lttng_ust_tracepoint_probe;
+        if !p.is_null() {
+            while let Some(func) = (*p).func {
+                if func as usize == ours {
+                    probe_callback(
+                        (*p).data,
+                        (event as *const EventRuntime).cast(),
+                        values.as_ptr().cast(),
+                        values.len(),
+                    );
+                }
+                p = p.add(1);
+            }
+        }
+        (lib.hidden.rcu_read_unlock)();
+    }
+}
+
+/// Counts our probes attached to `event`'s call site (the polling fallback).
+pub(crate) fn attached_probes(lib: &Loaded, event: &EventRuntime) -> u32 {
+    let ours = callback_address();
+    let mut n = 0;
+    // SAFETY: as in `dispatch`.
+    unsafe {
+        (lib.hidden.rcu_read_lock)();
+        let raw = probes_field(event).load(Ordering::Relaxed);
+        let mut p = (lib.hidden.rcu_dereference)(raw.cast()) as *const lttng_ust_tracepoint_probe;
+        if !p.is_null() {
+            while let Some(func) = (*p).func {
+                if func as usize == ours {
+                    n += 1;
+                }
+                p = p.add(1);
+            }
+        }
+        (lib.hidden.rcu_read_unlock)();
+    }
+    n
+}
+
+/// The call site's `probes` pointer, which liblttng-ust replaces with `rcu_assign_pointer`.
+fn probes_field(event: &EventRuntime) -> &AtomicPtr<lttng_ust_tracepoint_probe> {
+    // SAFETY: the call site is a leaked, registered `lttng_ust_tracepoint`; its `probes` field
+    // is an aligned pointer that other threads store atomically, so an atomic view is sound.
+    unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*event.callsite).probes)) }
+}
+
+/// Room for the filter interpreter stack of the largest event (16 bytes per field).
+const STACK_BYTES: usize = 16 * crate::MAX_FIELDS;
+/// NUL-terminated copies of short strings for the filter; longer ones go to the heap.
+const STRING_ARENA: usize = 512;
+
+#[repr(C, align(8))]
+struct InterpreterStack {
+    data: [u8; STACK_BYTES],
+    arena: [u8; STRING_ARENA],
+    arena_used: usize,
+    heap: Vec<Box<[u8]>>,
+}
+
+impl InterpreterStack {
+    fn new() -> Self {
+        Self {
+            data: [0; STACK_BYTES],
+            arena: [0; STRING_ARENA],
+            arena_used: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    /// A NUL-terminated copy of `s` (up to its first NUL) that lives as long as `self`.
+    fn c_string(&mut self, s: &str) -> *const c_char {
+        let bytes = &s.as_bytes()[..c_len(s)];
+        let need = bytes.len() + 1;
+        if self.arena_used + need <= STRING_ARENA {
+            let start = self.arena_used;
+            self.arena[start..start + bytes.len()].copy_from_slice(bytes);
+            self.arena[start + bytes.len()] = 0;
+            self.arena_used += need;
+            // The arena is inside `self`, which does not move while the pointer is used.
+            self.arena[start..].as_ptr().cast()
+        } else {
+            let mut owned = Vec::with_capacity(need);
+            owned.extend_from_slice(bytes);
+            owned.push(0);
+            let boxed = owned.into_boxed_slice();
+            let p = boxed.as_ptr().cast();
+            self.heap.push(boxed);
+            p
+        }
+    }
+
+    fn prepare(&mut self, event: &EventRuntime, values: &[Value<'_>]) {
+        let mut at = 0;
+        for (field, value) in event.spec.fields.iter().zip(values) {
+            let mut put = |bytes: &[u8], at: &mut usize| {
+                if let Some(dst) = self.data.get_mut(*at..*at + bytes.len()) {
+                    dst.copy_from_slice(bytes);
+                }
+                *at += bytes.len();
+            };
+            match *value {
+                Value::I8(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
+                Value::I16(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
+                Value::I32(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
+                Value::I64(v) => put(&v.to_ne_bytes(), &mut at),
+                Value::U8(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
+                Value::U16(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
+                Value::U32(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
+                Value::U64(v) => put(&v.to_ne_bytes(), &mut at),
+                Value::Bool(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
+                Value::F32(v) => put(&f64::from(v).to_ne_bytes(), &mut at),
+                Value::F64(v) => put(&v.to_ne_bytes(), &mut at),
+                Value::Str(s) => {
+                    let p = self.c_string(s) as usize;
+                    if let Some(dst) = self.data.get_mut(at..at + 8) {
+                        dst.copy_from_slice(&p.to_ne_bytes());
+                    }
+                    at += core::mem::size_of::<usize>();
+                }
+                Value::Bytes(b) => {
+                    let _ = field;
+                    put(&(b.len() as core::ffi::c_ulong).to_ne_bytes(), &mut at);
+                    put(&(b.as_ptr() as usize).to_ne_bytes(), &mut at);
+                }
+            }
+        }
+    }
+}
+
+/// Size and largest alignment of the payload, as the C probe's `get_size`/`get_align`.
+#[inline]
+fn payload_size(event: &EventRuntime, values: &[Value<'_>]) -> (usize, usize) {
+    let mut len = 0usize;
+    let mut align = 1usize;
+    let mut scalar = |len: &mut usize, size: usize| {
+        let a = rb_align(size);
+        *len += pad(*len, a) + size;
+        align = align.max(a);
+    };
+    for (field, value) in event.spec.fields.iter().zip(values) {
+        match *value {
+            Value::I8(_) | Value::U8(_) | Value::Bool(_) => scalar(&mut len, 1),
+            Value::I16(_) | Value::U16(_) => scalar(&mut len, 2),
+            Value::I32(_) | Value::U32(_) | Value::F32(_) => scalar(&mut len, 4),
+            Value::I64(_) | Value::U64(_) | Value::F64(_) => scalar(&mut len, 8),
+            Value::Str(s) => len += c_len(s) + 1,
+            Value::Bytes(b) => {
+                if field.ty == FieldType::Bytes {
+                    scalar(&mut len, 4);
+                }
+                len += b.len();
+            }
+        }
+    }
+    (len, align)
+}
+
+/// The probe callback of every cotrace event (see the module docs).
+///
+/// # Safety
+///
+/// Called only by [`dispatch`], with `data` the LTTng event object LTTng attached, `event` a
+/// live `EventRuntime` and `values[..count]` checked against its fields.
+pub(crate) unsafe extern "C" fn probe_callback(
+    data: *mut c_void,
+    event: *const c_void,
+    values: *const c_void,
+    count: usize,
+) {
+    // SAFETY: the caller's contract; LTTng's event, channel and session objects stay valid
+    // while the probe is attached (the RCU read lock taken by `dispatch`), and the fields read
+    // with `read_volatile` are the ones LTTng changes concurrently (CMM_ACCESS_ONCE in C).
+    unsafe {
+        let common = data as *const lttng_ust_event_common;
+        let rt = &*(event as *const EventRuntime);
+        let values = core::slice::from_raw_parts(values as *const Value<'_>, count);
+        let kind = (*common).type_;
+        match kind {
+            LTTNG_UST_EVENT_TYPE_RECORDER => {
+                let recorder = (*common).child as *const lttng_ust_event_recorder;
+                let chan = (*recorder).chan;
+                let chan_common = (*chan).parent;
+                if read_volatile(&(*(*chan_common).session).active) == 0 {
+                    return;
+                }
+                if read_volatile(&(*chan_common).enabled) == 0 {
+                    return;
+                }
+            }
+            LTTNG_UST_EVENT_TYPE_NOTIFIER => {}
+            // Counter events (LTTng-UST 2.14 and later) and anything newer: not supported,
+            // and harmless to skip.
+            _ => return,
+        }
+        if read_volatile(&(*common).enabled) == 0 {
+            return;
+        }
+        let mut probe_ctx = lttng_ust_probe_ctx {
+            struct_size: core::mem::size_of::<lttng_ust_probe_ctx>() as u32,
+            // The C probe records its caller's address for the `ip` context; Rust has no stable
+            // way to get it, so the `ip` context reads 0 for cotrace events.
+            ip: ptr::null_mut(),
+        };
+        let mut stack: Option<InterpreterStack> = None;
+        if read_volatile(&(*common).eval_filter) != 0 {
+            let s = stack.insert(InterpreterStack::new());
+            s.prepare(rt, values);
+            if let Some(run_filter) = (*common).run_filter {
+                if run_filter(
+                    common,
+                    s.data.as_ptr().cast(),
+                    &mut probe_ctx,
+                    ptr::null_mut(),
+                ) != LTTNG_UST_EVENT_FILTER_ACCEPT as c_int
+                {
+                    return;
+                }
+            }
+        }
+        match kind {
+            LTTNG_UST_EVENT_TYPE_RECORDER => {
+                record(common, rt, values, &mut probe_ctx);
+            }
+            _ => {
+                let notifier = (*common).child as *const lttng_ust_event_notifier;
+                let mut notif_ctx = lttng_ust_notification_ctx {
+                    struct_size: core::mem::size_of::<lttng_ust_notification_ctx>() as u32,
+                    eval_capture: read_volatile(&(*notifier).eval_capture),
+                };
+                let s = match &mut stack {
+                    Some(s) => s,
+                    None => {
+                        let s = stack.insert(InterpreterStack::new());
+                        if notif_ctx.eval_capture != 0 {
+                            s.prepare(rt, values);
+                        }
+                        s
+                    }
+                };
+                if let Some(send) = (*notifier).notification_send {
+                    send(
+                        notifier,
+                        s.data.as_ptr().cast(),
+                        &mut probe_ctx,
+                        &mut notif_ctx,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Reserve, write, commit: the recorder half of the probe.
+///
+/// # Safety
+///
+/// `common` is a live recorder event whose channel is enabled in an active session.
+#[inline]
+unsafe fn record(
+    common: *const lttng_ust_event_common,
+    rt: &EventRuntime,
+    values: &[Value<'_>],
+    probe_ctx: &mut lttng_ust_probe_ctx,
+) {
+    // SAFETY: the caller's contract; the ops table belongs to the live channel.
+    unsafe {
+        let recorder = (*common).child as *mut lttng_ust_event_recorder;
+        let chan = (*recorder).chan;
+        let ops = (*chan).ops;
+        let (Some(reserve), Some(write), Some(strcpy), Some(commit)) = (
+            (*ops).event_reserve,
+            (*ops).event_write,
+            (*ops).event_strcpy,
+            (*ops).event_commit,
+        ) else {
+            return;
+        };
+        let (len, align) = payload_size(rt, values);
+        let mut ctx = lttng_ust_ring_buffer_ctx {
+            struct_size: core::mem::size_of::<lttng_ust_ring_buffer_ctx>() as u32,
+            client_priv: recorder.cast(),
+            data_size: len,
+            largest_align: align as c_int,
+            probe_ctx,
+            priv_: ptr::null_mut(),
+        };
+        if reserve(&mut ctx) < 0 {
+            return;
+        }
+        let ctx = &mut ctx as *mut lttng_ust_ring_buffer_ctx;
+        macro_rules! scalar {
+            ($v:expr) => {{
+                let v = $v;
+                write(
+                    ctx,
+                    core::ptr::from_ref(&v).cast::<c_void>(),
+                    core::mem::size_of_val(&v),
+                    rb_align(core::mem::align_of_val(&v)),
+                )
+            }};
+        }
+        for (field, value) in rt.spec.fields.iter().zip(values) {
+            match *value {
+                Value::I8(v) => scalar!(v),
+                Value::I16(v) => scalar!(v),
+                Value::I32(v) => scalar!(v),
+                Value::I64(v) => scalar!(v),
+                Value::U8(v) => scalar!(v),
+                Value::U16(v) => scalar!(v),
+                Value::U32(v) => scalar!(v),
+                Value::U64(v) => scalar!(v),
+                Value::Bool(v) => scalar!(u8::from(v)),
+                Value::F32(v) => scalar!(v),
+                Value::F64(v) => scalar!(v),
+                // LTTng copies len - 1 bytes (stopping early at a NUL, which `c_len` rules
+                // out) and writes the NUL itself: the source needs no terminator.
+                Value::Str(s) => strcpy(ctx, s.as_ptr().cast(), c_len(s) + 1),
+                Value::Bytes(b) => {
+                    if field.ty == FieldType::Bytes {
+                        scalar!(b.len() as u32);
+                    }
+                    write(ctx, b.as_ptr().cast(), b.len(), rb_align(1));
+                }
+            }
+        }
+        commit(ctx);
+    }
+}

@@ -1,0 +1,429 @@
+//! Registering a provider with liblttng-ust, and firing its events.
+//!
+//! [`register_provider`] checks the definitions, then builds at run time what LTTng's C macros
+//! build at compile time: a probe descriptor (`lttng_ust_probe_desc`) listing one event
+//! descriptor per event (name, loglevel, and a tracepoint class with the field descriptions, the
+//! probe callback and the signature string), and one call site (`lttng_ust_tracepoint`) per
+//! event carrying the same signature. It registers the call sites
+//! (`lttng_ust_tracepoint_module_register`), then the probe (`lttng_ust_probe_register`); a
+//! session that already enables the events picks them up at once. Descriptors and call sites
+//! are leaked: liblttng-ust and concurrent [`EventHandle::fire`] calls may read them after
+//! unregistration.
+
+use core::ffi::{CStr, c_char, c_int};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::ffi::CString;
+use std::sync::Mutex;
+
+use cotrace_lttng_sys as sys;
+
+use crate::error::{Error, FireError};
+use crate::loader::Loaded;
+use crate::spec::{EventSpec, FieldType, Value};
+
+/// Most fields an event may have. The C macros allow 10 arguments; the bound here keeps the
+/// filter interpreter stack (16 bytes per field) on the probe's stack.
+pub const MAX_FIELDS: usize = 32;
+
+/// Longest [`FieldType::ByteArray`].
+pub const MAX_ARRAY_LEN: usize = 1 << 16;
+
+/// Longest `provider:event` name LTTng accepts, without its NUL
+/// (`LTTNG_UST_ABI_SYM_NAME_LEN - 1`).
+pub const MAX_NAME_LEN: usize = sys::LTTNG_UST_ABI_SYM_NAME_LEN as usize - 1;
+
+/// What cotrace-ust keeps per registered event.
+pub(crate) struct EventRuntime {
+    pub(crate) spec: &'static EventSpec,
+    pub(crate) provider_c: &'static CStr,
+    pub(crate) event_c: &'static CStr,
+    /// Our call site; null when liblttng-ust is unavailable.
+    pub(crate) callsite: *mut sys::lttng_ust_tracepoint,
+    pub(crate) lib: Option<&'static Loaded>,
+    /// How many users this event added to its word (attachments of our probe).
+    pub(crate) attached: AtomicU32,
+    live: AtomicBool,
+    /// Next event in the lock-free list of `refcount`.
+    pub(crate) next: AtomicPtr<EventRuntime>,
+}
+
+// SAFETY: the raw call-site pointer refers to a leaked allocation that is only read through
+// atomics (its `probes` field) after registration; everything else is immutable or atomic.
+unsafe impl Sync for EventRuntime {}
+// SAFETY: as above; nothing in it is tied to a thread.
+unsafe impl Send for EventRuntime {}
+
+impl EventRuntime {
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// A registered event. Cheap to copy, `Send + Sync`, and `'static`: keep it in a `static`
+/// (e.g. a `OnceLock`) next to the event's definition.
+#[derive(Clone, Copy)]
+pub struct EventHandle {
+    rt: &'static EventRuntime,
+}
+
+impl core::fmt::Debug for EventHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EventHandle")
+            .field("provider", &self.rt.spec.provider)
+            .field("event", &self.rt.spec.event)
+            .field("attached", &self.rt.attached.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl EventHandle {
+    /// The event's definition.
+    pub fn spec(&self) -> &'static EventSpec {
+        self.rt.spec
+    }
+
+    /// Whether any LTTng session or trigger currently has this event attached (the word's user
+    /// count is non-zero). One relaxed load.
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.rt.spec.word.snapshot().users_enabled()
+    }
+
+    /// How many LTTng attachments of this event cotrace-ust has counted into the word.
+    pub fn attached(&self) -> u32 {
+        self.rt.attached.load(Ordering::Acquire)
+    }
+
+    /// Records the event with `values` (one per field, in order) in every LTTng session and
+    /// trigger that has it enabled.
+    ///
+    /// Returns at once, `Ok`, when no LTTng session uses the event (one relaxed load of the
+    /// word). Values that do not match the fields are refused with an error and nothing is
+    /// written; this never panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel, Value, register_provider};
+    /// use cotrace_word::EnableWord;
+    ///
+    /// static WORD: EnableWord = EnableWord::new();
+    /// static EV: EventSpec = EventSpec {
+    ///     provider: "doc_fire",
+    ///     event: "tick",
+    ///     loglevel: Loglevel::Info,
+    ///     fields: &[FieldSpec { name: "n", ty: FieldType::U32 }],
+    ///     word: &WORD,
+    /// };
+    /// let provider = register_provider("doc_fire", &[&EV]).unwrap();
+    /// let tick = provider.events()[0];
+    /// tick.fire(&[Value::U32(7)]).unwrap();
+    /// assert!(tick.fire(&[Value::I64(7)]).is_err());
+    /// ```
+    #[inline]
+    pub fn fire(&self, values: &[Value<'_>]) -> Result<(), FireError> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        self.fire_enabled(values)
+    }
+
+    /// [`fire`](Self::fire) without the enable check, for callers that already loaded the word
+    /// (the facade's hot path checks `word != 0` once for both tracers).
+    #[inline]
+    pub fn fire_enabled(&self, values: &[Value<'_>]) -> Result<(), FireError> {
+        let rt = self.rt;
+        let fields = rt.spec.fields;
+        if fields.len() != values.len() {
+            return Err(FireError::WrongCount {
+                expected: fields.len(),
+                got: values.len(),
+            });
+        }
+        for (index, (field, value)) in fields.iter().zip(values).enumerate() {
+            if !value.fits(field.ty) {
+                return Err(FireError::WrongType { index });
+            }
+        }
+        let Some(lib) = rt.lib else {
+            return Ok(());
+        };
+        if !rt.is_live() {
+            return Err(FireError::Unregistered);
+        }
+        crate::probe::dispatch(lib, rt, values);
+        Ok(())
+    }
+}
+
+/// What unregistration needs.
+struct Registration {
+    lib: &'static Loaded,
+    probe: *mut sys::lttng_ust_registered_probe,
+    callsites: *const *mut sys::lttng_ust_tracepoint,
+}
+
+// SAFETY: the pointers are handles liblttng-ust gave us / leaked arrays; using them from another
+// thread is what liblttng-ust expects (it locks internally).
+unsafe impl Send for Registration {}
+
+/// A registered provider: its events, and unregistration on [`unregister`](Self::unregister)
+/// or drop. `Send + Sync`.
+pub struct Provider {
+    name: &'static str,
+    events: Vec<EventHandle>,
+    registration: Mutex<Option<Registration>>,
+}
+
+impl core::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .field("registered_with_lttng", &self.is_registered_with_lttng())
+            .finish()
+    }
+}
+
+impl Provider {
+    /// The provider name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The events, in the order given to [`register_provider`].
+    pub fn events(&self) -> &[EventHandle] {
+        &self.events
+    }
+
+    /// The event named `event`.
+    pub fn event(&self, event: &str) -> Option<EventHandle> {
+        self.events
+            .iter()
+            .copied()
+            .find(|e| e.rt.spec.event == event)
+    }
+
+    /// Whether liblttng-ust knows this provider (false when it is unavailable or after
+    /// [`unregister`](Self::unregister)).
+    pub fn is_registered_with_lttng(&self) -> bool {
+        self.registration
+            .lock()
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Unregisters the provider: LTTng detaches its sessions from the events (their words drop
+    /// back to the kernel bit alone) and forgets them; later [`EventHandle::fire`] calls return
+    /// [`FireError::Unregistered`]. Idempotent. The name can then be registered again.
+    pub fn unregister(&self) {
+        let taken = match self.registration.lock() {
+            Ok(mut r) => r.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(reg) = taken {
+            // SAFETY: both handles came from the matching register calls and are used once.
+            unsafe {
+                (reg.lib.api.lttng_ust_probe_unregister)(reg.probe);
+                (reg.lib.api.lttng_ust_tracepoint_module_unregister)(reg.callsites);
+            }
+        }
+        for e in &self.events {
+            e.rt.live.store(false, Ordering::Release);
+            crate::refcount::release_all(e.rt);
+        }
+        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        active.retain(|n| *n != self.name);
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Provider names registered by this process (liblttng-ust refuses duplicates, and so do we,
+/// with a clearer error).
+static ACTIVE: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+fn is_c_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn validate(provider: &'static str, events: &[&'static EventSpec]) -> Result<(), Error> {
+    if !is_c_identifier(provider) || provider.len() + 2 > MAX_NAME_LEN {
+        return Err(Error::InvalidProviderName(provider.into()));
+    }
+    if events.is_empty() {
+        return Err(Error::InvalidEventList(provider.into()));
+    }
+    for (i, ev) in events.iter().enumerate() {
+        if ev.provider != provider {
+            return Err(Error::ProviderMismatch {
+                provider: provider.into(),
+                event: ev.event.into(),
+            });
+        }
+        if !is_c_identifier(ev.event) || provider.len() + 1 + ev.event.len() > MAX_NAME_LEN {
+            return Err(Error::InvalidEventName(ev.event.into()));
+        }
+        if events[..i].iter().any(|o| o.event == ev.event) {
+            return Err(Error::InvalidEventList(provider.into()));
+        }
+        if ev.fields.len() > MAX_FIELDS {
+            return Err(Error::TooManyFields {
+                event: ev.event.into(),
+                count: ev.fields.len(),
+            });
+        }
+        for (j, f) in ev.fields.iter().enumerate() {
+            let bad_name = !is_c_identifier(f.name)
+                || f.name.starts_with('_')
+                || f.name.len() + 9 > MAX_NAME_LEN
+                || ev.fields[..j].iter().any(|o| o.name == f.name);
+            if bad_name {
+                return Err(Error::InvalidFieldName {
+                    event: ev.event.into(),
+                    field: f.name.into(),
+                });
+            }
+            if let FieldType::ByteArray(n) = f.ty {
+                if n == 0 || n > MAX_ARRAY_LEN {
+                    return Err(Error::InvalidArrayLength {
+                        event: ev.event.into(),
+                        field: f.name.into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Registers `provider` and its `events` with LTTng-UST, loading liblttng-ust on first use.
+///
+/// Every event must name `provider` in its [`EventSpec::provider`]. Bad definitions are refused
+/// with an [`Error`] and nothing is registered. When liblttng-ust is not installed the provider
+/// is still returned, inert: its events never fire and their words stay 0;
+/// [`status`](crate::status) says why.
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_ust::{Error, EventSpec, FieldSpec, FieldType, Loglevel, register_provider};
+/// use cotrace_word::EnableWord;
+///
+/// static WORD: EnableWord = EnableWord::new();
+/// static BAD: EventSpec = EventSpec {
+///     provider: "doc_bad",
+///     event: "not an identifier",
+///     loglevel: Loglevel::Info,
+///     fields: &[],
+///     word: &WORD,
+/// };
+/// assert!(matches!(register_provider("doc_bad", &[&BAD]), Err(Error::InvalidEventName(_))));
+/// ```
+pub fn register_provider(
+    provider: &'static str,
+    events: &[&'static EventSpec],
+) -> Result<Provider, Error> {
+    validate(provider, events)?;
+    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+    if active.contains(&provider) {
+        return Err(Error::AlreadyRegistered(provider.into()));
+    }
+    let lib = crate::loader::runtime().ok();
+    let provider_c: &'static CStr = leak_cstr(provider);
+    let mut handles = Vec::with_capacity(events.len());
+    let mut callsites: Vec<*mut sys::lttng_ust_tracepoint> = Vec::with_capacity(events.len());
+    for spec in events {
+        let event_c = leak_cstr(spec.event);
+        let callsite = if lib.is_some() {
+            Box::into_raw(Box::new(sys::lttng_ust_tracepoint {
+                struct_size: core::mem::size_of::<sys::lttng_ust_tracepoint>() as u32,
+                provider_name: provider_c.as_ptr(),
+                event_name: event_c.as_ptr(),
+                state: 0,
+                probes: core::ptr::null_mut(),
+                tracepoint_provider_ref: core::ptr::addr_of!(PROVIDER_REF).cast_mut(),
+                signature: crate::probe::SIGNATURE.as_ptr(),
+            }))
+        } else {
+            core::ptr::null_mut()
+        };
+        let rt: &'static EventRuntime = Box::leak(Box::new(EventRuntime {
+            spec,
+            provider_c,
+            event_c,
+            callsite,
+            lib,
+            attached: AtomicU32::new(0),
+            live: AtomicBool::new(lib.is_some()),
+            next: AtomicPtr::new(core::ptr::null_mut()),
+        }));
+        if lib.is_some() {
+            callsites.push(callsite);
+            crate::refcount::push(rt);
+        }
+        handles.push(EventHandle { rt });
+    }
+    let registration = match lib {
+        None => None,
+        Some(lib) => {
+            let desc = crate::descriptor::build(provider_c, events);
+            let callsites: &'static [*mut sys::lttng_ust_tracepoint] =
+                Box::leak(callsites.into_boxed_slice());
+            // SAFETY: the call sites and descriptors are leaked (valid forever), filled as
+            // LTTng-UST 2.13's ABI requires, and carry matching signature strings.
+            let probe = unsafe {
+                (lib.api.lttng_ust_tracepoint_module_register)(
+                    callsites.as_ptr(),
+                    callsites.len() as c_int,
+                );
+                (lib.api.lttng_ust_probe_register)(desc)
+            };
+            if probe.is_null() {
+                // SAFETY: undoes the module registration just made.
+                unsafe { (lib.api.lttng_ust_tracepoint_module_unregister)(callsites.as_ptr()) };
+                for h in &handles {
+                    h.rt.live.store(false, Ordering::Release);
+                    crate::refcount::release_all(h.rt);
+                }
+                return Err(Error::Rejected(provider.into()));
+            }
+            crate::refcount::ensure_poller();
+            Some(Registration {
+                lib,
+                probe,
+                callsites: callsites.as_ptr(),
+            })
+        }
+    };
+    active.push(provider);
+    Ok(Provider {
+        name: provider,
+        events: handles,
+        registration: Mutex::new(registration),
+    })
+}
+
+/// What every call site's `tracepoint_provider_ref` points at (C points it at a per-provider
+/// weak symbol; liblttng-ust 2.13 does not read it).
+static PROVIDER_REF: c_int = 0;
+
+fn leak_cstr(s: &str) -> &'static CStr {
+    // Validated identifiers contain no NUL.
+    let owned = CString::new(s).unwrap_or_default();
+    Box::leak(owned.into_boxed_c_str())
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<EventHandle>();
+    check::<Provider>();
+    let _: *const c_char = core::ptr::null();
+}

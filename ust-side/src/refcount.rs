@@ -1,0 +1,324 @@
+//! Mirroring LTTng's enablement of our events into the enable words' user counts.
+//!
+//! # What is counted
+//!
+//! liblttng-ust enables an event in a process by attaching the provider's probe callback to
+//! the event's call site: once per started session that enables it (a second session adds a
+//! second entry to the call site's `probes` array), and once per trigger that matches it. The
+//! word of a cotrace event holds, in its low 24 bits, the number of such attachments of *our*
+//! probe to *that* event; bit 31 stays the kernel's.
+//!
+//! # Exact mode: interposing the attach/detach functions
+//!
+//! liblttng-ust attaches and detaches through `lttng_ust_tp_probe_register_queue_release` and
+//! `lttng_ust_tp_probe_unregister_queue_release` (defined in liblttng-ust-tracepoint, called
+//! through liblttng-ust's PLT; see [`cotrace_lttng_sys::hidden`]). There is no public callback,
+//! and an application that is not linked to liblttng-ust cannot win symbol resolution for those
+//! names, so right after loading the library (before any of our providers registers) cotrace-ust
+//! rewrites the two GOT slots of liblttng-ust that hold their addresses ([`crate::got`]) to point
+//! at two wrappers here. Each wrapper forwards every call to the original function and, when the
+//! call succeeded and the callback is ours, adds or removes one user of the named event's word.
+//! The wrappers run with LTTng's session lock held, so they use only atomics and a lock-free
+//! list, and never call back into liblttng-ust. Counts change synchronously, before `lttng
+//! start`/`stop`/`destroy` (or `add-trigger`/`remove-trigger`) returns to the CLI.
+//!
+//! # Polling mode: the fallback
+//!
+//! If the slots cannot be found or patched (another architecture, a changed library layout, or
+//! `COTRACE_UST_REFCOUNT=poll`), a reconciler thread counts our entries in each live call site's
+//! `probes` array (under LTTng's RCU read lock) every [`POLL_INTERVAL`] and moves the word's
+//! count to match. Counts are then late by up to one interval, never wrong for longer.
+//!
+//! [`status`](crate::status) says which mode is active and why.
+
+use core::ffi::{CStr, c_char, c_int, c_void};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cotrace_lttng_sys::hidden::{
+    PROBE_REGISTER_QUEUE_RELEASE, PROBE_UNREGISTER_QUEUE_RELEASE, ProbeCallback,
+    ProbeRegisterQueueRelease, ProbeUnregisterQueueRelease,
+};
+
+use crate::loader::Loaded;
+use crate::provider::EventRuntime;
+use crate::status::RefcountMode;
+
+/// How often the polling fallback reconciles the counts.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Environment variable: `poll` forces the polling fallback (for tests and for comparing the
+/// two modes); anything else, or unset, tries the exact mode first.
+pub const REFCOUNT_ENV: &str = "COTRACE_UST_REFCOUNT";
+
+static MODE: OnceLock<RefcountMode> = OnceLock::new();
+
+/// The mode chosen when the library was loaded, if it was.
+pub(crate) fn mode() -> Option<&'static RefcountMode> {
+    MODE.get()
+}
+
+fn is_polling() -> bool {
+    matches!(MODE.get(), Some(RefcountMode::Polling { .. }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list of events, readable without locks (the wrappers run under LTTng's lock).
+
+static HEAD: AtomicPtr<EventRuntime> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Adds an event to the list. Events are never removed (they are leaked on registration), only
+/// marked dead.
+pub(crate) fn push(event: &'static EventRuntime) {
+    let mut head = HEAD.load(Ordering::Acquire);
+    loop {
+        event.next.store(head, Ordering::Relaxed);
+        match HEAD.compare_exchange_weak(
+            head,
+            event as *const EventRuntime as *mut EventRuntime,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+fn events() -> impl Iterator<Item = &'static EventRuntime> {
+    let mut p = HEAD.load(Ordering::Acquire);
+    core::iter::from_fn(move || {
+        // SAFETY: every pointer in the list comes from `push` of a leaked `&'static`.
+        let e = unsafe { p.as_ref() }?;
+        p = e.next.load(Ordering::Acquire);
+        Some(e)
+    })
+}
+
+fn find_live(provider: *const c_char, event: *const c_char) -> Option<&'static EventRuntime> {
+    if provider.is_null() || event.is_null() {
+        return None;
+    }
+    // SAFETY: liblttng-ust passes NUL-terminated names (from our own descriptors).
+    let (provider, event) = unsafe { (CStr::from_ptr(provider), CStr::from_ptr(event)) };
+    events().find(|e| e.is_live() && e.provider_c == provider && e.event_c == event)
+}
+
+fn is_ours(func: ProbeCallback) -> bool {
+    func.is_some_and(|f| f as usize == crate::probe::callback_address())
+}
+
+/// One more attachment of our probe to `event`.
+fn attach(event: &EventRuntime) {
+    if event.spec.word.acquire_user().is_ok() {
+        event.attached.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// One fewer; ignored when we hold none (e.g. detaches of the parent's sessions in a forked
+/// child, whose count was reset).
+fn detach(event: &EventRuntime) {
+    let dropped = event
+        .attached
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if dropped {
+        let _ = event.spec.word.release_user();
+    }
+}
+
+/// Releases every user we still hold for `event` (it is being unregistered).
+pub(crate) fn release_all(event: &EventRuntime) {
+    let _guard = PollGuard::lock();
+    while event.attached.load(Ordering::Acquire) > 0 {
+        detach(event);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact mode.
+
+static ORIGINAL_REGISTER: AtomicUsize = AtomicUsize::new(0);
+static ORIGINAL_UNREGISTER: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn register_wrapper(
+    provider_name: *const c_char,
+    event_name: *const c_char,
+    func: ProbeCallback,
+    data: *mut c_void,
+    signature: *const c_char,
+) -> c_int {
+    let original = ORIGINAL_REGISTER.load(Ordering::Acquire);
+    // SAFETY: `original` was stored (from the GOT slot, so it is the function liblttng-ust
+    // would have called, with this signature) before the slot pointed here.
+    let ret = unsafe {
+        let f: ProbeRegisterQueueRelease = core::mem::transmute(original);
+        f(provider_name, event_name, func, data, signature)
+    };
+    if ret == 0 && is_ours(func) {
+        if let Some(event) = find_live(provider_name, event_name) {
+            attach(event);
+        }
+    }
+    ret
+}
+
+unsafe extern "C" fn unregister_wrapper(
+    provider_name: *const c_char,
+    event_name: *const c_char,
+    func: ProbeCallback,
+    data: *mut c_void,
+) -> c_int {
+    let original = ORIGINAL_UNREGISTER.load(Ordering::Acquire);
+    // SAFETY: as in `register_wrapper`.
+    let ret = unsafe {
+        let f: ProbeUnregisterQueueRelease = core::mem::transmute(original);
+        f(provider_name, event_name, func, data)
+    };
+    if ret == 0 && is_ours(func) {
+        if let Some(event) = find_live(provider_name, event_name) {
+            detach(event);
+        }
+    }
+    ret
+}
+
+fn try_exact(lib: &Loaded) -> Result<(), String> {
+    // Any address inside liblttng-ust identifies its ELF object.
+    let inside = lib.api.lttng_ust_probe_register as usize;
+    let reg = register_wrapper as ProbeRegisterQueueRelease as usize;
+    let unreg = unregister_wrapper as ProbeUnregisterQueueRelease as usize;
+    let reg_plan = crate::got::plan(inside, PROBE_REGISTER_QUEUE_RELEASE, reg)?;
+    let unreg_plan = crate::got::plan(inside, PROBE_UNREGISTER_QUEUE_RELEASE, unreg)?;
+    ORIGINAL_REGISTER.store(reg_plan.original(), Ordering::Release);
+    ORIGINAL_UNREGISTER.store(unreg_plan.original(), Ordering::Release);
+    // SAFETY: the wrappers have the symbols' signatures and forward to the originals stored
+    // just above; the library was loaded by `loader` in this call, once per process.
+    unsafe {
+        crate::got::apply(&reg_plan, reg)?;
+        crate::got::apply(&unreg_plan, unreg)?;
+    }
+    Ok(())
+}
+
+/// Chooses and installs the mechanism. Called once, by the loader, before any provider exists.
+pub(crate) fn install(lib: &Loaded) {
+    let mode = if std::env::var(REFCOUNT_ENV).is_ok_and(|v| v == "poll") {
+        RefcountMode::Polling {
+            interval: POLL_INTERVAL,
+            reason: format!("forced by {REFCOUNT_ENV}=poll"),
+        }
+    } else {
+        match try_exact(lib) {
+            Ok(()) => RefcountMode::Exact {
+                detail: format!(
+                    "interposed lttng_ust_tp_probe_(un)register_queue_release in {}'s GOT",
+                    lib.library
+                ),
+            },
+            Err(reason) => RefcountMode::Polling {
+                interval: POLL_INTERVAL,
+                reason,
+            },
+        }
+    };
+    let _ = MODE.set(mode);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling mode.
+
+/// Serialises reconciliations (the poller and unregistration). A spin lock rather than a
+/// `Mutex` so the fork hooks can hold it across `fork` and release it in both processes.
+static POLL_LOCK: AtomicBool = AtomicBool::new(false);
+
+struct PollGuard;
+
+impl PollGuard {
+    fn lock() -> Self {
+        lock_poll();
+        PollGuard
+    }
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        unlock_poll();
+    }
+}
+
+/// Takes the reconciliation lock (also called by the fork `prepare` hook).
+pub(crate) fn lock_poll() {
+    while POLL_LOCK
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+/// Releases it (also called by the fork `parent` and `child` hooks).
+pub(crate) fn unlock_poll() {
+    POLL_LOCK.store(false, Ordering::Release);
+}
+static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the reconciler thread if the polling mode is active and it is not running.
+pub(crate) fn ensure_poller() {
+    if !is_polling() || POLLER_STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("cotrace-ust-poll".into())
+        .spawn(|| {
+            loop {
+                reconcile_all();
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        });
+    if spawned.is_err() {
+        POLLER_STARTED.store(false, Ordering::Release);
+    }
+}
+
+/// Moves every live event's count to the number of our probes attached to its call site.
+pub(crate) fn reconcile_all() {
+    let Some(lib) = crate::loader::loaded() else {
+        return;
+    };
+    let _guard = PollGuard::lock();
+    for event in events().filter(|e| e.is_live()) {
+        let want = crate::probe::attached_probes(lib, event);
+        let mut have = event.attached.load(Ordering::Acquire);
+        while have < want {
+            attach(event);
+            have += 1;
+        }
+        while have > want {
+            detach(event);
+            have -= 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fork.
+
+/// In a forked child, before LTTng's own child hook: no session of the parent is ours any
+/// more. Bit 31 (the kernel copied our registrations into the child) is kept.
+pub(crate) fn reset_after_fork_child() {
+    for event in events() {
+        event.attached.store(0, Ordering::Release);
+        event.spec.word.reset_users_after_fork();
+    }
+    // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
+    POLLER_STARTED.store(false, Ordering::Release);
+}
+
+/// In a forked child, after LTTng's child hook.
+pub(crate) fn restart_after_fork_child() {
+    if events().any(|e| e.is_live()) {
+        ensure_poller();
+    }
+}

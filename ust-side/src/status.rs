@@ -1,0 +1,105 @@
+//! What the LTTng side can do in this process, and why.
+
+use core::fmt;
+use std::time::Duration;
+
+/// Whether liblttng-ust could be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Loaded from this library name.
+    Available {
+        /// The name passed to `dlopen`.
+        library: String,
+    },
+    /// Not loaded: events stay off and their words' user counts stay 0.
+    Unavailable {
+        /// Why (the `dlopen` or `dlsym` error).
+        reason: String,
+    },
+}
+
+/// How the enable words' user counts follow LTTng (see [`crate::refcount`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefcountMode {
+    /// Every attach and detach is counted synchronously by the interposed functions.
+    Exact {
+        /// What was interposed, where.
+        detail: String,
+    },
+    /// A thread reconciles the counts with the call sites every `interval`.
+    Polling {
+        /// Reconciliation period.
+        interval: Duration,
+        /// Why the exact mode is not active.
+        reason: String,
+    },
+    /// No counting: liblttng-ust is unavailable.
+    Inactive,
+}
+
+/// The LTTng side's state. See [`status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Whether liblttng-ust is loaded.
+    pub availability: Availability,
+    /// How the reference counts are kept.
+    pub refcount: RefcountMode,
+    /// Whether the `fork` hooks are installed (a forked child is then traced).
+    pub fork_hooks: bool,
+}
+
+/// Reports the LTTng side's state, loading liblttng-ust first if nothing did yet.
+///
+/// # Examples
+///
+/// ```
+/// let status = cotrace_ust::status();
+/// println!("{status}");
+/// ```
+pub fn status() -> Status {
+    match crate::loader::runtime() {
+        Ok(lib) => Status {
+            availability: Availability::Available {
+                library: lib.library.clone(),
+            },
+            refcount: crate::refcount::mode()
+                .cloned()
+                .unwrap_or(RefcountMode::Inactive),
+            fork_hooks: crate::fork::installed(),
+        },
+        Err(reason) => Status {
+            availability: Availability::Unavailable {
+                reason: reason.to_owned(),
+            },
+            refcount: RefcountMode::Inactive,
+            fork_hooks: false,
+        },
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.availability {
+            Availability::Available { library } => write!(f, "LTTng-UST: loaded ({library})")?,
+            Availability::Unavailable { reason } => write!(f, "LTTng-UST: unavailable ({reason})")?,
+        }
+        match &self.refcount {
+            RefcountMode::Exact { detail } => write!(f, "; refcount: exact ({detail})")?,
+            RefcountMode::Polling { interval, reason } => write!(
+                f,
+                "; refcount: polling every {} ms ({reason})",
+                interval.as_millis()
+            )?,
+            RefcountMode::Inactive => write!(f, "; refcount: inactive")?,
+        }
+        write!(
+            f,
+            "; fork hooks: {}",
+            if self.fork_hooks {
+                "installed"
+            } else {
+                "not installed"
+            }
+        )
+    }
+}
