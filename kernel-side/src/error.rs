@@ -234,8 +234,9 @@ pub enum Error {
         /// The event name.
         name: String,
     },
-    /// `EBUSY` on delete, still after the bounded retry: someone (a process's registration,
-    /// ftrace or perf) still uses the event.
+    /// `EBUSY` on delete, still after the bounded retry: something still references the
+    /// event (a registration, ftrace or perf, or the `user_events_data` descriptor of a live
+    /// process that registered it, this one included; see [`delete`](crate::delete)).
     Busy {
         /// The event name.
         name: String,
@@ -287,7 +288,8 @@ impl fmt::Display for Error {
             Self::NotFound { name } => write!(f, "ENOENT: no user_events event named {name:?}"),
             Self::Busy { name } => write!(
                 f,
-                "EBUSY: event {name:?} is still in use (registered, or enabled by ftrace/perf)"
+                "EBUSY: event {name:?} is still in use (registered by a live process, this one \
+                 included, or enabled by ftrace/perf); delete it after they are gone"
             ),
             Self::Kernel { op, errno } => write!(f, "the kernel refused to {op}: {errno}"),
         }

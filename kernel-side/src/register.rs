@@ -288,19 +288,23 @@ impl Drop for Registration {
     }
 }
 
-/// Deletes the event `name` (`DIAG_IOCSDEL`): needed for PERSIST events, which outlive their
-/// registrations.
+/// Deletes the event `name` (`DIAG_IOCSDEL`): for PERSIST events, which outlive the processes
+/// that registered them.
 ///
-/// An event still registered somewhere, or enabled by ftrace or perf, cannot be deleted
-/// (`EBUSY`). Right after its last registration goes the kernel keeps it for an RCU grace
-/// period, so `EBUSY` is retried every 2 ms for up to 500 ms before [`Error::Busy`] is
-/// returned. Non-persistent events disappear by themselves when their last registration goes;
-/// deleting one afterwards gives [`Error::NotFound`].
+/// The kernel refuses (`EBUSY`) while anything references the event: a registration, ftrace or
+/// perf using it, or the `user_events_data` descriptor of any process that registered it. This
+/// crate keeps one descriptor open for the life of the process, so **an event this process has
+/// registered cannot be deleted by this process** ([`Error::Busy`]) until it exits; delete it
+/// from another process (a tool, a test harness) afterwards. Right after the last reference goes
+/// the kernel keeps the event for an RCU grace period, so `EBUSY` is retried every 2 ms for up
+/// to 500 ms before [`Error::Busy`] is returned. Non-persistent events disappear by themselves
+/// when their last reference goes; deleting one afterwards gives [`Error::NotFound`].
 ///
 /// # Errors
 ///
 /// [`Error::Unavailable`], [`Error::Format`] (a name [`EventFormat::new`] would refuse),
-/// [`Error::NotFound`], [`Error::Busy`], or [`Error::Kernel`].
+/// [`Error::NotFound`], [`Error::Busy`], or [`Error::Kernel`] (e.g. `EPERM`: deleting a
+/// persistent event needs `CAP_PERFMON`).
 pub fn delete(name: &str) -> Result<()> {
     // Validates the name the same way registration does.
     let format = EventFormat::new(name)?;

@@ -1,0 +1,147 @@
+//! Helpers shared by the integration tests that need a kernel with user_events.
+//!
+//! Those tests call [`user_events`] first. Where user_events is missing they skip LOUDLY, unless
+//! `COTRACE_REQUIRE_USER_EVENTS=1` (set by scripts/test-kernel.sh in the VM), where a missing
+//! user_events fails the test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use cotrace_word::EnableWord;
+
+/// How long to wait for the kernel (TCG is slow; tests run in parallel).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tracefs directory when user_events can be used; `None` (after a loud message) when it
+/// cannot and the environment does not require it. Panics when required and missing.
+pub fn user_events(test: &str) -> Option<&'static Path> {
+    match cotrace_kernel::availability() {
+        Ok(tracefs) => Some(tracefs),
+        Err(why) if required() => {
+            panic!("COTRACE_REQUIRE_USER_EVENTS=1 but user_events is unavailable: {why}")
+        }
+        Err(why) => {
+            // Straight to the process's stderr, past libtest's output capture: a skip must be
+            // seen even when the test "passes".
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {why}\n  (run scripts/test-kernel.sh to run it in a VM with \
+                 user_events; COTRACE_REQUIRE_USER_EVENTS=1 turns this skip into a failure)"
+            );
+            None
+        }
+    }
+}
+
+/// Whether the environment demands a kernel with user_events.
+pub fn required() -> bool {
+    std::env::var("COTRACE_REQUIRE_USER_EVENTS").is_ok_and(|v| v == "1")
+}
+
+/// A fresh word that lives forever, as the kernel contract wants.
+pub fn leak_word() -> &'static EnableWord {
+    Box::leak(Box::new(EnableWord::new()))
+}
+
+/// An event name unique to this process and call: `<prefix>_<pid>_<n>`.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `<tracefs>/events/<system>/<name>`.
+pub fn event_dir(tracefs: &Path, system: &str, name: &str) -> PathBuf {
+    tracefs.join("events").join(system).join(name)
+}
+
+/// Writes "1"/"0" to the event's ftrace `enable` file.
+pub fn set_enabled(tracefs: &Path, name: &str, on: bool) {
+    set_enabled_in(tracefs, "user_events", name, on);
+}
+
+/// Writes "1"/"0" to `<tracefs>/events/<system>/<name>/enable`.
+pub fn set_enabled_in(tracefs: &Path, system: &str, name: &str, on: bool) {
+    let path = event_dir(tracefs, system, name).join("enable");
+    std::fs::write(&path, if on { "1" } else { "0" })
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// Polls until `cond` holds, up to [`TIMEOUT`]; returns whether it did.
+pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls until bit 31 of `word` is `on`; panics with the word's state after [`TIMEOUT`].
+pub fn wait_kernel_bit(word: &EnableWord, on: bool) {
+    assert!(
+        wait_until(|| word.snapshot().kernel_enabled() == on),
+        "bit 31 did not become {on} within {TIMEOUT:?}: word is {:?}",
+        word.snapshot()
+    );
+}
+
+/// Lines of `<tracefs>/trace` that record the event `name`.
+pub fn trace_lines(tracefs: &Path, name: &str) -> Vec<String> {
+    let bytes = std::fs::read(tracefs.join("trace")).expect("reading <tracefs>/trace");
+    let text = String::from_utf8_lossy(&bytes);
+    let tag = format!(" {name}: ");
+    text.lines()
+        .filter(|l| l.contains(&tag))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls `<tracefs>/trace` until a line of event `name` contains every one of `parts`;
+/// returns that line, or panics showing what was there.
+pub fn wait_trace_line(tracefs: &Path, name: &str, parts: &[&str]) -> String {
+    let mut found = None;
+    let ok = wait_until(|| {
+        found = trace_lines(tracefs, name)
+            .into_iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)));
+        found.is_some()
+    });
+    assert!(
+        ok,
+        "no trace line of {name} contains {parts:?}; lines of {name}: {:#?}",
+        trace_lines(tracefs, name)
+    );
+    found.unwrap()
+}
+
+/// The text after `<name>: ` on a trace line (the decoded fields).
+pub fn fields_of(line: &str, name: &str) -> String {
+    let tag = format!(" {name}: ");
+    line.split_once(&tag)
+        .map(|(_, f)| f.to_owned())
+        .unwrap_or_default()
+}
+
+/// A registration's event status line in `<tracefs>/user_events_status`, if the event exists.
+pub fn status_line(tracefs: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(tracefs.join("user_events_status")).ok()?;
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(str::to_owned)
+}
+
+/// Whether the event's tracefs directory exists.
+pub fn event_exists(tracefs: &Path, name: &str) -> bool {
+    event_dir(tracefs, "user_events", name).exists()
+}

@@ -1,0 +1,180 @@
+//! A real perf session: `perf record -e user_events:NAME` enables the event (bit 31 set),
+//! records our writes, and `perf script` shows the fields. If perf cannot work here the test
+//! fails and says why; it never passes without perf having recorded the events.
+//! Needs user_events: scripts/test-kernel.sh runs it in the VM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+
+/// The perf binary: $COTRACE_PERF, else the first of /usr/bin/perf_* (Debian's versioned
+/// binaries behind the wrapper) and /usr/bin/perf that answers `--version`.
+fn perf() -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("COTRACE_PERF") {
+        candidates.push(p.into());
+    }
+    if let Ok(dir) = std::fs::read_dir("/usr/bin") {
+        let mut versioned: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("perf_"))
+            })
+            .collect();
+        versioned.sort();
+        candidates.extend(versioned.into_iter().rev());
+    }
+    candidates.push("/usr/bin/perf".into());
+    let mut tried = Vec::new();
+    for c in candidates {
+        match Command::new(&c).arg("--version").output() {
+            Ok(out) if out.status.success() => return Ok(c),
+            Ok(out) => tried.push(format!(
+                "{}: {}",
+                c.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => tried.push(format!("{}: {e}", c.display())),
+        }
+    }
+    Err(format!(
+        "no working perf (install linux-perf): {}",
+        tried.join("; ")
+    ))
+}
+
+/// A pipe whose ends are inherited by children (no O_CLOEXEC): (read, write).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the 2-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Waits up to 20 s for perf's "ack" on `ack`.
+fn wait_ack(ack: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: ack.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for at most 20 s.
+    if unsafe { libc::poll(&mut poll, 1, 20_000) } != 1 {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let n = std::fs::File::from(ack.try_clone().unwrap())
+        .read(&mut buf)
+        .unwrap_or(0);
+    buf[..n].starts_with(b"ack")
+}
+
+#[test]
+fn perf_record_enables_and_records_the_event() {
+    let Some(_tracefs) = common::user_events("perf") else {
+        return;
+    };
+    let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
+    let name = common::unique("pf");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("a", FieldType::U32)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+
+    let data = std::env::temp_dir().join(format!("{name}.perf.data"));
+    // perf starts with the event disabled (-D -1) and enables it when told on the control
+    // pipe, acknowledging on the ack pipe: only after the ack is the recording live.
+    let (ctl_read, ctl_write) = pipe();
+    let (ack_read, ack_write) = pipe();
+    let mut record = Command::new(&perf)
+        .arg("record")
+        .args(["-D", "-1", "--control"])
+        .arg(format!(
+            "fd:{},{}",
+            ctl_read.as_raw_fd(),
+            ack_write.as_raw_fd()
+        ))
+        .arg("-e")
+        .arg(format!("user_events:{name}"))
+        .arg("-o")
+        .arg(&data)
+        .arg("-p")
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning perf record");
+    drop((ctl_read, ack_write)); // perf's ends
+    let mut ctl = std::fs::File::from(ctl_write);
+    let acked = ctl.write_all(b"enable\n").is_ok() && wait_ack(&ack_read);
+    if !acked || !common::wait_until(|| word.snapshot().kernel_enabled()) {
+        let _ = record.kill();
+        let out = record.wait_with_output().unwrap();
+        panic!(
+            "perf record did not enable user_events:{name} (ack: {acked}, word {:?}): {}{}",
+            word.snapshot(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for i in 1..=3u32 {
+        let s = format!("hello-{i}");
+        assert_eq!(
+            reg.write(&[Value::U32(i), Value::Str(&s)]),
+            Ok(WriteOutcome::Written)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: sends SIGINT to the perf child we spawned (perf writes its file and exits).
+    let sent = unsafe { libc::kill(record.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let out = record.wait_with_output().unwrap();
+    let record_log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        data.exists(),
+        "perf record wrote no {}: {record_log}",
+        data.display()
+    );
+    common::wait_kernel_bit(word, false); // perf gone: disabled again
+
+    let script = Command::new(&perf)
+        .arg("script")
+        .arg("-i")
+        .arg(&data)
+        .output()
+        .expect("running perf script");
+    let text = String::from_utf8_lossy(&script.stdout);
+    let _ = std::fs::remove_file(&data);
+    assert!(
+        script.status.success(),
+        "perf script failed: {}\nrecord: {record_log}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    for i in 1..=3 {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("user_events:{name}"))
+                    && l.contains(&format!("a={i} s=hello-{i}"))),
+            "perf script lacks event {i}:\n{text}\nrecord: {record_log}\nstderr: {}",
+            String::from_utf8_lossy(&script.stderr)
+        );
+    }
+}
