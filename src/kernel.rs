@@ -1,1 +1,100 @@
-//! Glue to the user_events adapter (cotrace-kernel): written when its API lands.
+//! Glue to the user_events adapter ([`cotrace_kernel`]): maps an event's fields to the kernel's
+//! types and its values to the kernel's values.
+
+use cotrace_kernel::{EventFormat, FieldType, MAX_FIELDS, Registration};
+
+use crate::event::Event;
+use crate::field::{FieldKind, Value};
+use crate::status::TracerStatus;
+
+/// An event registered with user_events.
+pub(crate) struct KernelEvent {
+    registration: Registration,
+}
+
+/// The kernel type each field kind is recorded as (see the table in [`crate::field`]).
+fn kernel_type(kind: FieldKind) -> FieldType {
+    match kind {
+        FieldKind::U8 | FieldKind::Bool => FieldType::U8,
+        FieldKind::U16 => FieldType::U16,
+        FieldKind::U32 | FieldKind::F32 => FieldType::U32,
+        FieldKind::U64 | FieldKind::F64 => FieldType::U64,
+        FieldKind::I8 => FieldType::S8,
+        FieldKind::I16 => FieldType::S16,
+        FieldKind::I32 => FieldType::S32,
+        FieldKind::I64 => FieldType::S64,
+        FieldKind::Str => FieldType::Str,
+        FieldKind::Bytes => FieldType::Bytes,
+    }
+}
+
+/// The kernel value of one field value.
+fn kernel_value<'a>(value: &Value<'a>) -> cotrace_kernel::Value<'a> {
+    use cotrace_kernel::Value as K;
+    match *value {
+        Value::U8(v) => K::U8(v),
+        Value::U16(v) => K::U16(v),
+        Value::U32(v) => K::U32(v),
+        Value::U64(v) => K::U64(v),
+        Value::I8(v) => K::S8(v),
+        Value::I16(v) => K::S16(v),
+        Value::I32(v) => K::S32(v),
+        Value::I64(v) => K::S64(v),
+        Value::Bool(v) => K::U8(u8::from(v)),
+        Value::F32(v) => K::U32(v.to_bits()),
+        Value::F64(v) => K::U64(v.to_bits()),
+        Value::Str(v) => K::Str(v),
+        Value::Bytes(v) => K::Bytes(v),
+    }
+}
+
+/// Registers one event with user_events; the error says why it could not be.
+pub(crate) fn register(event: &'static Event) -> Result<KernelEvent, String> {
+    cotrace_kernel::availability().map_err(|_| {
+        String::from("user_events unavailable here (see the kernel tracer's status)")
+    })?;
+    let desc = event.desc();
+    let mut format = EventFormat::new(desc.kernel_name).map_err(|e| e.to_string())?;
+    for field in desc.fields {
+        format = format
+            .field(field.name, kernel_type(field.kind))
+            .map_err(|e| e.to_string())?;
+    }
+    cotrace_kernel::register(event.word(), format)
+        .map(|registration| KernelEvent { registration })
+        .map_err(|e| e.to_string())
+}
+
+impl KernelEvent {
+    /// Writes one firing, if the kernel still wants it. Errors are dropped: a trace write must
+    /// never disturb the application (registration already validated the shape).
+    #[inline]
+    pub(crate) fn write(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_kernel::Value::U8(0); MAX_FIELDS];
+        let Some(slots) = converted.get_mut(..values.len()) else {
+            return;
+        };
+        for (slot, value) in slots.iter_mut().zip(values) {
+            *slot = kernel_value(value);
+        }
+        let _ = self.registration.write(slots);
+    }
+}
+
+/// Whether user_events can be used in this process.
+pub(crate) fn tracer_status() -> TracerStatus {
+    match cotrace_kernel::availability() {
+        Ok(tracefs) => TracerStatus {
+            name: "kernel",
+            compiled_in: true,
+            available: true,
+            detail: format!("user_events at {}", tracefs.display()),
+        },
+        Err(why) => TracerStatus {
+            name: "kernel",
+            compiled_in: true,
+            available: false,
+            detail: why.to_string(),
+        },
+    }
+}

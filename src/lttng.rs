@@ -1,1 +1,146 @@
-//! Glue to the LTTng-UST adapter (cotrace-ust): written when its API lands.
+//! Glue to the LTTng-UST adapter ([`cotrace_ust`]): builds its event specs from the events'
+//! descriptions, registers one LTTng provider per `provider!` module, and converts values.
+
+use std::sync::Mutex;
+
+use cotrace_ust::{EventHandle, EventSpec, FieldSpec, FieldType, Loglevel, MAX_FIELDS, Provider};
+
+use crate::event::Event;
+use crate::field::{FieldKind, Value};
+use crate::level::Level;
+use crate::status::TracerStatus;
+
+/// An event registered with LTTng-UST.
+pub(crate) struct LttngEvent {
+    handle: EventHandle,
+}
+
+/// Registered providers, kept for the life of the process (dropping one unregisters it).
+static PROVIDERS: Mutex<Vec<Provider>> = Mutex::new(Vec::new());
+
+fn field_type(kind: FieldKind) -> FieldType {
+    match kind {
+        FieldKind::U8 => FieldType::U8,
+        FieldKind::U16 => FieldType::U16,
+        FieldKind::U32 => FieldType::U32,
+        FieldKind::U64 => FieldType::U64,
+        FieldKind::I8 => FieldType::I8,
+        FieldKind::I16 => FieldType::I16,
+        FieldKind::I32 => FieldType::I32,
+        FieldKind::I64 => FieldType::I64,
+        FieldKind::Bool => FieldType::Bool,
+        FieldKind::F32 => FieldType::F32,
+        FieldKind::F64 => FieldType::F64,
+        FieldKind::Str => FieldType::Str,
+        FieldKind::Bytes => FieldType::Bytes,
+    }
+}
+
+fn loglevel(level: Level) -> Loglevel {
+    match level {
+        Level::Emergency => Loglevel::Emerg,
+        Level::Alert => Loglevel::Alert,
+        Level::Critical => Loglevel::Crit,
+        Level::Error => Loglevel::Err,
+        Level::Warn => Loglevel::Warning,
+        Level::Notice => Loglevel::Notice,
+        Level::Info => Loglevel::Info,
+        Level::Debug => Loglevel::Debug,
+    }
+}
+
+fn ust_value<'a>(value: &Value<'a>) -> cotrace_ust::Value<'a> {
+    use cotrace_ust::Value as U;
+    match *value {
+        Value::U8(v) => U::U8(v),
+        Value::U16(v) => U::U16(v),
+        Value::U32(v) => U::U32(v),
+        Value::U64(v) => U::U64(v),
+        Value::I8(v) => U::I8(v),
+        Value::I16(v) => U::I16(v),
+        Value::I32(v) => U::I32(v),
+        Value::I64(v) => U::I64(v),
+        Value::Bool(v) => U::Bool(v),
+        Value::F32(v) => U::F32(v),
+        Value::F64(v) => U::F64(v),
+        Value::Str(v) => U::Str(v),
+        Value::Bytes(v) => U::Bytes(v),
+    }
+}
+
+/// The LTTng spec of one event. Built once per event at registration and kept for the life of
+/// the process, as LTTng keeps pointers into it.
+fn spec(event: &'static Event) -> &'static EventSpec {
+    let desc = event.desc();
+    let fields: Vec<FieldSpec> = desc
+        .fields
+        .iter()
+        .map(|f| FieldSpec {
+            name: f.name,
+            ty: field_type(f.kind),
+        })
+        .collect();
+    Box::leak(Box::new(EventSpec {
+        provider: desc.provider,
+        event: desc.name,
+        loglevel: loglevel(desc.level),
+        fields: Vec::leak(fields),
+        word: event.word(),
+    }))
+}
+
+/// Registers the events of one provider; records the outcome in each event.
+pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event]) {
+    let specs: Vec<&'static EventSpec> = events.iter().map(|&e| spec(e)).collect();
+    match cotrace_ust::register_provider(provider, &specs) {
+        Ok(registered) => {
+            for (&event, spec) in events.iter().zip(&specs) {
+                let outcome = registered
+                    .event(spec.event)
+                    .map(|handle| LttngEvent { handle })
+                    .ok_or_else(|| format!("LTTng lost event {}", spec.event));
+                let _ = event.lttng.set(outcome);
+            }
+            PROVIDERS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(registered);
+        }
+        Err(why) => {
+            for event in events {
+                let _ = event.lttng.set(Err(why.to_string()));
+            }
+        }
+    }
+}
+
+impl LttngEvent {
+    /// Hands one firing to LTTng. Errors are dropped: tracing must never disturb the app (the
+    /// registration already checked the shape).
+    #[inline]
+    pub(crate) fn fire(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_ust::Value::U8(0); MAX_FIELDS];
+        let Some(slots) = converted.get_mut(..values.len()) else {
+            return;
+        };
+        for (slot, value) in slots.iter_mut().zip(values) {
+            *slot = ust_value(value);
+        }
+        let _ = self.handle.fire_enabled(slots);
+    }
+}
+
+/// Whether LTTng-UST can be used in this process, and how its enablement is counted.
+pub(crate) fn tracer_status() -> TracerStatus {
+    let status = cotrace_ust::status();
+    let available = matches!(
+        status.availability,
+        cotrace_ust::Availability::Available { .. }
+    );
+    TracerStatus {
+        name: "lttng",
+        compiled_in: true,
+        available,
+        detail: status.to_string(),
+    }
+}

@@ -5,7 +5,9 @@ use std::sync::Once;
 
 use crate::event::Event;
 use crate::macro_support::EVENTS;
-use crate::status::{EventStatus, Registration, Status, TracerStatus};
+#[cfg(not(all(feature = "kernel", feature = "lttng")))]
+use crate::status::TracerStatus;
+use crate::status::{EventStatus, Registration, Status};
 
 /// Every event declared with [`provider!`](crate::provider) in the program, its dependencies
 /// included, in link order.
