@@ -98,8 +98,8 @@ impl EventHandle {
     /// trigger that has it enabled.
     ///
     /// Returns at once, `Ok`, when no LTTng session uses the event (one relaxed load of the
-    /// word). Values that do not match the fields are refused with an error and nothing is
-    /// written; this never panics.
+    /// word; the values are not looked at). Otherwise values that do not match the fields are
+    /// refused with an error and nothing is written; this never panics.
     ///
     /// # Examples
     ///
@@ -118,7 +118,8 @@ impl EventHandle {
     /// let provider = register_provider("doc_fire", &[&EV]).unwrap();
     /// let tick = provider.events()[0];
     /// tick.fire(&[Value::U32(7)]).unwrap();
-    /// assert!(tick.fire(&[Value::I64(7)]).is_err());
+    /// // Values are checked only when the event is on (or with `fire_enabled`).
+    /// assert!(tick.fire_enabled(&[Value::I64(7)]).is_err());
     /// ```
     #[inline]
     pub fn fire(&self, values: &[Value<'_>]) -> Result<(), FireError> {

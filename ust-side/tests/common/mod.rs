@@ -1,0 +1,509 @@
+//! Test harness: a private `lttng-sessiond` per test, the traced test application, and a
+//! reader for babeltrace2's text output.
+//!
+//! # Isolation
+//!
+//! A root session daemon uses fixed paths (`/run/lttng`, `/dev/shm/lttng-ust-wait-*`), and
+//! every application on the machine registers with it. So each test re-runs itself (the test
+//! binary, filtered to that one test) under `unshare --mount`, with fresh tmpfs mounts on `/run`
+//! and `/dev/shm`, and its own `LTTNG_HOME`: tests can run in parallel, and never see a session
+//! daemon of the machine or of another test. Commands run with `lttng --no-sessiond`, so a dead
+//! daemon is an error rather than silently replaced.
+#![allow(dead_code)]
+
+pub mod cases;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const INSIDE: &str = "COTRACE_UST_TEST_ISOLATED";
+
+/// Runs `body` in a private mount namespace (see the module docs). `name` is the test's name.
+pub fn isolated(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(INSIDE).is_some() {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec \"$0\" \"$@\"")
+        .arg(&exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INSIDE, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare (util-linux) to isolate the test; needs root");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    print!("{stdout}");
+    eprint!("{stderr}");
+    assert!(
+        out.status.success(),
+        "isolated test {name} failed: {}",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "isolated run of {name} did not run exactly that test"
+    );
+}
+
+fn tool(name: &str) -> Command {
+    Command::new(name)
+}
+
+/// A test's LTTng environment: its `LTTNG_HOME`, output directory and (maybe) session daemon.
+pub struct Lttng {
+    pub dir: PathBuf,
+    sessiond: Option<Child>,
+}
+
+impl Lttng {
+    fn dir_for(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cotrace-ust-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        dir
+    }
+
+    /// No session daemon at all.
+    pub fn without_sessiond(name: &str) -> Self {
+        Self {
+            dir: Self::dir_for(name),
+            sessiond: None,
+        }
+    }
+
+    /// Starts a private session daemon and waits until it answers.
+    pub fn start(name: &str) -> Self {
+        let dir = Self::dir_for(name);
+        let log = std::fs::File::create(dir.join("sessiond.log")).unwrap();
+        let child = tool("lttng-sessiond")
+            .arg("--no-kernel")
+            .env("LTTNG_HOME", dir.join("home"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start lttng-sessiond (package lttng-tools)");
+        let mut me = Self {
+            dir,
+            sessiond: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            me.assert_alive();
+            if me.try_lttng(&["list"]).status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "lttng-sessiond did not answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        me
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// Panics unless the session daemon this test started still runs.
+    pub fn assert_alive(&mut self) {
+        if let Some(c) = &mut self.sessiond {
+            if let Some(status) = c.try_wait().unwrap() {
+                let log =
+                    std::fs::read_to_string(self.dir.join("sessiond.log")).unwrap_or_default();
+                panic!("our lttng-sessiond exited ({status}); log:\n{log}");
+            }
+        }
+    }
+
+    pub fn try_lttng(&self, args: &[&str]) -> Output {
+        tool("lttng")
+            .arg("--no-sessiond")
+            .args(args)
+            .env("LTTNG_HOME", self.home())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run lttng")
+    }
+
+    /// Runs `lttng --no-sessiond ARGS`, asserts success, returns its stdout.
+    pub fn lttng(&mut self, args: &[&str]) -> String {
+        let out = self.try_lttng(args);
+        assert!(
+            out.status.success(),
+            "lttng {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.assert_alive();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn trace_dir(&self, session: &str) -> PathBuf {
+        self.dir.join(format!("trace-{session}"))
+    }
+
+    /// `lttng create SESSION --output=...`.
+    pub fn create(&mut self, session: &str) {
+        let out = format!("--output={}", self.trace_dir(session).display());
+        self.lttng(&["create", session, &out]);
+    }
+
+    /// The session's events as babeltrace2 prints them (none when no application ever wrote
+    /// to the session, which leaves no CTF metadata behind).
+    pub fn events(&self, session: &str) -> Vec<Event> {
+        let dir = self.trace_dir(session);
+        if !has_metadata(&dir) {
+            return vec![];
+        }
+        read_trace(&dir)
+    }
+
+    /// Starts the test application.
+    pub fn app(&self, env: &[(&str, &str)]) -> App {
+        App::spawn(&self.home(), env)
+    }
+
+    /// Kills the session daemon and its consumer daemons with SIGKILL (no cleanup on their
+    /// side: the applications see their sockets close).
+    pub fn kill_sessiond(&mut self) {
+        if let Some(mut child) = self.sessiond.take() {
+            let pids = descendants(child.id());
+            child.kill().unwrap();
+            child.wait().unwrap();
+            for pid in pids {
+                // SAFETY: kill(2) on pids of processes this test started (the daemon's own
+                // consumer daemons, found through /proc).
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl Drop for Lttng {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.sessiond.take() {
+            let _ = self.try_lttng(&["destroy", "--all"]);
+            let pids = descendants(child.id());
+            // SAFETY: SIGTERM to the daemon this test started; it stops its consumers.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            for pid in pids {
+                // SAFETY: as in `kill_sessiond`; a no-op for consumers that already exited
+                // (their pids are not reused this quickly within our namespace's run).
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn has_metadata(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            has_metadata(&p)
+        } else {
+            p.file_name().is_some_and(|n| n == "metadata")
+        }
+    })
+}
+
+/// All descendants of `pid` (found through /proc/*/stat).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may contain spaces.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            if let Some(ppid) = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u32>().ok())
+            {
+                parents.insert(p, ppid);
+            }
+        }
+    }
+    let mut out = vec![];
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (&c, &pp) in &parents {
+            if pp == p {
+                out.push(c);
+                frontier.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The test application (examples/ust_test_app.rs), driven line by line.
+pub struct App {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pub pid: u32,
+}
+
+fn app_path() -> PathBuf {
+    // target/<profile>/deps/<test binary> -> target/<profile>/examples/ust_test_app
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/ust_test_app");
+    if !path.exists() {
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args(["build", "-p", "cotrace-ust", "--example", "ust_test_app"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building examples/ust_test_app failed");
+    }
+    path
+}
+
+impl App {
+    fn spawn(home: &Path, env: &[(&str, &str)]) -> App {
+        let mut cmd = Command::new(app_path());
+        cmd.env("LTTNG_HOME", home)
+            .env_remove("LD_PRELOAD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start the test application");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut app = App {
+            pid: child.id(),
+            child,
+            stdin,
+            stdout,
+        };
+        let ready = app.read_line();
+        assert!(ready.starts_with("ready"), "app said {ready:?}");
+        app
+    }
+
+    fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the test application exited");
+        line.trim_end().to_string()
+    }
+
+    /// Sends one command, returns the one-line reply.
+    pub fn cmd(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+        self.read_line()
+    }
+
+    /// The user count of `event`'s word.
+    pub fn users(&mut self, event: &str) -> u32 {
+        let reply = self.cmd(&format!("count {event}"));
+        reply
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("users="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("bad count reply {reply:?}"))
+    }
+
+    /// Waits (bounded) until `event`'s user count is `n`; returns how long it took in ms.
+    pub fn wait_users(&mut self, event: &str, n: u32) -> u64 {
+        let reply = self.cmd(&format!("wait_count {event} {n} 10000"));
+        assert!(
+            reply.starts_with("ok"),
+            "{event}: waiting for users={n}: {reply}"
+        );
+        reply
+            .rsplit_once("after_ms=")
+            .and_then(|(_, ms)| ms.parse().ok())
+            .unwrap()
+    }
+
+    /// Ends the application and returns whether it exited successfully.
+    pub fn quit(mut self) -> bool {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One event of babeltrace2's text output.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    /// Context and payload fields, `name -> text`.
+    pub fields: BTreeMap<String, String>,
+    /// Payload field names in order.
+    pub order: Vec<String>,
+}
+
+impl Event {
+    pub fn get(&self, field: &str) -> &str {
+        self.fields
+            .get(field)
+            .unwrap_or_else(|| panic!("no field {field} in {self:?}"))
+    }
+}
+
+/// Runs babeltrace2 on a trace directory and parses its lines.
+pub fn read_trace(dir: &Path) -> Vec<Event> {
+    let out = Command::new("babeltrace2")
+        .arg(dir)
+        .output()
+        .expect("run babeltrace2");
+    assert!(
+        out.status.success(),
+        "babeltrace2 {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(parse_line)
+        .collect()
+}
+
+/// Parses `[time] (+delta) host provider:event: { ctx }, { a = 1, s = "x, y", q = [ ... ] }`.
+pub fn parse_line(line: &str) -> Event {
+    let after_host = line.splitn(4, ' ').nth(3).unwrap_or("");
+    let (name, rest) = after_host.split_once(": ").unwrap_or((after_host, ""));
+    let mut fields = BTreeMap::new();
+    let mut order = vec![];
+    let groups = top_level_groups(rest);
+    for (i, g) in groups.iter().enumerate() {
+        for item in split_top(g) {
+            if let Some((k, v)) = item.split_once(" = ") {
+                fields.insert(k.trim().to_string(), v.trim().to_string());
+                if i + 1 == groups.len() {
+                    order.push(k.trim().to_string());
+                }
+            }
+        }
+    }
+    Event {
+        name: name.to_string(),
+        fields,
+        order,
+    }
+}
+
+fn top_level_groups(s: &str) -> Vec<String> {
+    let mut groups = vec![];
+    let (mut depth, mut quoted, mut escaped) = (0, false, false);
+    let mut cur = String::new();
+    for c in s.chars() {
+        if quoted {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+            continue;
+        }
+        match c {
+            '{' => {
+                if depth > 0 {
+                    cur.push(c);
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    groups.push(std::mem::take(&mut cur));
+                } else {
+                    cur.push(c);
+                }
+            }
+            '"' => {
+                quoted = true;
+                if depth > 0 {
+                    cur.push(c);
+                }
+            }
+            _ if depth > 0 => cur.push(c),
+            _ => {}
+        }
+    }
+    groups
+}
+
+fn split_top(s: &str) -> Vec<String> {
+    let mut out = vec![];
+    let (mut depth, mut quoted, mut escaped) = (0, false, false);
+    let mut cur = String::new();
+    for c in s.chars() {
+        if quoted {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                cur.push(c);
+            }
+            '[' | '{' => {
+                depth += 1;
+                cur.push(c);
+            }
+            ']' | '}' => {
+                depth -= 1;
+                cur.push(c);
+            }
+            ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}

@@ -1,0 +1,365 @@
+//! cotrace-ust against a real `lttng-sessiond` (started and stopped by each test, in its own
+//! mount namespace: see `common`), with the real `lttng` CLI and `babeltrace2`.
+
+mod common;
+
+use common::{Lttng, cases, isolated};
+
+/// Start/stop/destroy of two sessions drive the word's user count 1, 2, 1, 0, while another
+/// thread sets and clears bit 31 the whole time and never sees it lost.
+///
+/// With `synchronous` (the exact mode), each count must already be right when the `lttng`
+/// command returns; otherwise (polling) it must become right within the harness's timeout.
+fn refcount_scenario(name: &str, env: &[(&str, &str)], expect_mode: &str, synchronous: bool) {
+    let mut lttng = Lttng::start(name);
+    let mut app = lttng.app(env);
+    let status = app.cmd("status");
+    assert!(status.contains(expect_mode), "status: {status}");
+    let expect = |app: &mut common::App, n: u32| {
+        if synchronous {
+            assert_eq!(
+                app.users("counted"),
+                n,
+                "count right after the lttng command"
+            );
+            0
+        } else {
+            app.wait_users("counted", n)
+        }
+    };
+    assert_eq!(app.users("counted"), 0);
+    assert_eq!(app.cmd("flip on"), "flipping");
+
+    lttng.create("s1");
+    lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "s1"]);
+    // Enabling alone attaches nothing: LTTng attaches at start.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(app.users("counted"), 0);
+    lttng.lttng(&["start", "s1"]);
+    let first = expect(&mut app, 1);
+
+    lttng.create("s2");
+    lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "s2"]);
+    lttng.lttng(&["start", "s2"]);
+    expect(&mut app, 2);
+    // Other events of the provider were not enabled: their words stay 0.
+    assert_eq!(app.users("all_types"), 0);
+
+    lttng.lttng(&["stop", "s1"]);
+    expect(&mut app, 1);
+    app.cmd("fire_counted 0 10");
+
+    lttng.lttng(&["destroy", "--all"]);
+    expect(&mut app, 0);
+
+    let flips = app.cmd("flip off");
+    assert!(flips.ends_with("lost=0"), "{flips}");
+    assert!(
+        !flips.starts_with("flips=0 "),
+        "the flipper never ran: {flips}"
+    );
+    let count = app.cmd("count counted");
+    assert_eq!(count, "users=0 kernel=0 raw=0x0 attached=0", "{count}");
+    assert!(app.quit());
+    println!("{name}: first attach seen after {first} ms");
+}
+
+#[test]
+fn refcount_follows_sessions_exactly() {
+    isolated("refcount_follows_sessions_exactly", || {
+        let exact = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        let mode = if exact {
+            "refcount: exact"
+        } else {
+            "refcount: polling"
+        };
+        refcount_scenario("refcount_exact", &[], mode, exact);
+    });
+}
+
+#[test]
+fn refcount_follows_sessions_polling_fallback() {
+    isolated("refcount_follows_sessions_polling_fallback", || {
+        refcount_scenario(
+            "refcount_poll",
+            &[("COTRACE_UST_REFCOUNT", "poll")],
+            "refcount: polling every 10 ms (forced by COTRACE_UST_REFCOUNT=poll)",
+            false,
+        );
+    });
+}
+
+#[test]
+fn every_field_type_round_trips_through_babeltrace2() {
+    isolated("every_field_type_round_trips_through_babeltrace2", || {
+        let mut lttng = Lttng::start("roundtrip");
+        lttng.create("rt");
+        lttng.lttng(&["enable-event", "-u", "cotrace_test:all_types", "-s", "rt"]);
+        lttng.lttng(&["start", "rt"]);
+        let mut app = lttng.app(&[]);
+        app.wait_users("all_types", 1);
+        assert_eq!(app.cmd("fire_table"), "fired errors=0 enabled=true");
+        assert!(app.quit());
+        lttng.lttng(&["stop", "rt"]);
+        let events = lttng.events("rt");
+        let rows = cases::rows();
+        assert_eq!(events.len(), rows.len(), "{events:#?}");
+        for (event, row) in events.iter().zip(&rows) {
+            assert_eq!(event.name, "cotrace_test:all_types");
+            let names: Vec<&str> = row.expected.iter().map(|(n, _)| *n).collect();
+            assert_eq!(event.order, names, "field names and order");
+            for (field, text) in row.expected {
+                assert_eq!(event.get(field), *text, "field {field} of {event:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn filters_on_integer_and_string_fields() {
+    isolated("filters_on_integer_and_string_fields", || {
+        let mut lttng = Lttng::start("filter");
+        lttng.create("fint");
+        lttng.lttng(&[
+            "enable-event",
+            "-u",
+            "cotrace_test:counted",
+            "-s",
+            "fint",
+            "--filter",
+            "n > 5",
+        ]);
+        lttng.create("fstr");
+        lttng.lttng(&[
+            "enable-event",
+            "-u",
+            "cotrace_test:counted",
+            "-s",
+            "fstr",
+            "--filter",
+            "s == \"keep\"",
+        ]);
+        lttng.lttng(&["start", "fint"]);
+        lttng.lttng(&["start", "fstr"]);
+        let mut app = lttng.app(&[]);
+        app.wait_users("counted", 2);
+        app.cmd("fire_counted 0 10");
+        assert!(app.quit());
+        lttng.lttng(&["stop", "fint"]);
+        lttng.lttng(&["stop", "fstr"]);
+        let ns = |session: &str| -> Vec<String> {
+            lttng
+                .events(session)
+                .iter()
+                .map(|e| format!("{}:{}", e.get("n"), e.get("s")))
+                .collect()
+        };
+        assert_eq!(
+            ns("fint"),
+            ["6:\"keep\"", "7:\"drop\"", "8:\"keep\"", "9:\"drop\""]
+        );
+        assert_eq!(
+            ns("fstr"),
+            [
+                "0:\"keep\"",
+                "2:\"keep\"",
+                "4:\"keep\"",
+                "6:\"keep\"",
+                "8:\"keep\""
+            ]
+        );
+    });
+}
+
+#[test]
+fn loglevel_selects_events() {
+    isolated("loglevel_selects_events", || {
+        let mut lttng = Lttng::start("loglevel");
+        lttng.create("ll");
+        lttng.lttng(&[
+            "enable-event",
+            "-u",
+            "cotrace_test:lvl_*",
+            "-s",
+            "ll",
+            "--loglevel=INFO",
+        ]);
+        lttng.lttng(&["start", "ll"]);
+        let mut app = lttng.app(&[]);
+        app.wait_users("lvl_info", 1);
+        // Below the threshold: never attached, so its word stays 0.
+        assert_eq!(app.users("lvl_debug"), 0);
+        app.cmd("fire_levels 7");
+        assert!(app.quit());
+        lttng.lttng(&["stop", "ll"]);
+        let names: Vec<String> = lttng.events("ll").into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["cotrace_test:lvl_info"]);
+    });
+}
+
+#[test]
+fn lttng_list_shows_events_and_fields() {
+    isolated("lttng_list_shows_events_and_fields", || {
+        let mut lttng = Lttng::start("list");
+        let app = lttng.app(&[]);
+        let list = lttng.lttng(&["list", "-u", "-f"]);
+        assert!(list.contains(&format!("PID: {}", app.pid)), "{list}");
+        for needle in [
+            "cotrace_test:all_types (loglevel: TRACE_INFO (6)) (type: tracepoint)",
+            "cotrace_test:counted (loglevel: TRACE_NOTICE (5)) (type: tracepoint)",
+            "cotrace_test:lvl_debug (loglevel: TRACE_DEBUG (14)) (type: tracepoint)",
+            "field: a_i64 (integer)",
+            "field: a_f64 (float)",
+            "field: a_str (string)",
+            "field: s (string)",
+        ] {
+            assert!(list.contains(needle), "missing {needle:?} in:\n{list}");
+        }
+        assert!(app.quit());
+    });
+}
+
+#[test]
+fn trigger_fires_and_counts() {
+    isolated("trigger_fires_and_counts", || {
+        let mut lttng = Lttng::start("trigger");
+        lttng.create("trg");
+        lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "trg"]);
+        let mut app = lttng.app(&[]);
+        assert_eq!(app.users("trigger_ev"), 0);
+        lttng.lttng(&[
+            "add-trigger",
+            "--name=cotrace_t1",
+            "--condition=event-rule-matches",
+            "--type=user",
+            "--name=cotrace_test:trigger_ev",
+            "--filter=code == 42",
+            "--action=start-session",
+            "trg",
+        ]);
+        // A trigger attaches the event's probe like a session does.
+        app.wait_users("trigger_ev", 1);
+        assert!(!lttng.lttng(&["list", "trg"]).contains("[active]"));
+        // Filtered out: the session stays inactive.
+        app.cmd("fire_trigger 7");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!lttng.lttng(&["list", "trg"]).contains("[active]"));
+        app.cmd("fire_trigger 42");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !lttng.lttng(&["list", "trg"]).contains("[active]") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the trigger never started the session"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        lttng.lttng(&["remove-trigger", "cotrace_t1"]);
+        app.wait_users("trigger_ev", 0);
+        assert!(app.quit());
+    });
+}
+
+#[test]
+fn forked_child_is_traced_without_preload() {
+    isolated("forked_child_is_traced_without_preload", || {
+        let mut lttng = Lttng::start("fork");
+        lttng.create("fk");
+        lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "fk"]);
+        lttng.lttng(&["add-context", "-u", "-t", "vpid", "-s", "fk"]);
+        lttng.lttng(&["start", "fk"]);
+        let mut app = lttng.app(&[]);
+        app.wait_users("counted", 1);
+        let reply = app.cmd("fork 3");
+        assert!(reply.ends_with("exit=0"), "child: {reply}");
+        let child_pid: String = reply
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("pid="))
+            .unwrap()
+            .to_string();
+        // The parent's count is untouched by the child's reset.
+        assert_eq!(app.users("counted"), 1);
+        let parent_pid = app.pid.to_string();
+        assert!(app.quit());
+        lttng.lttng(&["stop", "fk"]);
+        let events = lttng.events("fk");
+        let from = |who: &str| -> Vec<(String, String)> {
+            events
+                .iter()
+                .filter(|e| e.get("s") == format!("\"{who}\""))
+                .map(|e| (e.get("vpid").to_string(), e.get("n").to_string()))
+                .collect()
+        };
+        assert_eq!(
+            from("child"),
+            [
+                (child_pid.clone(), "1000".to_string()),
+                (child_pid.clone(), "1001".to_string()),
+                (child_pid.clone(), "1002".to_string())
+            ],
+            "{events:#?}"
+        );
+        assert_eq!(from("parent"), [(parent_pid, "1".to_string())]);
+    });
+}
+
+#[test]
+fn without_sessiond_the_app_runs_and_words_stay_zero() {
+    isolated("without_sessiond_the_app_runs_and_words_stay_zero", || {
+        let lttng = Lttng::without_sessiond("nosessiond");
+        let mut app = lttng.app(&[]);
+        assert!(app.cmd("status").contains("LTTng-UST: loaded"));
+        assert_eq!(app.cmd("fire_counted 0 100"), "fired enabled=false");
+        assert_eq!(
+            app.cmd("count counted"),
+            "users=0 kernel=0 raw=0x0 attached=0"
+        );
+        assert!(app.quit());
+    });
+}
+
+#[test]
+fn without_liblttng_ust_the_app_runs_and_reports_unavailable() {
+    isolated(
+        "without_liblttng_ust_the_app_runs_and_reports_unavailable",
+        || {
+            let mut lttng = Lttng::start("nolib");
+            lttng.create("nl");
+            lttng.lttng(&["enable-event", "-u", "-a", "-s", "nl"]);
+            lttng.lttng(&["start", "nl"]);
+            let mut app = lttng.app(&[("COTRACE_UST_LIBRARY", "liblttng-ust-absent.so.1")]);
+            let status = app.cmd("status");
+            assert!(
+                status.starts_with("LTTng-UST: unavailable (cannot load liblttng-ust-absent.so.1"),
+                "{status}"
+            );
+            assert!(status.contains("refcount: inactive"), "{status}");
+            assert_eq!(app.cmd("fire_table"), "fired errors=0 enabled=false");
+            assert_eq!(
+                app.cmd("count counted"),
+                "users=0 kernel=0 raw=0x0 attached=0"
+            );
+            assert!(app.quit());
+            lttng.lttng(&["stop", "nl"]);
+            assert!(lttng.events("nl").is_empty());
+        },
+    );
+}
+
+#[test]
+fn sessiond_killed_mid_run_counts_return_to_zero() {
+    isolated("sessiond_killed_mid_run_counts_return_to_zero", || {
+        let mut lttng = Lttng::start("killed");
+        lttng.create("k");
+        lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "k"]);
+        lttng.lttng(&["start", "k"]);
+        let mut app = lttng.app(&[]);
+        app.wait_users("counted", 1);
+        app.cmd("fire_counted 0 10");
+        lttng.kill_sessiond();
+        app.wait_users("counted", 0);
+        // Still running, still answering, events off.
+        assert_eq!(app.cmd("fire_counted 0 10"), "fired enabled=false");
+        assert!(app.cmd("status").contains("LTTng-UST: loaded"));
+        assert!(app.quit());
+    });
+}
