@@ -1,0 +1,178 @@
+//! cotrace-ust against a C `lttng_ust_tracepoint` with the same payload (u64, u32, a 12-byte
+//! string), disabled and enabled, in one run, reported as ratios (Rust / C).
+//!
+//! The C provider (`benches/c/bench_tp.{h,c}`) is compiled here at run time with `cc` into a
+//! shared object linked to liblttng-ust and loaded with dlopen; its loop runs in C. The Rust
+//! loop does what the cotrace facade does per call: one relaxed load of the enable word, and
+//! when it is non-zero, `EventHandle::fire_enabled`. Rounds alternate C and Rust; the median
+//! per-call time of each is reported.
+//!
+//! The enabled half needs a session daemon that `lttng` can reach: `scripts/bench-lttng.sh`
+//! starts a private one. Without one, only the disabled half runs. The enabled session is a
+//! snapshot session (overwrite mode, nothing written to disk), so both sides always find room
+//! in the ring buffer.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{Ordering, compiler_fence};
+use std::time::{Duration, Instant};
+
+use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel, Value, register_provider};
+use cotrace_word::EnableWord;
+
+static WORD: EnableWord = EnableWord::new();
+static EV: EventSpec = EventSpec {
+    provider: "bench_rust",
+    event: "ev",
+    loglevel: Loglevel::Info,
+    fields: &[
+        FieldSpec {
+            name: "n",
+            ty: FieldType::U64,
+        },
+        FieldSpec {
+            name: "k",
+            ty: FieldType::U32,
+        },
+        FieldSpec {
+            name: "msg",
+            ty: FieldType::Str,
+        },
+    ],
+    word: &WORD,
+};
+
+const MSG: &str = "hello, world";
+const MSG_C: &std::ffi::CStr = c"hello, world";
+
+type CLoop = unsafe extern "C" fn(u64, *const std::ffi::c_char);
+type CEnabled = unsafe extern "C" fn() -> std::ffi::c_int;
+
+fn build_c_provider() -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/c");
+    let out = std::env::temp_dir().join(format!("cotrace-bench-c-{}.so", std::process::id()));
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-fPIC", "-shared", "-I"])
+        .arg(&src)
+        .arg(src.join("bench_tp.c"))
+        .arg("-o")
+        .arg(&out)
+        .args(["-llttng-ust", "-ldl"])
+        .status()
+        .expect("run cc (build-essential) to build the C provider");
+    assert!(status.success(), "building the C provider failed");
+    out
+}
+
+fn rust_loop(handle: cotrace_ust::EventHandle, iters: u64) {
+    for i in 0..iters {
+        if WORD.is_enabled() {
+            let _ = handle.fire_enabled(&[
+                Value::U64(i),
+                Value::U32(i as u32),
+                Value::Str(black_box(MSG)),
+            ]);
+        }
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Runs `rounds` alternating rounds and returns the median ns per call (C, Rust).
+fn measure(
+    c_loop: CLoop,
+    handle: cotrace_ust::EventHandle,
+    iters: u64,
+    rounds: usize,
+) -> (f64, f64) {
+    let (mut c, mut r) = (vec![], vec![]);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        // SAFETY: the C loop takes an iteration count and a NUL-terminated string.
+        unsafe { c_loop(iters, MSG_C.as_ptr()) };
+        c.push(t.elapsed().as_nanos() as f64 / iters as f64);
+        let t = Instant::now();
+        rust_loop(handle, iters);
+        r.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }
+    (median(c), median(r))
+}
+
+fn lttng(args: &[&str]) -> bool {
+    Command::new("lttng")
+        .arg("--no-sessiond")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn report(what: &str, (c, r): (f64, f64)) {
+    println!(
+        "{what:<9} C {c:>8.2} ns/call   cotrace-ust {r:>8.2} ns/call   ratio (Rust/C) {:.3}x",
+        r / c
+    );
+}
+
+fn main() {
+    let so = build_c_provider();
+    // SAFETY: loading the provider runs its constructor, which registers its probe with
+    // liblttng-ust (loaded as its dependency); the two symbols have the declared types.
+    let (c_loop, c_enabled, _lib) = unsafe {
+        let lib = libloading::Library::new(&so).expect("load the C provider");
+        let c_loop: CLoop = *lib.get(b"bench_c_loop\0").unwrap();
+        let c_enabled: CEnabled = *lib.get(b"bench_c_enabled\0").unwrap();
+        (c_loop, c_enabled, lib)
+    };
+    let _ = std::fs::remove_file(&so);
+    let provider = register_provider("bench_rust", &[&EV]).expect("register");
+    let handle = provider.events()[0];
+    println!("{}", cotrace_ust::status());
+
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (dis_iters, en_iters, rounds) = if quick {
+        (2_000_000, 50_000, 3)
+    } else {
+        (50_000_000, 1_000_000, 7)
+    };
+
+    // SAFETY: plain query of the C tracepoint's state.
+    assert_eq!(
+        unsafe { c_enabled() },
+        0,
+        "C tracepoint enabled before the session"
+    );
+    assert!(!WORD.is_enabled());
+    report("disabled", measure(c_loop, handle, dis_iters, rounds));
+
+    let have_sessiond = lttng(&["list"]);
+    if !have_sessiond {
+        println!("enabled   skipped: no session daemon reachable (run scripts/bench-lttng.sh)");
+        return;
+    }
+    assert!(lttng(&["create", "cotrace_bench", "--snapshot"]));
+    assert!(lttng(&[
+        "enable-event",
+        "-u",
+        "bench_c:ev,bench_rust:ev",
+        "-s",
+        "cotrace_bench"
+    ]));
+    assert!(lttng(&["start", "cotrace_bench"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // SAFETY: as above.
+    while !(unsafe { c_enabled() } != 0 && WORD.is_enabled()) {
+        assert!(
+            Instant::now() < deadline,
+            "the session did not enable both events"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    report("enabled", measure(c_loop, handle, en_iters, rounds));
+    assert!(lttng(&["stop", "cotrace_bench"]));
+    assert!(lttng(&["destroy", "cotrace_bench"]));
+}
