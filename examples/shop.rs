@@ -3,12 +3,14 @@
 //! the coexistence tests.
 //!
 //! ```text
-//! cargo run --example shop -- [--requests N] [--wait-enabled SECS] [--hold FILE]
+//! cargo run --example shop -- [--requests N] [--tracers T] [--wait-enabled SECS] [--hold FILE]
 //! ```
 //!
 //! - `--requests N`: requests per thread (default 10); the forked worker does N/2 jobs.
+//! - `--tracers T`: which tracers are expected to enable the events: `both` (default),
+//!   `kernel`, `lttng` or `none`; `--wait-enabled` waits for exactly these.
 //! - `--wait-enabled SECS`: before working, wait up to SECS for every event to be enabled by
-//!   the kernel AND by LTTng (so the demo's counts are exact); prints which ones are not.
+//!   the expected tracers (so the counts are exact); prints which ones are not.
 //! - `--hold FILE`: after working, wait (up to 120 s) until FILE exists before exiting, so a
 //!   script can read the kernel's trace while the events still exist.
 //!
@@ -36,6 +38,8 @@ cotrace::provider! {
 
 struct Options {
     requests: u64,
+    /// (kernel, lttng): which tracers should enable the events.
+    tracers: (bool, bool),
     wait_enabled: Option<Duration>,
     hold: Option<std::path::PathBuf>,
 }
@@ -43,6 +47,7 @@ struct Options {
 fn options() -> Options {
     let mut opts = Options {
         requests: 10,
+        tracers: (true, true),
         wait_enabled: None,
         hold: None,
     };
@@ -56,6 +61,15 @@ fn options() -> Options {
                 opts.wait_enabled = Some(Duration::from_secs(secs));
             }
             "--hold" => opts.hold = Some(value().into()),
+            "--tracers" => {
+                opts.tracers = match value().as_str() {
+                    "both" => (true, true),
+                    "kernel" => (true, false),
+                    "lttng" => (false, true),
+                    "none" => (false, false),
+                    _ => usage("--tracers"),
+                }
+            }
             _ => usage(&arg),
         }
     }
@@ -63,28 +77,35 @@ fn options() -> Options {
 }
 
 fn usage(arg: &str) -> ! {
-    eprintln!("shop: bad argument {arg}; usage: shop [--requests N] [--wait-enabled SECS] [--hold FILE]");
+    eprintln!(
+        "shop: bad argument {arg}; usage: shop [--requests N] [--tracers both|kernel|lttng|none] [--wait-enabled SECS] [--hold FILE]"
+    );
     std::process::exit(2)
 }
 
-/// Waits until every event is enabled by both tracers (kernel bit and at least one LTTng
+/// True when the word is enabled by exactly the expected tracers.
+fn ready(word: cotrace::WordSnapshot, (kernel, lttng): (bool, bool)) -> bool {
+    word.kernel_enabled() == kernel && word.users_enabled() == lttng
+}
+
+/// Waits until every event is enabled by the expected tracers (kernel bit, at least one LTTng
 /// session), or the timeout passes.
-fn wait_enabled(timeout: Duration) {
+fn wait_enabled(timeout: Duration, tracers: (bool, bool)) {
     let deadline = Instant::now() + timeout;
     loop {
         let not_ready: Vec<String> = cotrace::events()
-            .filter(|e| {
-                let w = e.snapshot();
-                !(w.kernel_enabled() && w.users_enabled())
-            })
+            .filter(|e| !ready(e.snapshot(), tracers))
             .map(|e| format!("{} ({})", e.desc().lttng_name(), e.snapshot()))
             .collect();
         if not_ready.is_empty() {
-            println!("shop: every event is enabled by the kernel and by LTTng");
+            println!("shop: every event is enabled by the expected tracers");
             return;
         }
         if Instant::now() > deadline {
-            println!("shop: still not enabled by both tracers: {}", not_ready.join(", "));
+            println!(
+                "shop: still not enabled by both tracers: {}",
+                not_ready.join(", ")
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -111,7 +132,7 @@ fn handle(worker: u32, id: u64) {
 }
 
 /// The forked worker: runs `jobs` jobs in a child process and returns how many it reported.
-fn forked_worker(jobs: u64, wait: Option<Duration>) -> u64 {
+fn forked_worker(jobs: u64, wait: Option<Duration>, tracers: (bool, bool)) -> u64 {
     // SAFETY: fork in a process whose other threads have finished (they were joined): the child
     // only runs this function's code, then exits with `_exit`.
     let pid = unsafe { libc::fork() };
@@ -126,9 +147,7 @@ fn forked_worker(jobs: u64, wait: Option<Duration>) -> u64 {
             if let Some(timeout) = wait {
                 let deadline = Instant::now() + timeout;
                 let ev = shop::job_done.event();
-                while !(ev.snapshot().kernel_enabled() && ev.snapshot().users_enabled())
-                    && Instant::now() < deadline
-                {
+                while !ready(ev.snapshot(), tracers) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -158,7 +177,7 @@ fn main() {
     let status = cotrace::init();
     print!("{status}");
     if let Some(timeout) = opts.wait_enabled {
-        wait_enabled(timeout);
+        wait_enabled(timeout, opts.tracers);
     }
 
     std::thread::scope(|s| {
@@ -170,7 +189,7 @@ fn main() {
             });
         }
     });
-    let jobs = forked_worker(opts.requests / 2, opts.wait_enabled);
+    let jobs = forked_worker(opts.requests / 2, opts.wait_enabled, opts.tracers);
 
     let per_thread = opts.requests;
     let misses = (0..2u64)

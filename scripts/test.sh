@@ -8,6 +8,8 @@
 #   4. the LTTng side's extra checks (scripts/test-lttng.sh)
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
+#   6. the facade's coexistence matrix and registration tests in that same kernel, where both
+#      tracers are real: a private lttng-sessiond and ftrace enable the shop example's events
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +36,24 @@ fi
 if [[ -x scripts/test-kernel.sh ]]; then
   step "kernel side in a user_events kernel: scripts/test-kernel.sh"
   scripts/test-kernel.sh
+fi
+
+step "facade in the user_events kernel: coexistence matrix and registration"
+mapfile -t facade_tests < <(
+  cargo test -p cotrace --test coexistence --test registration --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
+)
+((${#facade_tests[@]} == 2)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
+trap 'rm -f "$runner"' EXIT
+{
+  echo 'set -e'
+  for b in "${facade_tests[@]}"; do printf '%q --test-threads=1 --color=never\n' "$b"; done
+} >"$runner"
+if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
+  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner"
+else
+  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner"
 fi
 
 step "all test suites passed"
