@@ -129,6 +129,13 @@ pub enum FormatError {
         /// The N asked for.
         n: u16,
     },
+    /// The fixed part of the event would exceed [`MAX_FIXED_SIZE`](crate::MAX_FIXED_SIZE).
+    FixedPartTooLarge {
+        /// Its size in bytes with the refused field.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A type name this crate does not support (see [`FieldType`]'s `FromStr`).
     UnsupportedType {
         /// The type as written.
@@ -170,6 +177,11 @@ impl fmt::Display for FormatError {
             Self::CharsLength { n } => {
                 write!(f, "char[{n}]: the length must be between 1 and 1024")
             }
+            Self::FixedPartTooLarge { size, max } => write!(
+                f,
+                "the event's fixed fields would take {size} bytes; the limit is {max} (use \
+                 __rel_loc strings or bytes instead of large char[N])"
+            ),
             Self::UnsupportedType { ty } => write!(
                 f,
                 "unsupported field type {ty:?}: use u8..u64, s8..s64, char[N], \
@@ -341,7 +353,7 @@ pub enum WriteError {
         found: &'static str,
     },
     /// A value is too long: `char[N]` given more than N bytes, a dynamic field over 65535
-    /// bytes, or dynamic data starting beyond 65535 bytes.
+    /// bytes (with its NUL for strings), or dynamic data starting beyond 65535 bytes.
     TooLong {
         /// The field's position.
         index: usize,

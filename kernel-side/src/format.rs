@@ -16,6 +16,10 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_FIELDS: usize = 32;
 /// Largest `N` of a [`FieldType::Chars`] field (the kernel's limit for `char[N]`).
 pub const MAX_CHARS: u16 = 1024;
+/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`), in bytes.
+/// The write path builds it on the stack; ftrace cannot record an event larger than a
+/// ring-buffer page (4 KiB) anyway.
+pub const MAX_FIXED_SIZE: usize = 4092;
 
 /// The type of one field, as user_events knows it.
 ///
@@ -182,7 +186,8 @@ impl Field {
 ///   digit (it becomes a tracefs directory and a perf event name);
 /// - field names: the same characters, unique within the event, not starting with `common_`
 ///   (ftrace's own fields);
-/// - at most [`MAX_FIELDS`] fields; `char[N]` with `1 <= N <= 1024`;
+/// - at most [`MAX_FIELDS`] fields; `char[N]` with `1 <= N <= 1024`; a fixed part of at most
+///   [`MAX_FIXED_SIZE`] bytes;
 /// - the whole `name_args` shorter than [`MAX_NAME_ARGS`] bytes.
 ///
 /// Fields are separated by `"; "`, as newer kernels normalise them.
@@ -249,7 +254,8 @@ impl EventFormat {
     ///
     /// [`FormatError::InvalidFieldName`], [`FormatError::ReservedFieldName`],
     /// [`FormatError::DuplicateField`], [`FormatError::TooManyFields`],
-    /// [`FormatError::CharsLength`] or [`FormatError::TooLong`].
+    /// [`FormatError::CharsLength`], [`FormatError::FixedPartTooLarge`] or
+    /// [`FormatError::TooLong`].
     pub fn field(mut self, name: &str, ty: FieldType) -> Result<Self, FormatError> {
         check_identifier(name).map_err(|position| FormatError::InvalidFieldName {
             field: name.to_owned(),
@@ -269,6 +275,12 @@ impl EventFormat {
             return Err(FormatError::TooManyFields { max: MAX_FIELDS });
         }
         ty.validate()?;
+        if self.fixed_size + ty.fixed_size() > MAX_FIXED_SIZE {
+            return Err(FormatError::FixedPartTooLarge {
+                size: self.fixed_size + ty.fixed_size(),
+                max: MAX_FIXED_SIZE,
+            });
+        }
         let separator = if self.fields.is_empty() { " " } else { "; " };
         let ty_text = ty.kernel_type();
         let len = self.name_args.len() + separator.len() + ty_text.len() + 1 + name.len();

@@ -95,7 +95,8 @@ mod write;
 pub use errno::Errno;
 pub use error::{Error, FormatError, Op, Result, Unavailable, WriteError};
 pub use format::{
-    EventFormat, Field, FieldType, MAX_CHARS, MAX_FIELDS, MAX_NAME_ARGS, MAX_NAME_LEN,
+    EventFormat, Field, FieldType, MAX_CHARS, MAX_FIELDS, MAX_FIXED_SIZE, MAX_NAME_ARGS,
+    MAX_NAME_LEN,
 };
 pub use register::{RegisterOptions, Registration, delete, register, register_with};
 pub use tracefs::{availability, tracefs_dir};

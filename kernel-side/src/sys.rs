@@ -155,6 +155,70 @@ impl<'a, const N: usize> IoVecs<'a, N> {
     }
 }
 
+/// A fixed-capacity byte buffer on the stack that is never zeroed: only the written prefix is
+/// ever read.
+pub(crate) struct StackBuf<const N: usize> {
+    bytes: [MaybeUninit<u8>; N],
+    len: usize,
+}
+
+impl<const N: usize> StackBuf<N> {
+    /// An empty buffer (no initialisation of its capacity).
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self {
+            bytes: [const { MaybeUninit::uninit() }; N],
+            len: 0,
+        }
+    }
+
+    /// Free bytes left.
+    #[inline(always)]
+    pub(crate) fn remaining(&self) -> usize {
+        N - self.len
+    }
+
+    /// Appends `data`; returns false (appending nothing) when it does not fit.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, data: &[u8]) -> bool {
+        if data.len() > self.remaining() {
+            return false;
+        }
+        // SAFETY: `len + data.len() <= N` was checked above, so the destination range is
+        // inside `bytes`; source and destination cannot overlap (`data` is a shared borrow,
+        // `self` an exclusive one).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.bytes.as_mut_ptr().add(self.len).cast::<u8>(),
+                data.len(),
+            );
+        }
+        self.len += data.len();
+        true
+    }
+
+    /// Appends `n` zero bytes; returns false (appending nothing) when they do not fit.
+    #[inline(always)]
+    pub(crate) fn push_zeros(&mut self, n: usize) -> bool {
+        if n > self.remaining() {
+            return false;
+        }
+        for b in &mut self.bytes[self.len..self.len + n] {
+            b.write(0);
+        }
+        self.len += n;
+        true
+    }
+
+    /// The bytes written so far.
+    #[inline(always)]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes were initialised by `push`/`push_zeros`, and `len <= N`.
+        unsafe { core::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
 #[cfg(test)]
 // `libc::Ioctl` is u64 here but u32 on 32-bit targets: the casts are not always no-ops.
 #[allow(clippy::unnecessary_cast)]
@@ -201,6 +265,19 @@ mod tests {
         assert!(v.push(&a[..1]));
         assert!(!v.push(&a));
         assert_eq!(v.len, 2);
+    }
+
+    #[test]
+    fn stack_buf_keeps_what_was_pushed_and_refuses_overflow() {
+        let mut b = StackBuf::<8>::new();
+        assert!(b.push(b"abc"));
+        assert!(b.push_zeros(2));
+        assert!(!b.push(b"wxyz"));
+        assert!(!b.push_zeros(4));
+        assert!(b.push(b"xyz"));
+        assert_eq!(b.as_slice(), b"abc\0\0xyz");
+        assert_eq!(b.remaining(), 0);
+        assert!(b.push(b""));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! wrong. Runs anywhere (no kernel needed). Also mirrors dyn_test.c's parse cases through the
 //! typed builder and `FieldType`'s parser.
 
-use cotrace_kernel::{EventFormat, FieldType, FormatError, MAX_FIELDS, MAX_NAME_ARGS};
+use cotrace_kernel::{
+    EventFormat, FieldType, FormatError, MAX_FIELDS, MAX_FIXED_SIZE, MAX_NAME_ARGS,
+};
 
 fn err(r: Result<EventFormat, FormatError>) -> FormatError {
     r.expect_err("the declaration should have been refused")
@@ -139,6 +141,28 @@ fn char_array_lengths() {
         assert_eq!(e, FormatError::CharsLength { n });
         assert!(e.to_string().contains("1024"), "{e}");
     }
+}
+
+#[test]
+fn fixed_part_limit() {
+    // Four char[1024] fields are 4096 bytes: more than MAX_FIXED_SIZE (4092).
+    let mut format = EventFormat::new("ev").unwrap();
+    for i in 0..3 {
+        format = format
+            .field(&format!("c{i}"), FieldType::Chars(1024))
+            .unwrap();
+    }
+    assert_eq!(format.fixed_size(), 3072);
+    let e = err(format.clone().field("c3", FieldType::Chars(1024)));
+    assert_eq!(
+        e,
+        FormatError::FixedPartTooLarge {
+            size: 4096,
+            max: MAX_FIXED_SIZE
+        }
+    );
+    assert!(e.to_string().contains("__rel_loc"), "{e}");
+    assert!(format.field("last", FieldType::Chars(1020)).is_ok());
 }
 
 #[test]

@@ -96,31 +96,55 @@ pub fn wait_kernel_bit(word: &EnableWord, on: bool) {
     );
 }
 
-/// Lines of `<tracefs>/trace` that record the event `name`.
+/// The calling thread's id (what the `trace` file shows after the task name).
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// The task id of a `trace` line (`<comm>-<tid> [cpu] ...`).
+fn line_tid(line: &str) -> Option<i32> {
+    let (task, _) = line.split_once(" [")?;
+    task.trim().rsplit_once('-')?.1.parse().ok()
+}
+
+/// Lines of `<tracefs>/trace` that record the event `name` and were written by the calling
+/// thread. (The buffer may hold records of earlier, exited processes whose event ids the
+/// kernel has since reused for other names: filtering by writer keeps them out.)
 pub fn trace_lines(tracefs: &Path, name: &str) -> Vec<String> {
+    trace_lines_from(tracefs, name, gettid())
+}
+
+/// Lines of `<tracefs>/trace` that record the event `name`, written by task `tid`.
+pub fn trace_lines_from(tracefs: &Path, name: &str, tid: i32) -> Vec<String> {
     let bytes = std::fs::read(tracefs.join("trace")).expect("reading <tracefs>/trace");
     let text = String::from_utf8_lossy(&bytes);
     let tag = format!(" {name}: ");
     text.lines()
-        .filter(|l| l.contains(&tag))
+        .filter(|l| l.contains(&tag) && line_tid(l) == Some(tid))
         .map(str::to_owned)
         .collect()
 }
 
-/// Polls `<tracefs>/trace` until a line of event `name` contains every one of `parts`;
-/// returns that line, or panics showing what was there.
+/// Polls `<tracefs>/trace` until a line of event `name` written by this thread contains every
+/// one of `parts`; returns that line, or panics showing what was there.
 pub fn wait_trace_line(tracefs: &Path, name: &str, parts: &[&str]) -> String {
+    wait_trace_line_from(tracefs, name, gettid(), parts)
+}
+
+/// [`wait_trace_line`] for lines written by task `tid`.
+pub fn wait_trace_line_from(tracefs: &Path, name: &str, tid: i32, parts: &[&str]) -> String {
     let mut found = None;
     let ok = wait_until(|| {
-        found = trace_lines(tracefs, name)
+        found = trace_lines_from(tracefs, name, tid)
             .into_iter()
             .find(|l| parts.iter().all(|p| l.contains(p)));
         found.is_some()
     });
     assert!(
         ok,
-        "no trace line of {name} contains {parts:?}; lines of {name}: {:#?}",
-        trace_lines(tracefs, name)
+        "no trace line of {name} by task {tid} contains {parts:?}; lines of {name} by it: {:#?}",
+        trace_lines_from(tracefs, name, tid)
     );
     found.unwrap()
 }
