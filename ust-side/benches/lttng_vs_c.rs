@@ -43,6 +43,9 @@ static EV: EventSpec = EventSpec {
     word: &WORD,
 };
 
+/// Iterations per loop in `--callgrind` mode (the script divides by it).
+const CALLGRIND_ITERS: u64 = 10_000;
+
 const MSG: &str = "hello, world";
 const MSG_C: &std::ffi::CStr = c"hello, world";
 
@@ -65,6 +68,7 @@ fn build_c_provider() -> PathBuf {
     out
 }
 
+#[inline(never)]
 fn rust_loop(handle: cotrace_ust::EventHandle, iters: u64) {
     for i in 0..iters {
         if WORD.is_enabled() {
@@ -83,21 +87,55 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+// One function per (side, phase), never inlined, so callgrind can attribute instructions to
+// each (`--toggle-collect=lttng_vs_c::phase_*`).
+// Each body differs (the black_box tag) so the compiler cannot merge them into one function.
+#[inline(never)]
+fn phase_c_disabled(c_loop: CLoop, iters: u64) {
+    black_box(1u8);
+    // SAFETY: the C loop takes an iteration count and a NUL-terminated string.
+    unsafe { c_loop(iters, MSG_C.as_ptr()) }
+}
+#[inline(never)]
+fn phase_c_enabled(c_loop: CLoop, iters: u64) {
+    black_box(2u8);
+    // SAFETY: as above.
+    unsafe { c_loop(iters, MSG_C.as_ptr()) }
+}
+#[inline(never)]
+fn phase_rust_disabled(handle: cotrace_ust::EventHandle, iters: u64) {
+    black_box(3u8);
+    rust_loop(handle, iters)
+}
+#[inline(never)]
+fn phase_rust_enabled(handle: cotrace_ust::EventHandle, iters: u64) {
+    black_box(4u8);
+    rust_loop(handle, iters)
+}
+
 /// Runs `rounds` alternating rounds and returns the median ns per call (C, Rust).
 fn measure(
     c_loop: CLoop,
     handle: cotrace_ust::EventHandle,
     iters: u64,
     rounds: usize,
+    enabled: bool,
 ) -> (f64, f64) {
     let (mut c, mut r) = (vec![], vec![]);
     for _ in 0..rounds {
         let t = Instant::now();
-        // SAFETY: the C loop takes an iteration count and a NUL-terminated string.
-        unsafe { c_loop(iters, MSG_C.as_ptr()) };
+        if enabled {
+            phase_c_enabled(c_loop, iters)
+        } else {
+            phase_c_disabled(c_loop, iters)
+        }
         c.push(t.elapsed().as_nanos() as f64 / iters as f64);
         let t = Instant::now();
-        rust_loop(handle, iters);
+        if enabled {
+            phase_rust_enabled(handle, iters)
+        } else {
+            phase_rust_disabled(handle, iters)
+        }
         r.push(t.elapsed().as_nanos() as f64 / iters as f64);
     }
     (median(c), median(r))
@@ -134,7 +172,12 @@ fn main() {
     println!("{}", cotrace_ust::status());
 
     let quick = std::env::args().any(|a| a == "--quick");
-    let (dis_iters, en_iters, rounds) = if quick {
+    // Under callgrind (scripts/bench-lttng.sh --callgrind): a few iterations of each loop,
+    // whose instruction counts the script reads per function.
+    let callgrind = std::env::args().any(|a| a == "--callgrind");
+    let (dis_iters, en_iters, rounds) = if callgrind {
+        (CALLGRIND_ITERS, CALLGRIND_ITERS, 1)
+    } else if quick {
         (2_000_000, 50_000, 3)
     } else {
         (50_000_000, 1_000_000, 7)
@@ -146,7 +189,10 @@ fn main() {
     };
     assert!(!c_on(), "C tracepoint enabled before the session");
     assert!(!WORD.is_enabled());
-    report("disabled", measure(c_loop, handle, dis_iters, rounds));
+    report(
+        "disabled",
+        measure(c_loop, handle, dis_iters, rounds, false),
+    );
 
     let have_sessiond = lttng(&["list"]);
     if !have_sessiond {
@@ -170,7 +216,7 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    report("enabled", measure(c_loop, handle, en_iters, rounds));
+    report("enabled", measure(c_loop, handle, en_iters, rounds, true));
     assert!(lttng(&["stop", "cotrace_bench"]));
     assert!(lttng(&["destroy", "cotrace_bench"]));
 }

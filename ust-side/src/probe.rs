@@ -37,6 +37,7 @@ use cotrace_lttng_sys::{
     lttng_ust_tracepoint_probe,
 };
 
+use crate::error::FireError;
 use crate::loader::Loaded;
 use crate::provider::EventRuntime;
 use crate::spec::{FieldType, Value};
@@ -88,6 +89,7 @@ pub(crate) type Callback = unsafe extern "C" fn(
 );
 
 /// Address of [`probe_callback`], which is how the refcount code recognises our probes.
+#[inline]
 pub(crate) fn callback_address() -> usize {
     probe_callback as Callback as usize
 }
@@ -108,7 +110,7 @@ fn c_len(s: &str) -> usize {
 /// Invokes every probe attached to `event`'s call site, like the `lttng_ust_tracepoint()`
 /// macro does. `values` have been checked against the event's fields.
 #[inline]
-pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, values: &[Value<'_>]) {
+pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, payload: &Payload<'_>) {
     let ours = callback_address();
     // SAFETY: the RCU read lock keeps the probes array alive while it is walked; it ends with
     // an entry whose `func` is NULL. The call site was registered and stays allocated forever.
@@ -122,8 +124,8 @@ pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, values: &[Value<'_>])
                     probe_callback(
                         (*p).data,
                         (event as *const EventRuntime).cast(),
-                        values.as_ptr().cast(),
-                        values.len(),
+                        (payload as *const Payload<'_>).cast(),
+                        payload.values.len(),
                     );
                 }
                 p = p.add(1);
@@ -245,32 +247,92 @@ impl InterpreterStack {
     }
 }
 
-/// Size and largest alignment of the payload, as the C probe's `get_size`/`get_align`.
-#[inline]
-fn payload_size(event: &EventRuntime, values: &[Value<'_>]) -> (usize, usize) {
-    let mut len = 0usize;
-    let mut align = 1usize;
-    let mut scalar = |len: &mut usize, size: usize| {
-        let a = rb_align(size);
-        *len += pad(*len, a) + size;
-        align = align.max(a);
-    };
-    for (field, value) in event.spec.fields.iter().zip(values) {
-        match *value {
-            Value::I8(_) | Value::U8(_) | Value::Bool(_) => scalar(&mut len, 1),
-            Value::I16(_) | Value::U16(_) => scalar(&mut len, 2),
-            Value::I32(_) | Value::U32(_) | Value::F32(_) => scalar(&mut len, 4),
-            Value::I64(_) | Value::U64(_) | Value::F64(_) => scalar(&mut len, 8),
-            Value::Str(s) => len += c_len(s) + 1,
-            Value::Bytes(b) => {
-                if field.ty == FieldType::Bytes {
-                    scalar(&mut len, 4);
+/// String lengths (without NUL) of the string fields, by field index.
+type Lens = [core::mem::MaybeUninit<usize>; crate::MAX_FIELDS];
+
+/// The values of one fire, checked against the event's fields, with what every attached probe
+/// needs computed once: the payload size (the C probe's `get_size`) and the string lengths.
+pub(crate) struct Payload<'a> {
+    pub(crate) values: &'a [Value<'a>],
+    /// Written for every `Str` field, by field index.
+    lens: Lens,
+    size: usize,
+}
+
+impl<'a> Payload<'a> {
+    /// Checks `values` against `event`'s fields and sizes the payload.
+    #[inline]
+    pub(crate) fn check(event: &EventRuntime, values: &'a [Value<'a>]) -> Result<Self, FireError> {
+        let fields = event.spec.fields;
+        if fields.len() != values.len() {
+            return Err(FireError::WrongCount {
+                expected: fields.len(),
+                got: values.len(),
+            });
+        }
+        let mut lens: Lens = [const { core::mem::MaybeUninit::uninit() }; crate::MAX_FIELDS];
+        let mut len = 0usize;
+        let scalar = |len: &mut usize, size: usize| *len += pad(*len, rb_align(size)) + size;
+        for (index, (field, value)) in fields.iter().zip(values).enumerate() {
+            match (*value, field.ty) {
+                (Value::I8(_), FieldType::I8)
+                | (Value::U8(_), FieldType::U8)
+                | (Value::Bool(_), FieldType::Bool) => scalar(&mut len, 1),
+                (Value::I16(_), FieldType::I16) | (Value::U16(_), FieldType::U16) => {
+                    scalar(&mut len, 2)
                 }
-                len += b.len();
+                (Value::I32(_), FieldType::I32)
+                | (Value::U32(_), FieldType::U32)
+                | (Value::F32(_), FieldType::F32) => scalar(&mut len, 4),
+                (Value::I64(_), FieldType::I64)
+                | (Value::U64(_), FieldType::U64)
+                | (Value::F64(_), FieldType::F64) => scalar(&mut len, 8),
+                (Value::Str(s), FieldType::Str) => {
+                    let n = c_len(s);
+                    if let Some(slot) = lens.get_mut(index) {
+                        slot.write(n);
+                    }
+                    len += n + 1;
+                }
+                (Value::Bytes(b), FieldType::Bytes) if b.len() <= u32::MAX as usize => {
+                    scalar(&mut len, 4);
+                    len += b.len();
+                }
+                (Value::Bytes(b), FieldType::ByteArray(n)) if b.len() == n => len += n,
+                _ => return Err(FireError::WrongType { index }),
             }
         }
+        Ok(Self {
+            values,
+            lens,
+            size: len,
+        })
     }
-    (len, align)
+
+    /// Length of the string field at `index`.
+    #[inline]
+    fn str_len(&self, index: usize) -> usize {
+        // SAFETY: `check` wrote the slot of every `Str` field, and this is only called for
+        // those (field count <= MAX_FIELDS, checked at registration).
+        self.lens
+            .get(index)
+            .map_or(0, |l| unsafe { l.assume_init() })
+    }
+}
+
+/// The largest ring-buffer alignment among `spec`'s fields (the C probe's `get_align`).
+pub(crate) fn largest_align(spec: &crate::EventSpec) -> usize {
+    spec.fields
+        .iter()
+        .map(|f| match f.ty {
+            FieldType::I8 | FieldType::U8 | FieldType::Bool => rb_align(1),
+            FieldType::I16 | FieldType::U16 => rb_align(2),
+            FieldType::I32 | FieldType::U32 | FieldType::F32 | FieldType::Bytes => rb_align(4),
+            FieldType::I64 | FieldType::U64 | FieldType::F64 => rb_align(8),
+            FieldType::Str | FieldType::ByteArray(_) => 1,
+        })
+        .max()
+        .unwrap_or(1)
 }
 
 /// The probe callback of every cotrace event (see the module docs).
@@ -291,7 +353,8 @@ pub(crate) unsafe extern "C" fn probe_callback(
     unsafe {
         let common = data as *const lttng_ust_event_common;
         let rt = &*(event as *const EventRuntime);
-        let values = core::slice::from_raw_parts(values as *const Value<'_>, count);
+        let _ = count;
+        let payload = &*(values as *const Payload<'_>);
         let kind = (*common).type_;
         match kind {
             LTTNG_UST_EVENT_TYPE_RECORDER => {
@@ -319,15 +382,43 @@ pub(crate) unsafe extern "C" fn probe_callback(
             // way to get it, so the `ip` context reads 0 for cotrace events.
             ip: ptr::null_mut(),
         };
-        let mut stack: Option<InterpreterStack> = None;
+        if kind == LTTNG_UST_EVENT_TYPE_RECORDER && read_volatile(&(*common).eval_filter) == 0 {
+            // The common case, kept free of the interpreter stack.
+            record(common, rt, payload, &mut probe_ctx);
+        } else {
+            filtered_or_notifier(common, kind, rt, payload, &mut probe_ctx);
+        }
+    }
+}
+
+/// The rest of the probe when a filter is set or the event is a notifier: prepare the
+/// interpreter stack, run the filter, then record or send the notification.
+///
+/// # Safety
+///
+/// As [`probe_callback`], after its enablement checks passed.
+#[cold]
+#[inline(never)]
+unsafe fn filtered_or_notifier(
+    common: *const lttng_ust_event_common,
+    kind: u32,
+    rt: &EventRuntime,
+    payload: &Payload<'_>,
+    probe_ctx: &mut lttng_ust_probe_ctx,
+) {
+    let values = payload.values;
+    // SAFETY: the caller's contract (see `probe_callback`).
+    unsafe {
+        let mut stack = InterpreterStack::new();
+        let mut prepared = false;
         if read_volatile(&(*common).eval_filter) != 0 {
-            let s = stack.insert(InterpreterStack::new());
-            s.prepare(rt, values);
+            stack.prepare(rt, values);
+            prepared = true;
             if let Some(run_filter) = (*common).run_filter {
                 if run_filter(
                     common,
-                    s.data.as_ptr().cast(),
-                    &mut probe_ctx,
+                    stack.data.as_ptr().cast(),
+                    probe_ctx,
                     ptr::null_mut(),
                 ) != LTTNG_UST_EVENT_FILTER_ACCEPT as c_int
                 {
@@ -335,35 +426,25 @@ pub(crate) unsafe extern "C" fn probe_callback(
                 }
             }
         }
-        match kind {
-            LTTNG_UST_EVENT_TYPE_RECORDER => {
-                record(common, rt, values, &mut probe_ctx);
-            }
-            _ => {
-                let notifier = (*common).child as *const lttng_ust_event_notifier;
-                let mut notif_ctx = lttng_ust_notification_ctx {
-                    struct_size: core::mem::size_of::<lttng_ust_notification_ctx>() as u32,
-                    eval_capture: read_volatile(&(*notifier).eval_capture),
-                };
-                let s = match &mut stack {
-                    Some(s) => s,
-                    None => {
-                        let s = stack.insert(InterpreterStack::new());
-                        if notif_ctx.eval_capture != 0 {
-                            s.prepare(rt, values);
-                        }
-                        s
-                    }
-                };
-                if let Some(send) = (*notifier).notification_send {
-                    send(
-                        notifier,
-                        s.data.as_ptr().cast(),
-                        &mut probe_ctx,
-                        &mut notif_ctx,
-                    );
-                }
-            }
+        if kind == LTTNG_UST_EVENT_TYPE_RECORDER {
+            record(common, rt, payload, probe_ctx);
+            return;
+        }
+        let notifier = (*common).child as *const lttng_ust_event_notifier;
+        let mut notif_ctx = lttng_ust_notification_ctx {
+            struct_size: core::mem::size_of::<lttng_ust_notification_ctx>() as u32,
+            eval_capture: read_volatile(&(*notifier).eval_capture),
+        };
+        if !prepared && notif_ctx.eval_capture != 0 {
+            stack.prepare(rt, values);
+        }
+        if let Some(send) = (*notifier).notification_send {
+            send(
+                notifier,
+                stack.data.as_ptr().cast(),
+                probe_ctx,
+                &mut notif_ctx,
+            );
         }
     }
 }
@@ -377,9 +458,10 @@ pub(crate) unsafe extern "C" fn probe_callback(
 unsafe fn record(
     common: *const lttng_ust_event_common,
     rt: &EventRuntime,
-    values: &[Value<'_>],
+    payload: &Payload<'_>,
     probe_ctx: &mut lttng_ust_probe_ctx,
 ) {
+    let values = payload.values;
     // SAFETY: the caller's contract; the ops table belongs to the live channel.
     unsafe {
         let recorder = (*common).child as *mut lttng_ust_event_recorder;
@@ -393,7 +475,7 @@ unsafe fn record(
         ) else {
             return;
         };
-        let (len, align) = payload_size(rt, values);
+        let (len, align) = (payload.size, rt.largest_align);
         let mut ctx = lttng_ust_ring_buffer_ctx {
             struct_size: core::mem::size_of::<lttng_ust_ring_buffer_ctx>() as u32,
             client_priv: recorder.cast(),
@@ -417,7 +499,7 @@ unsafe fn record(
                 )
             }};
         }
-        for (field, value) in rt.spec.fields.iter().zip(values) {
+        for (i, (field, value)) in rt.spec.fields.iter().zip(values).enumerate() {
             match *value {
                 Value::I8(v) => scalar!(v),
                 Value::I16(v) => scalar!(v),
@@ -432,7 +514,7 @@ unsafe fn record(
                 Value::F64(v) => scalar!(v),
                 // LTTng copies len - 1 bytes (stopping early at a NUL, which `c_len` rules
                 // out) and writes the NUL itself: the source needs no terminator.
-                Value::Str(s) => strcpy(ctx, s.as_ptr().cast(), c_len(s) + 1),
+                Value::Str(s) => strcpy(ctx, s.as_ptr().cast(), payload.str_len(i) + 1),
                 Value::Bytes(b) => {
                     if field.ty == FieldType::Bytes {
                         scalar!(b.len() as u32);

@@ -42,6 +42,8 @@ pub(crate) struct EventRuntime {
     pub(crate) lib: Option<&'static Loaded>,
     /// How many users this event added to its word (attachments of our probe).
     pub(crate) attached: AtomicU32,
+    /// Largest ring-buffer alignment of the fields.
+    pub(crate) largest_align: usize,
     live: AtomicBool,
     /// Next event in the lock-free list of `refcount`.
     pub(crate) next: AtomicPtr<EventRuntime>,
@@ -54,6 +56,7 @@ unsafe impl Sync for EventRuntime {}
 unsafe impl Send for EventRuntime {}
 
 impl EventRuntime {
+    #[inline]
     pub(crate) fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
@@ -134,25 +137,14 @@ impl EventHandle {
     #[inline]
     pub fn fire_enabled(&self, values: &[Value<'_>]) -> Result<(), FireError> {
         let rt = self.rt;
-        let fields = rt.spec.fields;
-        if fields.len() != values.len() {
-            return Err(FireError::WrongCount {
-                expected: fields.len(),
-                got: values.len(),
-            });
-        }
-        for (index, (field, value)) in fields.iter().zip(values).enumerate() {
-            if !value.fits(field.ty) {
-                return Err(FireError::WrongType { index });
-            }
-        }
+        let payload = crate::probe::Payload::check(rt, values)?;
         let Some(lib) = rt.lib else {
             return Ok(());
         };
         if !rt.is_live() {
             return Err(FireError::Unregistered);
         }
-        crate::probe::dispatch(lib, rt, values);
+        crate::probe::dispatch(lib, rt, &payload);
         Ok(())
     }
 }
@@ -362,6 +354,7 @@ pub fn register_provider(
             callsite,
             lib,
             attached: AtomicU32::new(0),
+            largest_align: crate::probe::largest_align(spec),
             live: AtomicBool::new(lib.is_some()),
             next: AtomicPtr::new(core::ptr::null_mut()),
         }));

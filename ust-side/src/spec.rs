@@ -173,22 +173,20 @@ impl Value<'_> {
     /// Whether this value can be written as a field of type `ty`.
     #[inline]
     pub fn fits(&self, ty: FieldType) -> bool {
-        matches!(
-            (self, ty),
+        match (self, ty) {
             (Value::I8(_), FieldType::I8)
-                | (Value::I16(_), FieldType::I16)
-                | (Value::I32(_), FieldType::I32)
-                | (Value::I64(_), FieldType::I64)
-                | (Value::U8(_), FieldType::U8)
-                | (Value::U16(_), FieldType::U16)
-                | (Value::U32(_), FieldType::U32)
-                | (Value::U64(_), FieldType::U64)
-                | (Value::Bool(_), FieldType::Bool)
-                | (Value::F32(_), FieldType::F32)
-                | (Value::F64(_), FieldType::F64)
-                | (Value::Str(_), FieldType::Str)
-        ) || match (self, ty) {
-            (Value::Bytes(b), FieldType::Bytes) => u32::try_from(b.len()).is_ok(),
+            | (Value::I16(_), FieldType::I16)
+            | (Value::I32(_), FieldType::I32)
+            | (Value::I64(_), FieldType::I64)
+            | (Value::U8(_), FieldType::U8)
+            | (Value::U16(_), FieldType::U16)
+            | (Value::U32(_), FieldType::U32)
+            | (Value::U64(_), FieldType::U64)
+            | (Value::Bool(_), FieldType::Bool)
+            | (Value::F32(_), FieldType::F32)
+            | (Value::F64(_), FieldType::F64)
+            | (Value::Str(_), FieldType::Str) => true,
+            (Value::Bytes(b), FieldType::Bytes) => b.len() <= u32::MAX as usize,
             (Value::Bytes(b), FieldType::ByteArray(n)) => b.len() == n,
             _ => false,
         }
