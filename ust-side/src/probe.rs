@@ -260,9 +260,22 @@ pub(crate) struct Payload<'a> {
 }
 
 impl<'a> Payload<'a> {
-    /// Checks `values` against `event`'s fields and sizes the payload.
+    /// Not yet checked: call [`check`](Self::check) before use.
     #[inline]
-    pub(crate) fn check(event: &EventRuntime, values: &'a [Value<'a>]) -> Result<Self, FireError> {
+    pub(crate) fn new(values: &'a [Value<'a>]) -> Self {
+        Self {
+            values,
+            lens: [const { core::mem::MaybeUninit::uninit() }; crate::MAX_FIELDS],
+            size: 0,
+        }
+    }
+
+    /// Checks the values against `event`'s fields and sizes the payload, in place (the
+    /// string-length table is not moved).
+    #[inline]
+    pub(crate) fn check(&mut self, event: &EventRuntime) -> Result<(), FireError> {
+        let values = self.values;
+        let lens = &mut self.lens;
         let fields = event.spec.fields;
         if fields.len() != values.len() {
             return Err(FireError::WrongCount {
@@ -270,7 +283,6 @@ impl<'a> Payload<'a> {
                 got: values.len(),
             });
         }
-        let mut lens: Lens = [const { core::mem::MaybeUninit::uninit() }; crate::MAX_FIELDS];
         let mut len = 0usize;
         let scalar = |len: &mut usize, size: usize| *len += pad(*len, rb_align(size)) + size;
         for (index, (field, value)) in fields.iter().zip(values).enumerate() {
@@ -302,11 +314,8 @@ impl<'a> Payload<'a> {
                 _ => return Err(FireError::WrongType { index }),
             }
         }
-        Ok(Self {
-            values,
-            lens,
-            size: len,
-        })
+        self.size = len;
+        Ok(())
     }
 
     /// Length of the string field at `index`.
@@ -449,6 +458,57 @@ unsafe fn filtered_or_notifier(
     }
 }
 
+/// Largest payload laid out on the stack and written in one call (packed ring buffers only).
+const STAGING: usize = 256;
+
+/// Lays the payload out in `buf` as LTTng's packed ring buffer stores it; returns its length
+/// (`payload.size`, which `Payload::check` computed, at most `STAGING` here).
+#[inline]
+fn stage(
+    buf: &mut [core::mem::MaybeUninit<u8>; STAGING],
+    payload: &Payload<'_>,
+    rt: &EventRuntime,
+) -> usize {
+    let mut at = 0usize;
+    let mut put = |bytes: &[u8]| {
+        if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+            // SAFETY: `dst` and `bytes` have the same length and do not overlap (one is on
+            // this stack frame's staging buffer, the other the caller's value).
+            unsafe {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast(), bytes.len())
+            };
+            at += bytes.len();
+        }
+    };
+    for (i, (field, value)) in rt.spec.fields.iter().zip(payload.values).enumerate() {
+        match *value {
+            Value::I8(v) => put(&v.to_ne_bytes()),
+            Value::I16(v) => put(&v.to_ne_bytes()),
+            Value::I32(v) => put(&v.to_ne_bytes()),
+            Value::I64(v) => put(&v.to_ne_bytes()),
+            Value::U8(v) => put(&v.to_ne_bytes()),
+            Value::U16(v) => put(&v.to_ne_bytes()),
+            Value::U32(v) => put(&v.to_ne_bytes()),
+            Value::U64(v) => put(&v.to_ne_bytes()),
+            Value::Bool(v) => put(&[u8::from(v)]),
+            Value::F32(v) => put(&v.to_ne_bytes()),
+            Value::F64(v) => put(&v.to_ne_bytes()),
+            Value::Str(s) => {
+                // Up to the first NUL, then a NUL: what event_strcpy stores.
+                put(&s.as_bytes()[..payload.str_len(i).min(s.len())]);
+                put(&[0]);
+            }
+            Value::Bytes(b) => {
+                if field.ty == FieldType::Bytes {
+                    put(&(b.len() as u32).to_ne_bytes());
+                }
+                put(b);
+            }
+        }
+    }
+    at
+}
+
 /// Reserve, write, commit: the recorder half of the probe.
 ///
 /// # Safety
@@ -488,6 +548,16 @@ unsafe fn record(
             return;
         }
         let ctx = &mut ctx as *mut lttng_ust_ring_buffer_ctx;
+        if PACKED && len <= STAGING {
+            // Packed ring buffer: the payload is the fields' bytes back to back, so it can be
+            // laid out here and written with one call instead of one per field. The bytes in
+            // the ring buffer are the same as the C probe's.
+            let mut staging = [core::mem::MaybeUninit::<u8>::uninit(); STAGING];
+            let written = stage(&mut staging, payload, rt);
+            write(ctx, staging.as_ptr().cast(), written, 1);
+            commit(ctx);
+            return;
+        }
         macro_rules! scalar {
             ($v:expr) => {{
                 let v = $v;

@@ -137,7 +137,8 @@ impl EventHandle {
     #[inline]
     pub fn fire_enabled(&self, values: &[Value<'_>]) -> Result<(), FireError> {
         let rt = self.rt;
-        let payload = crate::probe::Payload::check(rt, values)?;
+        let mut payload = crate::probe::Payload::new(values);
+        payload.check(rt)?;
         let Some(lib) = rt.lib else {
             return Ok(());
         };

@@ -256,5 +256,47 @@ pub fn rows() -> Vec<Row> {
                 ("a_arr", "[ [0] = 0x1, [1] = 0x2, [2] = 0x3 ]"),
             ],
         },
+        // Longer than the 256-byte staging buffer: written field by field.
+        Row {
+            values: [
+                Value::U32(3),
+                Value::I8(5),
+                Value::I16(-300),
+                Value::I32(70000),
+                Value::I64(-5_000_000_000),
+                Value::U8(200),
+                Value::U16(60000),
+                Value::U32(3_000_000_000),
+                Value::U64(10_000_000_000_000_000_000),
+                Value::Bool(false),
+                Value::F32(-0.5),
+                Value::F64(123.125),
+                Value::Str(LONG),
+                Value::Bytes(&[1, 2]),
+                Value::Bytes(&[9, 8, 7]),
+            ],
+            expected: &[
+                ("row", "3"),
+                ("a_i8", "5"),
+                ("a_i16", "-300"),
+                ("a_i32", "70000"),
+                ("a_i64", "-5000000000"),
+                ("a_u8", "200"),
+                ("a_u16", "60000"),
+                ("a_u32", "3000000000"),
+                ("a_u64", "10000000000000000000"),
+                ("a_bool", "0"),
+                ("a_f32", "-0.5"),
+                ("a_f64", "123.125"),
+                ("a_str", LONG_QUOTED),
+                ("_a_bytes_length", "2"),
+                ("a_bytes", "[ [0] = 0x1, [1] = 0x2 ]"),
+                ("a_arr", "[ [0] = 0x9, [1] = 0x8, [2] = 0x7 ]"),
+            ],
+        },
     ]
 }
+
+/// 296 bytes: longer than cotrace-ust's staging buffer.
+pub const LONG: &str = "0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdef";
+pub const LONG_QUOTED: &str = "\"0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdefghijklmnopqrstuvwxyz-é-0123456789abcdef\"";
