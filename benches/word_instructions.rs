@@ -3,9 +3,10 @@
 //! machines).
 //!
 //! Run with `cargo bench --bench word_instructions`. The bench re-runs its own executable
-//! under callgrind twice, collecting only inside one loop function each time: an empty loop
-//! (the baseline) and the same loop with a disabled call site in it. It prints the extra
-//! instructions per check: the cost an instrumented but disabled event adds.
+//! under callgrind, collecting only inside one loop function each time: an empty loop (the
+//! baseline), the same loop with a disabled `EnableWord::is_enabled` check, and the same loop
+//! with a disabled `cotrace::fire!` call site of a three-field event. It prints the extra
+//! instructions per iteration: the cost an instrumented but disabled event adds.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -13,6 +14,14 @@ use std::process::Command;
 use cotrace::EnableWord;
 
 static WORD: EnableWord = EnableWord::new();
+
+cotrace::provider! {
+    /// The benchmark's event.
+    pub mod bench {
+        /// One loop iteration.
+        fn tick(i: u64, label: &str, ok: bool);
+    }
+}
 const ITERATIONS: u64 = 1_000_000;
 
 #[inline(never)]
@@ -28,6 +37,14 @@ fn loop_disabled_check(word: &'static EnableWord, n: u64) {
         if word.is_enabled() {
             fire(i);
         }
+        black_box(i);
+    }
+}
+
+#[inline(never)]
+fn loop_disabled_fire(n: u64) {
+    for i in 0..n {
+        cotrace::fire!(bench::tick(i, "label", i % 2 == 0));
         black_box(i);
     }
 }
@@ -68,6 +85,7 @@ fn main() {
     match std::env::var("COTRACE_BENCH_MODE").as_deref() {
         Ok("baseline") => return loop_baseline(black_box(ITERATIONS)),
         Ok("check") => return loop_disabled_check(black_box(&WORD), black_box(ITERATIONS)),
+        Ok("fire") => return loop_disabled_fire(black_box(ITERATIONS)),
         _ => {}
     }
     // `cargo test --benches` runs benches once in test mode: stay quick there.
@@ -77,15 +95,24 @@ fn main() {
     }
     let baseline = instructions_in("loop_baseline", "baseline");
     let check = instructions_in("loop_disabled_check", "check");
-    match (baseline, check) {
-        (Ok(baseline), Ok(check)) => {
-            let extra = (check as f64 - baseline as f64) / ITERATIONS as f64;
+    let fire = instructions_in("loop_disabled_fire", "fire");
+    match (baseline, check, fire) {
+        (Ok(baseline), Ok(check), Ok(fire)) => {
+            let per = |n: u64| (n as f64 - baseline as f64) / ITERATIONS as f64;
             println!("word_instructions: {ITERATIONS} iterations under callgrind");
-            println!("  empty loop (baseline):       {baseline} instructions");
-            println!("  loop with a disabled check:  {check} instructions");
-            println!("  extra per disabled check:    {extra:.2} instructions (goal <= 3)");
+            println!("  empty loop (baseline):            {baseline} instructions");
+            println!("  loop with a disabled check:       {check} instructions");
+            println!("  loop with a disabled fire!:       {fire} instructions");
+            println!(
+                "  extra per disabled check:         {:.2} instructions (goal <= 3)",
+                per(check)
+            );
+            println!(
+                "  extra per disabled fire! (3 fields): {:.2} instructions",
+                per(fire)
+            );
         }
-        (Err(e), _) | (_, Err(e)) => {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("word_instructions: skipped: {e}");
             std::process::exit(1);
         }
