@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
 # CI check: regenerates the bindings into a temporary file and diffs them with the committed
-# src/generated.rs. Skips (exit 0, with a note) when the LTTng-UST headers, libclang or the pinned
-# bindgen CLI are absent, because then there is nothing to compare against.
+# src/generated.rs (exit 1 on a difference).
+#
+# Skips (exit 0, with a note) when the LTTng-UST headers are not installed: then there is
+# nothing to compare against. When the pinned bindgen CLI is missing it is installed with cargo
+# into the target directory if CI=true or COTRACE_INSTALL_BINDGEN=1 (about two minutes of
+# compilation), and the check is skipped otherwise.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+version=0.73.2
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 if [[ ! -e /usr/include/$multiarch/lttng/ust-events.h && ! -e /usr/include/lttng/ust-events.h ]]; then
   echo "bindings check: LTTng-UST headers not installed, skipped"
   exit 0
 fi
-if ! command -v "${BINDGEN:-bindgen}" >/dev/null; then
-  if [[ ${COTRACE_INSTALL_BINDGEN:-0} == 1 ]]; then
-    cargo install bindgen-cli --version 0.73.2 --locked
+if [[ -z ${BINDGEN:-} ]]; then
+  tools=${CARGO_TARGET_DIR:-$here/../target}/tools
+  if command -v bindgen >/dev/null && [[ $(bindgen --version | awk '{print $2}') == "$version" ]]; then
+    BINDGEN=bindgen
+  elif [[ -x $tools/bin/bindgen ]]; then
+    BINDGEN=$tools/bin/bindgen
+  elif [[ ${CI:-} == true || ${COTRACE_INSTALL_BINDGEN:-0} == 1 ]]; then
+    echo "bindings check: installing bindgen-cli $version into $tools"
+    cargo install bindgen-cli --version "$version" --locked --root "$tools" --quiet
+    BINDGEN=$tools/bin/bindgen
   else
-    echo "bindings check: bindgen CLI not installed, skipped (set COTRACE_INSTALL_BINDGEN=1 to install it)"
+    echo "bindings check: bindgen $version not installed, skipped (COTRACE_INSTALL_BINDGEN=1 installs it)"
     exit 0
   fi
 fi
+export BINDGEN
 exec "$here/regen.sh" --check

@@ -18,6 +18,11 @@
 //! natural alignment. Integers and floats are native-endian; a string is its bytes up to the
 //! first NUL plus a NUL; `Bytes` is a `u32` length then the bytes; `ByteArray(n)` is `n` bytes.
 //!
+//! On packed ring buffers a payload of at most 256 bytes is laid out on the stack and written
+//! with one `event_write` call rather than one call per field (same bytes in the buffer, fewer
+//! calls into liblttng-ust); larger payloads and other architectures write field by field,
+//! with the C probe's `event_write`/`event_strcpy` calls and alignments.
+//!
 //! # Layout of the filter interpreter stack
 //!
 //! As LTTng's bytecode linker expects (`apply_field_reloc` in `lttng-bytecode.c`): per field,
@@ -274,9 +279,13 @@ impl<'a> Payload<'a> {
     /// string-length table is not moved).
     #[inline]
     pub(crate) fn check(&mut self, event: &EventRuntime) -> Result<(), FireError> {
+        self.check_fields(event.spec.fields)
+    }
+
+    #[inline]
+    fn check_fields(&mut self, fields: &[crate::FieldSpec]) -> Result<(), FireError> {
         let values = self.values;
         let lens = &mut self.lens;
-        let fields = event.spec.fields;
         if fields.len() != values.len() {
             return Err(FireError::WrongCount {
                 expected: fields.len(),
@@ -467,7 +476,7 @@ const STAGING: usize = 256;
 fn stage(
     buf: &mut [core::mem::MaybeUninit<u8>; STAGING],
     payload: &Payload<'_>,
-    rt: &EventRuntime,
+    fields: &[crate::FieldSpec],
 ) -> usize {
     let mut at = 0usize;
     let mut put = |bytes: &[u8]| {
@@ -480,7 +489,7 @@ fn stage(
             at += bytes.len();
         }
     };
-    for (i, (field, value)) in rt.spec.fields.iter().zip(payload.values).enumerate() {
+    for (i, (field, value)) in fields.iter().zip(payload.values).enumerate() {
         match *value {
             Value::I8(v) => put(&v.to_ne_bytes()),
             Value::I16(v) => put(&v.to_ne_bytes()),
@@ -553,7 +562,7 @@ unsafe fn record(
             // laid out here and written with one call instead of one per field. The bytes in
             // the ring buffer are the same as the C probe's.
             let mut staging = [core::mem::MaybeUninit::<u8>::uninit(); STAGING];
-            let written = stage(&mut staging, payload, rt);
+            let written = stage(&mut staging, payload, rt.spec.fields);
             write(ctx, staging.as_ptr().cast(), written, 1);
             commit(ctx);
             return;
@@ -594,5 +603,122 @@ unsafe fn record(
             }
         }
         commit(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FieldSpec;
+
+    const FIELDS: &[FieldSpec] = &[
+        FieldSpec {
+            name: "a",
+            ty: FieldType::U64,
+        },
+        FieldSpec {
+            name: "b",
+            ty: FieldType::I16,
+        },
+        FieldSpec {
+            name: "c",
+            ty: FieldType::Bool,
+        },
+        FieldSpec {
+            name: "s",
+            ty: FieldType::Str,
+        },
+        FieldSpec {
+            name: "q",
+            ty: FieldType::Bytes,
+        },
+        FieldSpec {
+            name: "r",
+            ty: FieldType::ByteArray(2),
+        },
+        FieldSpec {
+            name: "f",
+            ty: FieldType::F32,
+        },
+    ];
+
+    #[test]
+    fn check_sizes_like_the_c_probe_and_refuses_mismatches() {
+        let values = [
+            Value::U64(1),
+            Value::I16(-2),
+            Value::Bool(true),
+            Value::Str("hi\0ignored"),
+            Value::Bytes(&[7, 8, 9]),
+            Value::Bytes(&[1, 2]),
+            Value::F32(1.5),
+        ];
+        let mut p = Payload::new(&values);
+        p.check_fields(FIELDS).unwrap();
+        let expected = if PACKED {
+            8 + 2 + 1 + 3 + (4 + 3) + 2 + 4
+        } else {
+            // a@0 (8), b@8 (2), c@10 (1), s@11 (3), len@16 (4, padded from 14), q@20 (3),
+            // r@23 (2), f@28 (4, padded from 25).
+            32
+        };
+        assert_eq!(p.size, expected);
+        assert_eq!(p.str_len(3), 2);
+
+        let mut short = Payload::new(&values[..6]);
+        assert_eq!(
+            short.check_fields(FIELDS),
+            Err(FireError::WrongCount {
+                expected: 7,
+                got: 6
+            })
+        );
+        let mut wrong = values;
+        wrong[5] = Value::Bytes(&[1, 2, 3]);
+        assert_eq!(
+            Payload::new(&wrong).check_fields(FIELDS),
+            Err(FireError::WrongType { index: 5 })
+        );
+        wrong[5] = Value::Bytes(&[1, 2]);
+        wrong[2] = Value::U8(1);
+        assert_eq!(
+            Payload::new(&wrong).check_fields(FIELDS),
+            Err(FireError::WrongType { index: 2 })
+        );
+    }
+
+    #[test]
+    fn staging_lays_fields_back_to_back() {
+        if !PACKED {
+            return;
+        }
+        let values = [
+            Value::U64(0x0102_0304_0506_0708),
+            Value::I16(-2),
+            Value::Bool(true),
+            Value::Str("hi\0ignored"),
+            Value::Bytes(&[7, 8, 9]),
+            Value::Bytes(&[1, 2]),
+            Value::F32(1.5),
+        ];
+        let mut p = Payload::new(&values);
+        p.check_fields(FIELDS).unwrap();
+        let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); STAGING];
+        let n = stage(&mut buf, &p, FIELDS);
+        assert_eq!(n, p.size);
+        // SAFETY: `stage` initialised the first `n` bytes.
+        let bytes: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        let mut want = vec![];
+        want.extend_from_slice(&0x0102_0304_0506_0708u64.to_ne_bytes());
+        want.extend_from_slice(&(-2i16).to_ne_bytes());
+        want.push(1);
+        want.extend_from_slice(b"hi\0");
+        want.extend_from_slice(&3u32.to_ne_bytes());
+        want.extend_from_slice(&[7, 8, 9, 1, 2]);
+        want.extend_from_slice(&1.5f32.to_ne_bytes());
+        assert_eq!(bytes, want);
     }
 }

@@ -241,7 +241,7 @@ impl Drop for Provider {
 /// with a clearer error).
 static ACTIVE: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
-fn is_c_identifier(s: &str) -> bool {
+pub(crate) fn is_c_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -421,4 +421,19 @@ fn _assert_send_sync() {
     check::<EventHandle>();
     check::<Provider>();
     let _: *const c_char = core::ptr::null();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_c_identifier;
+
+    #[test]
+    fn c_identifiers() {
+        for ok in ["a", "_", "_a1", "Abc_9", "x".repeat(300).as_str()] {
+            assert!(is_c_identifier(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-b", "a b", "a:b", "é", "a\0"] {
+            assert!(!is_c_identifier(bad), "{bad:?}");
+        }
+    }
 }
