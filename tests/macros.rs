@@ -151,6 +151,17 @@ fn disabled_call_site_evaluates_nothing_enabled_evaluates_once() {
     event.word().release_user().unwrap();
     fire_all(&counter);
     assert_eq!(counter.get(), 1, "evaluated again after the release");
+
+    // Both tracers on (the kernel's bit, played here by an atomic OR, and a user count): still
+    // one evaluation per firing.
+    event.word().emulate_kernel_set();
+    event.word().acquire_user().unwrap();
+    fire_all(&counter);
+    assert_eq!(counter.get(), 2, "both tracers on: each field must be evaluated once");
+    event.word().emulate_kernel_clear();
+    event.word().release_user().unwrap();
+    fire_all(&counter);
+    assert_eq!(counter.get(), 2);
 }
 
 #[test]
