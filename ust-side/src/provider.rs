@@ -106,7 +106,10 @@ impl EventHandle {
     ///
     /// # Examples
     ///
-    /// ```
+    /// (Not run by the doc tests, which are not isolated from a session daemon of the machine:
+    /// `tests/` runs the same code against a private one.)
+    ///
+    /// ```no_run
     /// use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel, Value, register_provider};
     /// use cotrace_word::EnableWord;
     ///
