@@ -264,8 +264,20 @@ fn forked_child_is_traced_without_preload() {
     isolated("forked_child_is_traced_without_preload", || {
         let mut lttng = Lttng::start("fork");
         lttng.create("fk");
-        lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", "fk"]);
-        lttng.lttng(&["add-context", "-u", "-t", "vpid", "-s", "fk"]);
+        // Per-process buffers: a child that did not register with the session daemon itself
+        // (no fork hooks) could only write into its parent's inherited buffers, and would have
+        // no trace directory of its own.
+        lttng.lttng(&["enable-channel", "-u", "--buffers-pid", "-s", "fk", "ch"]);
+        lttng.lttng(&[
+            "enable-event",
+            "-u",
+            "cotrace_test:counted",
+            "-s",
+            "fk",
+            "-c",
+            "ch",
+        ]);
+        lttng.lttng(&["add-context", "-u", "-t", "vpid", "-s", "fk", "-c", "ch"]);
         lttng.lttng(&["start", "fk"]);
         let mut app = lttng.app(&[]);
         app.wait_users("counted", 1);
@@ -299,6 +311,24 @@ fn forked_child_is_traced_without_preload() {
             "{events:#?}"
         );
         assert_eq!(from("parent"), [(parent_pid, "1".to_string())]);
+        // The child's events are in the child's own buffers.
+        let pid_dir = lttng.trace_dir("fk").join("ust/pid");
+        let child_dir = std::fs::read_dir(&pid_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.contains(&format!("-{child_pid}-"))
+            })
+            .unwrap_or_else(|| {
+                panic!("no per-process trace of the child {child_pid} in {pid_dir:?}")
+            });
+        let in_child_dir: Vec<String> = common::read_trace(&child_dir)
+            .iter()
+            .map(|e| e.get("s").to_string())
+            .collect();
+        assert_eq!(in_child_dir, ["\"child\""; 3]);
     });
 }
 

@@ -1,4 +1,4 @@
-// Shared by the traced test application (examples/ust_test_app.rs) and the tests: the events
+// Shared by the traced test application (tests/bin/ust_test_app.rs) and the tests: the events
 // and the table of values that must round-trip through LTTng and babeltrace2.
 #![allow(dead_code)]
 

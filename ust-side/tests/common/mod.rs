@@ -258,7 +258,7 @@ fn descendants(pid: u32) -> Vec<u32> {
     out
 }
 
-/// The test application (examples/ust_test_app.rs), driven line by line.
+/// The test application (tests/bin/ust_test_app.rs), driven line by line.
 pub struct App {
     child: Child,
     stdin: ChildStdin,
@@ -267,23 +267,8 @@ pub struct App {
 }
 
 fn app_path() -> PathBuf {
-    // target/<profile>/deps/<test binary> -> target/<profile>/examples/ust_test_app
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/ust_test_app");
-    if !path.exists() {
-        let cargo = option_env!("CARGO").unwrap_or("cargo");
-        let status = Command::new(cargo)
-            .args(["build", "-p", "cotrace-ust", "--example", "ust_test_app"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building examples/ust_test_app failed");
-    }
-    path
+    // Built by cargo, from the current sources, for every integration test run.
+    PathBuf::from(env!("CARGO_BIN_EXE_cotrace-ust-test-app"))
 }
 
 impl App {

@@ -1,16 +1,17 @@
-//! The traced application of cotrace-ust's tests: registers the test provider and obeys
-//! commands read line by line from stdin, answering on stdout. Run by `tests/lttng.rs`.
+//! The traced application of cotrace-ust's tests (binary `cotrace-ust-test-app`, built by cargo
+//! for the integration tests): registers the test provider and obeys commands read line by line
+//! from stdin, answering on stdout. Run by `tests/lttng.rs`; not meant for anything else.
 //!
 //! Commands: `status`, `count EVENT`, `wait_count EVENT N TIMEOUT_MS`, `fire_table`,
 //! `fire_counted FROM TO` (s = "keep" for even n, "drop" for odd), `fire_levels N`,
 //! `fire_trigger CODE`, `flip on|off`, `fork N`, `quit`.
 
-#[path = "../tests/common/cases.rs"]
+#[path = "../common/cases.rs"]
 mod cases;
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cotrace_ust::{EventHandle, Provider, Value, register_provider};
@@ -98,12 +99,18 @@ fn main() {
                 let (flipping, lost, flips) = (flipping.clone(), lost.clone(), flips.clone());
                 flipper = Some(std::thread::spawn(move || {
                     let word = &cases::COUNTED_WORD;
+                    // Plays the kernel: atomic set_bit/clear_bit of bit 31 at the address the
+                    // kernel would be given, concurrently with LTTng changing the count.
+                    // SAFETY: the word is a static, aligned u32 that is only ever accessed
+                    // atomically; this is the access the kernel makes.
+                    let kernel = unsafe { AtomicU32::from_ptr(word.kernel_address()) };
+                    let bit = 1u32 << cotrace_word::layout::KERNEL_BIT;
                     while flipping.load(Ordering::SeqCst) {
-                        word.emulate_kernel_set();
+                        kernel.fetch_or(bit, Ordering::SeqCst);
                         if !word.snapshot().kernel_enabled() {
                             lost.fetch_add(1, Ordering::SeqCst);
                         }
-                        word.emulate_kernel_clear();
+                        kernel.fetch_and(!bit, Ordering::SeqCst);
                         if word.snapshot().kernel_enabled() {
                             lost.fetch_add(1, Ordering::SeqCst);
                         }
