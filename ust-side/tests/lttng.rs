@@ -393,3 +393,39 @@ fn sessiond_killed_mid_run_counts_return_to_zero() {
         assert!(app.quit());
     });
 }
+
+#[test]
+fn concurrent_fires_while_sessions_come_and_go() {
+    isolated("concurrent_fires_while_sessions_come_and_go", || {
+        let mut lttng = Lttng::start("churn");
+        let mut app = lttng.app(&[]);
+        assert_eq!(app.cmd("fire_bg on"), "firing");
+        assert_eq!(app.cmd("flip on"), "flipping");
+        for round in 0..4 {
+            let s = format!("c{round}");
+            lttng.create(&s);
+            lttng.lttng(&["enable-event", "-u", "cotrace_test:counted", "-s", &s]);
+            lttng.lttng(&["start", &s]);
+            app.wait_users("counted", 1);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            lttng.lttng(&["stop", &s]);
+            app.wait_users("counted", 0);
+            if round == 0 {
+                let events = lttng.events(&s);
+                assert!(
+                    events.iter().any(|e| e.get("s") == "\"bg\""),
+                    "no event recorded while the session ran"
+                );
+            }
+            lttng.lttng(&["destroy", &s]);
+        }
+        assert!(app.cmd("flip off").ends_with("lost=0"));
+        let fired = app.cmd("fire_bg off");
+        assert!(fired.starts_with("fired=") && fired != "fired=0", "{fired}");
+        assert_eq!(
+            app.cmd("count counted"),
+            "users=0 kernel=0 raw=0x0 attached=0"
+        );
+        assert!(app.quit());
+    });
+}

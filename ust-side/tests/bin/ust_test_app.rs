@@ -4,7 +4,8 @@
 //!
 //! Commands: `status`, `count EVENT`, `wait_count EVENT N TIMEOUT_MS`, `fire_table`,
 //! `fire_counted FROM TO` (s = "keep" for even n, "drop" for odd), `fire_levels N`,
-//! `fire_trigger CODE`, `flip on|off`, `fork N`, `quit`.
+//! `fire_trigger CODE`, `flip on|off`, `fire_bg on|off` (two threads firing `counted`),
+//! `fork N`, `quit`.
 
 #[path = "../common/cases.rs"]
 mod cases;
@@ -28,6 +29,9 @@ fn main() {
     let lost = Arc::new(AtomicU64::new(0));
     let flips = Arc::new(AtomicU64::new(0));
     let mut flipper: Option<std::thread::JoinHandle<()>> = None;
+    let firing = Arc::new(AtomicBool::new(false));
+    let fired = Arc::new(AtomicU64::new(0));
+    let mut firers: Vec<std::thread::JoinHandle<()>> = vec![];
     writeln!(out, "ready {}", std::process::id()).unwrap();
     out.flush().unwrap();
     for line in stdin.lock().lines() {
@@ -129,6 +133,30 @@ fn main() {
                     flips.load(Ordering::SeqCst),
                     lost.load(Ordering::SeqCst)
                 )
+            }
+            ["fire_bg", "on"] => {
+                firing.store(true, Ordering::SeqCst);
+                for t in 0..2u32 {
+                    let (firing, fired) = (firing.clone(), fired.clone());
+                    let e = event(&provider, "counted");
+                    firers.push(std::thread::spawn(move || {
+                        let mut n = t;
+                        while firing.load(Ordering::SeqCst) {
+                            if e.fire(&[Value::U32(n), Value::Str("bg")]).is_ok() {
+                                fired.fetch_add(1, Ordering::Relaxed);
+                            }
+                            n = n.wrapping_add(2);
+                        }
+                    }));
+                }
+                "firing".to_string()
+            }
+            ["fire_bg", "off"] => {
+                firing.store(false, Ordering::SeqCst);
+                for h in firers.drain(..) {
+                    h.join().unwrap();
+                }
+                format!("fired={}", fired.load(Ordering::SeqCst))
             }
             ["fork", n] => {
                 let n: u32 = n.parse().unwrap();
