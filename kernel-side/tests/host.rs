@@ -30,6 +30,18 @@ fn expected_unavailable() -> Option<&'static str> {
     if !data {
         return Some("CONFIG_USER_EVENTS");
     }
+    if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|d| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(std::path::Path::new(d).join("user_events_data"))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+    {
+        return Some("permission denied");
+    }
     None
 }
 
@@ -63,6 +75,12 @@ fn unavailable_is_typed_and_explains_the_fix() {
                     assert!(message.contains("mount -t tracefs"), "{message}");
                 }
                 "no tracefs" => assert_eq!(why, Unavailable::KernelWithoutTracefs),
+                "permission denied" => {
+                    assert!(
+                        matches!(why, Unavailable::PermissionDenied { .. }),
+                        "{why:?}"
+                    )
+                }
                 _ => assert!(matches!(why, Unavailable::KernelWithoutUserEvents { .. })),
             }
             // Registration gives the same typed error, and nothing else breaks.
