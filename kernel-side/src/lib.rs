@@ -101,3 +101,11 @@ pub use format::{
 pub use register::{RegisterOptions, Registration, delete, register, register_with};
 pub use tracefs::{availability, tracefs_dir};
 pub use write::{Value, WriteOutcome};
+
+/// Compile-time checks of promises made in the docs.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Registration>();
+    send_sync::<EventFormat>();
+    send_sync::<Error>();
+};

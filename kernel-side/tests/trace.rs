@@ -439,3 +439,45 @@ fn faulted_out_payload_pages_are_read_back_as_zeros() {
     common::wait_trace_line(tracefs, &name, &["v=00,00,00,00"]);
     common::set_enabled(tracefs, &name, false);
 }
+
+#[test]
+fn one_registration_written_from_many_threads() {
+    // Registration is Send + Sync: concurrent writers share it; every write lands.
+    let Some(tracefs) = common::user_events("threads") else {
+        return;
+    };
+    let name = common::unique("tr_threads");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("t", FieldType::U32)
+        .unwrap();
+    let reg = std::sync::Arc::new(register(word, format).unwrap());
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    let writers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let reg = std::sync::Arc::clone(&reg);
+            let tracefs = tracefs.to_path_buf();
+            let name = name.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    assert_eq!(reg.write(&[Value::U32(t)]), Ok(WriteOutcome::Written));
+                }
+                // Lines are matched by writer task: this thread's 50 must all be there.
+                let tag = format!("t=0x{t:x} ({t})");
+                assert!(common::wait_until(|| {
+                    common::trace_lines(&tracefs, &name)
+                        .iter()
+                        .filter(|l| l.contains(&tag))
+                        .count()
+                        == 50
+                }));
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    common::set_enabled(tracefs, &name, false);
+}
