@@ -427,6 +427,32 @@ mod tests {
         );
     }
 
+    /// Not a test: a loop for `valgrind --tool=callgrind` to count the write path's
+    /// instructions (`cargo test --release -p cotrace-kernel --lib -- --ignored count_send`).
+    #[test]
+    #[ignore = "instruction-count harness for callgrind"]
+    fn count_send() {
+        use std::os::fd::AsRawFd;
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let f = EventFormat::with_fields(
+            "ev",
+            &[
+                ("a", FieldType::U32),
+                ("b", FieldType::U64),
+                ("s", FieldType::Str),
+            ],
+        )
+        .unwrap();
+        for i in 0..10_000u32 {
+            let values = [Value::U32(i), Value::U64(2), Value::Str("hello world")];
+            let r = send(null.as_raw_fd(), 1, &f, std::hint::black_box(&values));
+            assert_eq!(r, Ok(WriteOutcome::Written));
+        }
+    }
+
     #[test]
     fn a_closed_descriptor_is_reported_as_not_enabled() {
         // EBADF is how the kernel says "disabled"; any EBADF maps to NotEnabled.
