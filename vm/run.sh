@@ -46,11 +46,11 @@ trap 'rm -rf "$share"' EXIT
   printf 'export PATH=%q\n' "$PATH"
   printf 'export HOME=%q\n' "${HOME:-/root}"
   printf 'export TERM=%q\n' "${TERM:-dumb}"
-  while IFS='=' read -r name _; do
+  for name in $(compgen -e); do
     case $name in
       COTRACE_* | RUST_* | CARGO_TERM_COLOR) printf 'export %s=%q\n' "$name" "${!name}" ;;
     esac
-  done < <(env)
+  done
   printf 'exec'
   printf ' %q' "$@"
   printf '\n'
