@@ -40,6 +40,7 @@ mod spec;
 mod status;
 
 pub use error::{Error, FireError};
+pub use fork::ForkHandling;
 pub use provider::{
     EventHandle, MAX_ARRAY_LEN, MAX_FIELDS, MAX_NAME_LEN, Provider, register_provider,
 };

@@ -1,6 +1,7 @@
 //! Loading liblttng-ust at run time, once per process.
 //!
-//! The application is not linked to liblttng-ust: [`runtime`] opens `liblttng-ust.so.1` with
+//! The application is not linked to liblttng-ust: the first registration (or
+//! [`status`](crate::status)) opens `liblttng-ust.so.1` with
 //! `dlopen(RTLD_NOW | RTLD_GLOBAL)` the first time cotrace-ust needs it, looks up the functions
 //! it calls, installs the reference-count mechanism ([`crate::refcount`]) and the fork hooks
 //! ([`crate::fork`]). If the library is missing the result is an error string that

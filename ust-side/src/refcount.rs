@@ -15,7 +15,7 @@
 //! through liblttng-ust's PLT; see [`cotrace_lttng_sys::hidden`]). There is no public callback,
 //! and an application that is not linked to liblttng-ust cannot win symbol resolution for those
 //! names, so right after loading the library (before any of our providers registers) cotrace-ust
-//! rewrites the two GOT slots of liblttng-ust that hold their addresses ([`crate::got`]) to point
+//! rewrites the two GOT slots of liblttng-ust that hold their addresses (read from its dynamic section) to point
 //! at two wrappers here. Each wrapper forwards every call to the original function and, when the
 //! call succeeded and the callback is ours, adds or removes one user of the named event's word.
 //! The wrappers run with LTTng's session lock held, so they use only atomics and a lock-free

@@ -44,8 +44,8 @@ pub struct Status {
     pub availability: Availability,
     /// How the reference counts are kept.
     pub refcount: RefcountMode,
-    /// Whether the `fork` hooks are installed (a forked child is then traced).
-    pub fork_hooks: bool,
+    /// How a forked child gets traced.
+    pub fork: crate::fork::ForkHandling,
 }
 
 /// Reports the LTTng side's state, loading liblttng-ust first if nothing did yet.
@@ -65,14 +65,20 @@ pub fn status() -> Status {
             refcount: crate::refcount::mode()
                 .cloned()
                 .unwrap_or(RefcountMode::Inactive),
-            fork_hooks: crate::fork::installed(),
+            fork: crate::fork::handling().cloned().unwrap_or(
+                crate::fork::ForkHandling::Unavailable {
+                    reason: "hooks not installed".into(),
+                },
+            ),
         },
         Err(reason) => Status {
             availability: Availability::Unavailable {
                 reason: reason.to_owned(),
             },
             refcount: RefcountMode::Inactive,
-            fork_hooks: false,
+            fork: crate::fork::ForkHandling::Unavailable {
+                reason: "LTTng-UST unavailable".into(),
+            },
         },
     }
 }
@@ -92,14 +98,17 @@ impl fmt::Display for Status {
             )?,
             RefcountMode::Inactive => write!(f, "; refcount: inactive")?,
         }
-        write!(
-            f,
-            "; fork hooks: {}",
-            if self.fork_hooks {
-                "installed"
-            } else {
-                "not installed"
+        match &self.fork {
+            crate::fork::ForkHandling::Hooks => write!(f, "; fork: hooks installed"),
+            crate::fork::ForkHandling::LttngForkPreload => {
+                write!(
+                    f,
+                    "; fork: liblttng-ust-fork.so preloaded, hooks not installed"
+                )
             }
-        )
+            crate::fork::ForkHandling::Unavailable { reason } => {
+                write!(f, "; fork: not handled ({reason})")
+            }
+        }
     }
 }

@@ -262,7 +262,26 @@ fn trigger_fires_and_counts() {
 #[test]
 fn forked_child_is_traced_without_preload() {
     isolated("forked_child_is_traced_without_preload", || {
-        let mut lttng = Lttng::start("fork");
+        fork_scenario("fork", &[], "fork: hooks installed");
+    });
+}
+
+/// With LTTng-UST's own fork wrapper preloaded, cotrace-ust stays out of its way (calling the
+/// fork hooks twice would deadlock) and the child is still traced.
+#[test]
+fn forked_child_is_traced_with_lttng_fork_preload() {
+    isolated("forked_child_is_traced_with_lttng_fork_preload", || {
+        fork_scenario(
+            "forkpre",
+            &[("LD_PRELOAD", "liblttng-ust-fork.so")],
+            "fork: liblttng-ust-fork.so preloaded, hooks not installed",
+        );
+    });
+}
+
+fn fork_scenario(name: &str, env: &[(&str, &str)], expect_fork: &str) {
+    {
+        let mut lttng = Lttng::start(name);
         lttng.create("fk");
         // Per-process buffers: a child that did not register with the session daemon itself
         // (no fork hooks) could only write into its parent's inherited buffers, and would have
@@ -279,7 +298,9 @@ fn forked_child_is_traced_without_preload() {
         ]);
         lttng.lttng(&["add-context", "-u", "-t", "vpid", "-s", "fk", "-c", "ch"]);
         lttng.lttng(&["start", "fk"]);
-        let mut app = lttng.app(&[]);
+        let mut app = lttng.app(env);
+        let status = app.cmd("status");
+        assert!(status.contains(expect_fork), "{status}");
         app.wait_users("counted", 1);
         let reply = app.cmd("fork 3");
         assert!(reply.ends_with("exit=0"), "child: {reply}");
@@ -329,7 +350,7 @@ fn forked_child_is_traced_without_preload() {
             .map(|e| e.get("s").to_string())
             .collect();
         assert_eq!(in_child_dir, ["\"child\""; 3]);
-    });
+    }
 }
 
 #[test]
