@@ -267,8 +267,25 @@ pub struct App {
 }
 
 fn app_path() -> PathBuf {
-    // Built by cargo, from the current sources, for every integration test run.
-    PathBuf::from(env!("CARGO_BIN_EXE_cotrace-ust-test-app"))
+    // Built by cargo, from the current sources, for cotrace-ust's integration tests. (Other
+    // crates' tests that include this harness get no such variable; they look next to their own
+    // binary, where a workspace build puts it.)
+    if let Some(path) = option_env!("CARGO_BIN_EXE_cotrace-ust-test-app") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("cotrace-ust-test-app");
+    assert!(
+        path.exists(),
+        "{} not built (cargo build -p cotrace-ust --bin cotrace-ust-test-app)",
+        path.display()
+    );
+    path
 }
 
 impl App {
