@@ -21,6 +21,10 @@
 //! - `COTRACE_UST_REFCOUNT=poll`: use the polling fallback even where the exact mode works.
 //! - LTTng-UST's own variables apply (`LTTNG_HOME`, `LTTNG_UST_DEBUG`, ...).
 //!
+//! # Crate Feature Flags
+//!
+//! None. liblttng-ust is always loaded at run time; nothing is needed at build time.
+//!
 //! # Supported versions
 //!
 //! LTTng-UST 2.13 (provider ABI 3.0) on Linux; the exact refcount mode on x86_64 and aarch64.
