@@ -279,6 +279,19 @@ fn forked_child_is_traced_with_lttng_fork_preload() {
     });
 }
 
+/// In the polling mode the reconciler thread does not survive `fork`; the child starts its own
+/// (the child waits for its word's count before firing, so nothing is traced without it).
+#[test]
+fn forked_child_is_traced_in_polling_mode() {
+    isolated("forked_child_is_traced_in_polling_mode", || {
+        fork_scenario(
+            "forkpoll",
+            &[("COTRACE_UST_REFCOUNT", "poll")],
+            "fork: hooks installed",
+        );
+    });
+}
+
 fn fork_scenario(name: &str, env: &[(&str, &str)], expect_fork: &str) {
     {
         let mut lttng = Lttng::start(name);
