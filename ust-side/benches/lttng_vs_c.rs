@@ -7,6 +7,10 @@
 //! when it is non-zero, `EventHandle::fire_enabled`. Rounds alternate C and Rust; the median
 //! per-call time of each is reported.
 //!
+//! The disabled check costs about one cycle per call on either side, so its time is sensitive to
+//! where the compiler places each loop (a loop that straddles a 32-byte boundary can take 1.5
+//! cycles instead of 1): compare `--callgrind` instruction counts for it, which do not move.
+//!
 //! The enabled half needs a session daemon that `lttng` can reach: `scripts/bench-lttng.sh`
 //! starts a private one. Without one, only the disabled half runs. The enabled session is a
 //! snapshot session (overwrite mode, nothing written to disk), so both sides always find room
