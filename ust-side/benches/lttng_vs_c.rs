@@ -4,7 +4,8 @@
 //! The C provider (`benches/c/bench_tp.{h,c}`) is compiled here at run time with `cc` into a
 //! shared object linked to liblttng-ust and loaded with dlopen; its loop runs in C. The Rust
 //! loop does what the cotrace facade does per call: one relaxed load of the enable word, and
-//! when it is non-zero, `EventHandle::fire_enabled`. Rounds alternate C and Rust; the median
+//! when it is non-zero, an out-of-line call to `EventHandle::fire_enabled` (the C macro's
+//! enabled path is likewise a call into the probe). Rounds alternate C and Rust; the median
 //! per-call time of each is reported.
 //!
 //! The disabled check costs about one cycle per call on either side, so its time is sensitive to
@@ -76,14 +77,22 @@ fn build_c_provider() -> PathBuf {
 fn rust_loop(handle: cotrace_ust::EventHandle, iters: u64) {
     for i in 0..iters {
         if WORD.is_enabled() {
-            let _ = handle.fire_enabled(&[
-                Value::U64(i),
-                Value::U32(i as u32),
-                Value::Str(black_box(MSG)),
-            ]);
+            fire_out_of_line(handle, i);
         }
         compiler_fence(Ordering::SeqCst);
     }
+}
+
+/// The enabled path, out of line like the C macro's call into its probe, so the disabled
+/// check stays a compact loop.
+#[cold]
+#[inline(never)]
+fn fire_out_of_line(handle: cotrace_ust::EventHandle, i: u64) {
+    let _ = handle.fire_enabled(&[
+        Value::U64(i),
+        Value::U32(i as u32),
+        Value::Str(black_box(MSG)),
+    ]);
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
