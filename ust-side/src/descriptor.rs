@@ -10,8 +10,8 @@ use sys::lttng_ust_string_encoding::{
     lttng_ust_string_encoding_UTF8, lttng_ust_string_encoding_none,
 };
 use sys::lttng_ust_type::{
-    lttng_ust_type_array, lttng_ust_type_float, lttng_ust_type_integer, lttng_ust_type_sequence,
-    lttng_ust_type_string,
+    lttng_ust_type_array, lttng_ust_type_enum, lttng_ust_type_float, lttng_ust_type_integer,
+    lttng_ust_type_sequence, lttng_ust_type_string,
 };
 
 use crate::probe::rb_align;
@@ -76,7 +76,57 @@ fn leak_cstring(s: String) -> &'static CStr {
     Box::leak(CString::new(s).unwrap_or_default().into_boxed_c_str())
 }
 
-fn fields_of(spec: &EventSpec) -> Vec<*const sys::lttng_ust_event_field> {
+fn enum_value(v: i64) -> sys::lttng_ust_enum_value {
+    sys::lttng_ust_enum_value {
+        value: v as u64,
+        _bitfield_1: sys::lttng_ust_enum_value::new_bitfield_1(1),
+        ..Default::default()
+    }
+}
+
+/// An enumeration over a signed 64-bit container, named `provider_event_field` (LTTng keys
+/// enumerations by name within a session).
+fn enumeration(
+    name: String,
+    labels: &[crate::EnumLabel],
+    probe: *const sys::lttng_ust_probe_desc,
+) -> *const sys::lttng_ust_type_common {
+    let entries: Vec<*const sys::lttng_ust_enum_entry> = labels
+        .iter()
+        .map(|l| {
+            leak(sys::lttng_ust_enum_entry {
+                struct_size: core::mem::size_of::<sys::lttng_ust_enum_entry>() as u32,
+                start: enum_value(l.start),
+                end: enum_value(l.end),
+                string: leak_cstring(l.label.to_owned()).as_ptr(),
+                options: 0,
+            })
+            .cast_const()
+        })
+        .collect();
+    let entries = Box::leak(entries.into_boxed_slice());
+    let desc = leak(sys::lttng_ust_enum_desc {
+        struct_size: core::mem::size_of::<sys::lttng_ust_enum_desc>() as u32,
+        name: leak_cstring(name).as_ptr(),
+        entries: entries.as_ptr(),
+        nr_entries: entries.len() as u32,
+        probe_desc: probe,
+    });
+    leak(sys::lttng_ust_type_enum {
+        parent: common(lttng_ust_type_enum),
+        struct_size: core::mem::size_of::<sys::lttng_ust_type_enum>() as u32,
+        desc,
+        container_type: integer(8, true, 10),
+    })
+    .cast_const()
+    .cast()
+}
+
+fn fields_of(
+    provider: &CStr,
+    spec: &EventSpec,
+    probe: *const sys::lttng_ust_probe_desc,
+) -> Vec<*const sys::lttng_ust_event_field> {
     let mut out = Vec::with_capacity(spec.fields.len() + 1);
     for f in spec.fields {
         let name = leak_cstring(f.name.to_owned());
@@ -124,6 +174,11 @@ fn fields_of(spec: &EventSpec) -> Vec<*const sys::lttng_ust_event_field> {
             })
             .cast_const()
             .cast(),
+            FieldType::Enum(labels) => enumeration(
+                format!("{}_{}_{}", provider.to_string_lossy(), spec.event, f.name),
+                labels,
+                probe,
+            ),
         };
         out.push(field(name, ty, false));
     }
@@ -146,7 +201,7 @@ pub(crate) fn build(
     let callback: crate::probe::Callback = crate::probe::probe_callback;
     let mut descs: Vec<*const sys::lttng_ust_event_desc> = Vec::with_capacity(events.len());
     for spec in events {
-        let fields = Box::leak(fields_of(spec).into_boxed_slice());
+        let fields = Box::leak(fields_of(provider, spec, probe).into_boxed_slice());
         let class = leak(sys::lttng_ust_tracepoint_class {
             struct_size: core::mem::size_of::<sys::lttng_ust_tracepoint_class>() as u32,
             fields: fields.as_ptr(),

@@ -32,6 +32,14 @@ pub enum Error {
         /// The field.
         field: String,
     },
+    /// An enumeration field has no label, an empty label or one with a NUL, or a range whose
+    /// end is below its start.
+    InvalidEnum {
+        /// The event.
+        event: String,
+        /// The field.
+        field: String,
+    },
     /// An event's `provider` differs from the provider being registered.
     ProviderMismatch {
         /// The provider being registered.
@@ -71,6 +79,10 @@ impl fmt::Display for Error {
                 f,
                 "byte array field {field:?} of event {event:?} must have a length from 1 to {}",
                 crate::MAX_ARRAY_LEN
+            ),
+            Error::InvalidEnum { event, field } => write!(
+                f,
+                "enumeration field {field:?} of event {event:?} needs at least one label, each non-empty, without NUL, with start <= end"
             ),
             Error::ProviderMismatch { provider, event } => write!(
                 f,

@@ -48,5 +48,5 @@ pub use fork::ForkHandling;
 pub use provider::{
     EventHandle, MAX_ARRAY_LEN, MAX_FIELDS, MAX_NAME_LEN, Provider, register_provider,
 };
-pub use spec::{EventSpec, FieldSpec, FieldType, Loglevel, Value};
+pub use spec::{EnumLabel, EventSpec, FieldSpec, FieldType, Loglevel, Value};
 pub use status::{Availability, RefcountMode, Status, status};

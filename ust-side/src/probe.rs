@@ -227,7 +227,7 @@ impl InterpreterStack {
                 Value::I8(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
                 Value::I16(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
                 Value::I32(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
-                Value::I64(v) => put(&v.to_ne_bytes(), &mut at),
+                Value::I64(v) | Value::Enum(v) => put(&v.to_ne_bytes(), &mut at),
                 Value::U8(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
                 Value::U16(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
                 Value::U32(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
@@ -307,7 +307,8 @@ impl<'a> Payload<'a> {
                 | (Value::F32(_), FieldType::F32) => scalar(&mut len, 4),
                 (Value::I64(_), FieldType::I64)
                 | (Value::U64(_), FieldType::U64)
-                | (Value::F64(_), FieldType::F64) => scalar(&mut len, 8),
+                | (Value::F64(_), FieldType::F64)
+                | (Value::Enum(_), FieldType::Enum(_)) => scalar(&mut len, 8),
                 (Value::Str(s), FieldType::Str) => {
                     let n = c_len(s);
                     if let Some(slot) = lens.get_mut(index) {
@@ -346,7 +347,7 @@ pub(crate) fn largest_align(spec: &crate::EventSpec) -> usize {
             FieldType::I8 | FieldType::U8 | FieldType::Bool => rb_align(1),
             FieldType::I16 | FieldType::U16 => rb_align(2),
             FieldType::I32 | FieldType::U32 | FieldType::F32 | FieldType::Bytes => rb_align(4),
-            FieldType::I64 | FieldType::U64 | FieldType::F64 => rb_align(8),
+            FieldType::I64 | FieldType::U64 | FieldType::F64 | FieldType::Enum(_) => rb_align(8),
             FieldType::Str | FieldType::ByteArray(_) => 1,
         })
         .max()
@@ -494,7 +495,7 @@ fn stage(
             Value::I8(v) => put(&v.to_ne_bytes()),
             Value::I16(v) => put(&v.to_ne_bytes()),
             Value::I32(v) => put(&v.to_ne_bytes()),
-            Value::I64(v) => put(&v.to_ne_bytes()),
+            Value::I64(v) | Value::Enum(v) => put(&v.to_ne_bytes()),
             Value::U8(v) => put(&v.to_ne_bytes()),
             Value::U16(v) => put(&v.to_ne_bytes()),
             Value::U32(v) => put(&v.to_ne_bytes()),
@@ -583,7 +584,7 @@ unsafe fn record(
                 Value::I8(v) => scalar!(v),
                 Value::I16(v) => scalar!(v),
                 Value::I32(v) => scalar!(v),
-                Value::I64(v) => scalar!(v),
+                Value::I64(v) | Value::Enum(v) => scalar!(v),
                 Value::U8(v) => scalar!(v),
                 Value::U16(v) => scalar!(v),
                 Value::U32(v) => scalar!(v),

@@ -287,6 +287,18 @@ fn validate(provider: &'static str, events: &[&'static EventSpec]) -> Result<(),
                     field: f.name.into(),
                 });
             }
+            if let FieldType::Enum(labels) = f.ty {
+                let bad = labels.is_empty()
+                    || labels
+                        .iter()
+                        .any(|l| l.label.is_empty() || l.label.contains('\0') || l.end < l.start);
+                if bad {
+                    return Err(Error::InvalidEnum {
+                        event: ev.event.into(),
+                        field: f.name.into(),
+                    });
+                }
+            }
             if let FieldType::ByteArray(n) = f.ty {
                 if n == 0 || n > MAX_ARRAY_LEN {
                     return Err(Error::InvalidArrayLength {

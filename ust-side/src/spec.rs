@@ -66,6 +66,7 @@ pub struct FieldSpec {
 /// | `Str` | [`Value::Str`] | UTF-8 string (cut at an interior NUL, as C's `strlen`) | string |
 /// | `Bytes` | [`Value::Bytes`] | `_<name>_length` (u32) then a sequence of u8 | not usable |
 /// | `ByteArray(n)` | [`Value::Bytes`] of exactly `n` bytes | array of `n` u8 | not usable |
+/// | `Enum(labels)` | [`Value::Enum`] | enumeration over a signed 64-bit integer | integer |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     /// `i8`.
@@ -96,6 +97,20 @@ pub enum FieldType {
     Bytes,
     /// A byte array of a fixed length (at most [`MAX_ARRAY_LEN`](crate::MAX_ARRAY_LEN)).
     ByteArray(usize),
+    /// A signed 64-bit integer shown with the label of the range it falls in (values outside
+    /// every range are recorded too, without a label). At least one label.
+    Enum(&'static [EnumLabel]),
+}
+
+/// One label of an [`FieldType::Enum`] field: the values `start..=end` are shown as `label`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnumLabel {
+    /// The label (non-empty, no NUL).
+    pub label: &'static str,
+    /// First value of the range.
+    pub start: i64,
+    /// Last value of the range (inclusive, `>= start`).
+    pub end: i64,
 }
 
 /// LTTng-UST loglevels (`lttng/tracepoint.h`), most severe first. `lttng enable-event
@@ -167,6 +182,8 @@ pub enum Value<'a> {
     Str(&'a str),
     /// For [`FieldType::Bytes`] and [`FieldType::ByteArray`].
     Bytes(&'a [u8]),
+    /// For [`FieldType::Enum`].
+    Enum(i64),
 }
 
 impl Value<'_> {
@@ -185,7 +202,8 @@ impl Value<'_> {
             | (Value::Bool(_), FieldType::Bool)
             | (Value::F32(_), FieldType::F32)
             | (Value::F64(_), FieldType::F64)
-            | (Value::Str(_), FieldType::Str) => true,
+            | (Value::Str(_), FieldType::Str)
+            | (Value::Enum(_), FieldType::Enum(_)) => true,
             (Value::Bytes(b), FieldType::Bytes) => b.len() <= u32::MAX as usize,
             (Value::Bytes(b), FieldType::ByteArray(n)) => b.len() == n,
             _ => false,

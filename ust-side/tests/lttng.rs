@@ -129,6 +129,16 @@ fn filters_on_integer_and_string_fields() {
             "--filter",
             "n > 5",
         ]);
+        lttng.create("fenum");
+        lttng.lttng(&[
+            "enable-event",
+            "-u",
+            "cotrace_test:all_types",
+            "-s",
+            "fenum",
+            "--filter",
+            "a_enum < 0",
+        ]);
         lttng.create("fstr");
         lttng.lttng(&[
             "enable-event",
@@ -141,12 +151,23 @@ fn filters_on_integer_and_string_fields() {
         ]);
         lttng.lttng(&["start", "fint"]);
         lttng.lttng(&["start", "fstr"]);
+        lttng.lttng(&["start", "fenum"]);
         let mut app = lttng.app(&[]);
         app.wait_users("counted", 2);
+        app.wait_users("all_types", 1);
         app.cmd("fire_counted 0 10");
+        app.cmd("fire_table");
         assert!(app.quit());
         lttng.lttng(&["stop", "fint"]);
         lttng.lttng(&["stop", "fstr"]);
+        lttng.lttng(&["stop", "fenum"]);
+        // The enumeration filters as its integer value: only row 2 (-3) passes.
+        let rows: Vec<String> = lttng
+            .events("fenum")
+            .iter()
+            .map(|e| e.get("row").to_string())
+            .collect();
+        assert_eq!(rows, ["2"]);
         let ns = |session: &str| -> Vec<String> {
             lttng
                 .events(session)
@@ -211,6 +232,7 @@ fn lttng_list_shows_events_and_fields() {
             "field: a_i64 (integer)",
             "field: a_f64 (float)",
             "field: a_str (string)",
+            "field: a_enum (enum)",
             "field: s (string)",
         ] {
             assert!(list.contains(needle), "missing {needle:?} in:\n{list}");

@@ -5,7 +5,8 @@ mod common;
 
 use common::{Lttng, isolated};
 use cotrace_ust::{
-    Error, EventSpec, FieldSpec, FieldType, FireError, Loglevel, Value, register_provider,
+    EnumLabel, Error, EventSpec, FieldSpec, FieldType, FireError, Loglevel, Value,
+    register_provider,
 };
 use cotrace_word::EnableWord;
 
@@ -75,13 +76,43 @@ static EMPTY_ARRAY: EventSpec = ev(
         ty: FieldType::ByteArray(0),
     }],
 );
+static EMPTY_ENUM: EventSpec = ev(
+    "p_ok",
+    "enum0",
+    &[FieldSpec {
+        name: "e",
+        ty: FieldType::Enum(&[]),
+    }],
+);
+static BACKWARDS_ENUM: EventSpec = ev(
+    "p_ok",
+    "enum1",
+    &[FieldSpec {
+        name: "e",
+        ty: FieldType::Enum(&[EnumLabel {
+            label: "X",
+            start: 5,
+            end: 4,
+        }]),
+    }],
+);
 static OTHER_PROVIDER: EventSpec = ev("p_other", "e", &[]);
 static GOOD_A: EventSpec = ev("p_ok", "a", &[U]);
 
 #[test]
 fn bad_definitions_are_refused_with_clear_errors() {
     isolated("bad_definitions_are_refused_with_clear_errors", || {
-        let cases: [(&'static str, &[&'static EventSpec], &str); 10] = [
+        let cases: [(&'static str, &[&'static EventSpec], &str); 12] = [
+            (
+                "p_ok",
+                &[&EMPTY_ENUM],
+                "enumeration field \"e\" of event \"enum0\"",
+            ),
+            (
+                "p_ok",
+                &[&BACKWARDS_ENUM],
+                "enumeration field \"e\" of event \"enum1\"",
+            ),
             (
                 "bad-provider",
                 &[&BAD_PROVIDER],

@@ -2,7 +2,7 @@
 // and the table of values that must round-trip through LTTng and babeltrace2.
 #![allow(dead_code)]
 
-use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel, Value};
+use cotrace_ust::{EnumLabel, EventSpec, FieldSpec, FieldType, Loglevel, Value};
 use cotrace_word::EnableWord;
 
 pub const PROVIDER: &str = "cotrace_test";
@@ -73,9 +73,36 @@ pub static ALL_TYPES: EventSpec = EventSpec {
             name: "a_arr",
             ty: FieldType::ByteArray(3),
         },
+        FieldSpec {
+            name: "a_enum",
+            ty: FieldType::Enum(COLORS),
+        },
     ],
     word: &ALL_TYPES_WORD,
 };
+
+pub const COLORS: &[EnumLabel] = &[
+    EnumLabel {
+        label: "RED",
+        start: 0,
+        end: 0,
+    },
+    EnumLabel {
+        label: "GREEN",
+        start: 1,
+        end: 1,
+    },
+    EnumLabel {
+        label: "MANY",
+        start: 10,
+        end: 20,
+    },
+    EnumLabel {
+        label: "NEGATIVE",
+        start: -5,
+        end: -1,
+    },
+];
 
 pub static COUNTED_WORD: EnableWord = EnableWord::new();
 pub static COUNTED: EventSpec = EventSpec {
@@ -136,7 +163,7 @@ pub static EVENTS: [&EventSpec; 5] = [&ALL_TYPES, &COUNTED, &LVL_INFO, &LVL_DEBU
 /// One row of the round-trip table: the values fired, and what babeltrace2 must print for
 /// each field (in field order, `name = text`).
 pub struct Row {
-    pub values: [Value<'static>; 15],
+    pub values: [Value<'static>; 16],
     pub expected: &'static [(&'static str, &'static str)],
 }
 
@@ -159,6 +186,7 @@ pub fn rows() -> Vec<Row> {
                 Value::Str(""),
                 Value::Bytes(&[]),
                 Value::Bytes(&[0, 1, 2]),
+                Value::Enum(0),
             ],
             expected: &[
                 ("row", "0"),
@@ -177,6 +205,7 @@ pub fn rows() -> Vec<Row> {
                 ("_a_bytes_length", "0"),
                 ("a_bytes", "[ ]"),
                 ("a_arr", "[ [0] = 0x0, [1] = 0x1, [2] = 0x2 ]"),
+                ("a_enum", "( \"RED\" : container = 0 )"),
             ],
         },
         Row {
@@ -196,6 +225,7 @@ pub fn rows() -> Vec<Row> {
                 Value::Str("héllo wörld ✓ 日本"),
                 Value::Bytes(&[0xde, 0xad, 0xbe, 0xef]),
                 Value::Bytes(&[0xff, 0x80, 0x7f]),
+                Value::Enum(15),
             ],
             expected: &[
                 ("row", "1"),
@@ -217,6 +247,7 @@ pub fn rows() -> Vec<Row> {
                     "[ [0] = 0xDE, [1] = 0xAD, [2] = 0xBE, [3] = 0xEF ]",
                 ),
                 ("a_arr", "[ [0] = 0xFF, [1] = 0x80, [2] = 0x7F ]"),
+                ("a_enum", "( \"MANY\" : container = 15 )"),
             ],
         },
         Row {
@@ -236,6 +267,7 @@ pub fn rows() -> Vec<Row> {
                 Value::Str("cut\0here"),
                 Value::Bytes(&[7]),
                 Value::Bytes(&[1, 2, 3]),
+                Value::Enum(-3),
             ],
             expected: &[
                 ("row", "2"),
@@ -254,6 +286,7 @@ pub fn rows() -> Vec<Row> {
                 ("_a_bytes_length", "1"),
                 ("a_bytes", "[ [0] = 0x7 ]"),
                 ("a_arr", "[ [0] = 0x1, [1] = 0x2, [2] = 0x3 ]"),
+                ("a_enum", "( \"NEGATIVE\" : container = -3 )"),
             ],
         },
         // Longer than the 256-byte staging buffer: written field by field.
@@ -274,6 +307,7 @@ pub fn rows() -> Vec<Row> {
                 Value::Str(LONG),
                 Value::Bytes(&[1, 2]),
                 Value::Bytes(&[9, 8, 7]),
+                Value::Enum(i64::MAX),
             ],
             expected: &[
                 ("row", "3"),
@@ -292,6 +326,7 @@ pub fn rows() -> Vec<Row> {
                 ("_a_bytes_length", "2"),
                 ("a_bytes", "[ [0] = 0x1, [1] = 0x2 ]"),
                 ("a_arr", "[ [0] = 0x9, [1] = 0x8, [2] = 0x7 ]"),
+                ("a_enum", "( <unknown> : container = 9223372036854775807 )"),
             ],
         },
     ]
