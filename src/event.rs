@@ -90,8 +90,8 @@ impl Event {
     /// Hands one firing's values to every tracer that wants the event. Called by
     /// [`fire!`](crate::fire) after the enable-word check; not API.
     #[doc(hidden)]
-    #[inline(never)]
-    pub fn __emit(&'static self, values: &[Value<'_>]) {
+    #[inline]
+    pub fn __emit<const N: usize>(&'static self, values: &[Value<'_>; N]) {
         let state = self.word.snapshot();
         #[cfg(feature = "kernel")]
         if state.kernel_enabled() {

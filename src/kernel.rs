@@ -1,7 +1,7 @@
 //! Glue to the user_events adapter ([`cotrace_kernel`]): maps an event's fields to the kernel's
 //! types and its values to the kernel's values.
 
-use cotrace_kernel::{EventFormat, FieldType, MAX_FIELDS, Registration};
+use cotrace_kernel::{EventFormat, FieldType, Registration};
 
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
@@ -69,15 +69,10 @@ impl KernelEvent {
     /// Writes one firing, if the kernel still wants it. Errors are dropped: a trace write must
     /// never disturb the application (registration already validated the shape).
     #[inline]
-    pub(crate) fn write(&self, values: &[Value<'_>]) {
-        let mut converted = [cotrace_kernel::Value::U8(0); MAX_FIELDS];
-        let Some(slots) = converted.get_mut(..values.len()) else {
-            return;
-        };
-        for (slot, value) in slots.iter_mut().zip(values) {
-            *slot = kernel_value(value);
-        }
-        let _ = self.registration.write(slots);
+    pub(crate) fn write<const N: usize>(&self, values: &[Value<'_>; N]) {
+        let converted: [cotrace_kernel::Value<'_>; N] =
+            core::array::from_fn(|i| kernel_value(&values[i]));
+        let _ = self.registration.write(&converted);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use cotrace_ust::{EventHandle, EventSpec, FieldSpec, FieldType, Loglevel, MAX_FIELDS, Provider};
+use cotrace_ust::{EventHandle, EventSpec, FieldSpec, FieldType, Loglevel, Provider};
 
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
@@ -118,15 +118,10 @@ impl LttngEvent {
     /// Hands one firing to LTTng. Errors are dropped: tracing must never disturb the app (the
     /// registration already checked the shape).
     #[inline]
-    pub(crate) fn fire(&self, values: &[Value<'_>]) {
-        let mut converted = [cotrace_ust::Value::U8(0); MAX_FIELDS];
-        let Some(slots) = converted.get_mut(..values.len()) else {
-            return;
-        };
-        for (slot, value) in slots.iter_mut().zip(values) {
-            *slot = ust_value(value);
-        }
-        let _ = self.handle.fire_enabled(slots);
+    pub(crate) fn fire<const N: usize>(&self, values: &[Value<'_>; N]) {
+        let converted: [cotrace_ust::Value<'_>; N] =
+            core::array::from_fn(|i| ust_value(&values[i]));
+        let _ = self.handle.fire_enabled(&converted);
     }
 }
 

@@ -147,6 +147,7 @@ macro_rules! __cotrace_event {
             // The parameter list doubles as the duplicate-field check: two fields with one
             // name are "bound more than once in this parameter list".
             #[doc(hidden)]
+            #[cold]
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
             pub fn __emit(self, $($field: $ty),*) {

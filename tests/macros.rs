@@ -157,7 +157,11 @@ fn disabled_call_site_evaluates_nothing_enabled_evaluates_once() {
     event.word().emulate_kernel_set();
     event.word().acquire_user().unwrap();
     fire_all(&counter);
-    assert_eq!(counter.get(), 2, "both tracers on: each field must be evaluated once");
+    assert_eq!(
+        counter.get(),
+        2,
+        "both tracers on: each field must be evaluated once"
+    );
     event.word().emulate_kernel_clear();
     event.word().release_user().unwrap();
     fire_all(&counter);
