@@ -28,14 +28,8 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn shop_path() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/shop (cargo test builds it)
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/shop");
+    // cargo test builds the examples next to the test binaries' directory.
+    let path = common::target_profile_dir().join("examples/shop");
     assert!(
         path.exists(),
         "{} missing: run `cargo test` (it builds examples)",

@@ -266,6 +266,13 @@ pub struct App {
     pub pid: u32,
 }
 
+/// `target/<profile>`: where cargo put the running test binary's siblings (it runs from
+/// `target/<profile>/deps`).
+pub fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
 fn app_path() -> PathBuf {
     // Built by cargo, from the current sources, for cotrace-ust's integration tests. (Other
     // crates' tests that include this harness get no such variable; they look next to their own
@@ -273,13 +280,7 @@ fn app_path() -> PathBuf {
     if let Some(path) = option_env!("CARGO_BIN_EXE_cotrace-ust-test-app") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("cotrace-ust-test-app");
+    let path = target_profile_dir().join("cotrace-ust-test-app");
     assert!(
         path.exists(),
         "{} not built (cargo build -p cotrace-ust --bin cotrace-ust-test-app)",
