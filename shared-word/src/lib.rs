@@ -59,8 +59,8 @@
 //!
 //! # Crate Feature Flags
 //!
-//! - `kernel-emulation` (off): [`EnableWord::emulate_kernel_set`] and
-//!   [`EnableWord::emulate_kernel_clear`], atomic OR/AND of bit 31 for tests that need the
+//! - `kernel-emulation` (off): `EnableWord::emulate_kernel_set` and
+//!   `EnableWord::emulate_kernel_clear`, atomic OR/AND of bit 31 for tests that need the
 //!   kernel's part played without a kernel.
 //!
 //! # Supported Rust Versions
