@@ -428,20 +428,29 @@ pub fn parse_line(line: &str) -> Event {
     }
 }
 
+/// Inside a string literal (`quoted`), tracks escapes and the closing quote; returns whether `c`
+/// belongs to the literal (and so has no structural meaning).
+fn in_string(quoted: &mut bool, escaped: &mut bool, c: char) -> bool {
+    if !*quoted {
+        return false;
+    }
+    if *escaped {
+        *escaped = false;
+    } else if c == '\\' {
+        *escaped = true;
+    } else if c == '"' {
+        *quoted = false;
+    }
+    true
+}
+
 fn top_level_groups(s: &str) -> Vec<String> {
     let mut groups = vec![];
     let (mut depth, mut quoted, mut escaped) = (0, false, false);
     let mut cur = String::new();
     for c in s.chars() {
-        if quoted {
+        if in_string(&mut quoted, &mut escaped, c) {
             cur.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-            }
             continue;
         }
         match c {
@@ -477,15 +486,8 @@ fn split_top(s: &str) -> Vec<String> {
     let (mut depth, mut quoted, mut escaped) = (0, false, false);
     let mut cur = String::new();
     for c in s.chars() {
-        if quoted {
+        if in_string(&mut quoted, &mut escaped, c) {
             cur.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = false;
-            }
             continue;
         }
         match c {
