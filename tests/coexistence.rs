@@ -126,6 +126,11 @@ fn run_shop(row: &str, kernel: bool, lttng: bool) -> Run {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    if kernel && lttng {
+        // The app waits for both tracers before firing anything, and ftrace is not on yet: the
+        // events must already be listed by both, from `cotrace::init()` alone.
+        listed_before_firing(row, &mut l);
+    }
     if kernel {
         set_ftrace(true);
     }
@@ -183,6 +188,35 @@ fn run_shop(row: &str, kernel: bool, lttng: bool) -> Run {
         app_output,
         kernel: kernel_lines,
         lttng: lttng_events,
+    }
+}
+
+/// Asserts that `lttng list -u` and `user_events_status` list every shop event (bounded wait
+/// for the app to start and register).
+fn listed_before_firing(row: &str, l: &mut Lttng) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = l.lttng(&["list", "--userspace"]);
+        let status = std::fs::read_to_string(Path::new(TRACEFS).join("user_events_status"))
+            .unwrap_or_default();
+        let missing: Vec<&str> = EVENTS
+            .iter()
+            .copied()
+            .filter(|ev| {
+                !listed.contains(&format!("shop:{ev} "))
+                    || !status
+                        .lines()
+                        .any(|line| line.split_whitespace().next() == Some(&format!("shop_{ev}")))
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{row}: not listed before firing: {missing:?}\nlttng list -u:\n{listed}\nuser_events_status:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
