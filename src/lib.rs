@@ -54,6 +54,7 @@
 //!
 //! Rust 1.85 or newer (edition 2024).
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(unsafe_code)]
 
 mod event;
 pub mod field;

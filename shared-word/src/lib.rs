@@ -74,6 +74,7 @@
 //! `tests/loom.rs`; under `cfg(loom)` the atomics come from loom (see the private `primitive`
 //! module) and [`EnableWord::new`] is not `const`.
 #![no_std]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
