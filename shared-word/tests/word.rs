@@ -1,5 +1,6 @@
 //! Public behaviour of `EnableWord`, with the kernel's part played through the raw address the
 //! kernel would be given (an atomic OR/AND there, as its set_bit/clear_bit do).
+#![cfg(not(loom))]
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use cotrace_word::layout::{KERNEL_MASK, USER_MAX};
