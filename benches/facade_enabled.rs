@@ -1,0 +1,368 @@
+//! What the facade (`cotrace::fire!`) costs on top of the adapters when events are enabled, in
+//! one run, reported as ratios (facade / direct).
+//!
+//! Two identical events (`u64 n; u32 k; &str msg` with the 12-byte `"hello, world"`):
+//! - `benchfacade:ev` (kernel `benchfacade_ev`), declared with `cotrace::provider!`, registered
+//!   by `cotrace::init()` and fired with `cotrace::fire!`;
+//! - `benchdirect:ev` (kernel `benchdirect_ev`), its own `static EnableWord` registered by hand
+//!   with `cotrace_kernel::register` and `cotrace_ust::register_provider`, fired by a loop that
+//!   does by hand what a two-tracer call site must do: one relaxed load of the word, and when it
+//!   is non-zero an out-of-line call that reads the word once and calls
+//!   `Registration::write` (bit 31 set) and `EventHandle::fire_enabled` (LTTng count non-zero)
+//!   with adapter values built directly, no conversion.
+//!
+//! Rows: disabled, LTTng only, kernel (ftrace) only, both. Before each row the bench switches
+//! the tracers itself (`lttng start`/`lttng stop` on a snapshot session it creates, and
+//! `<tracefs>/events/user_events/NAME/enable`) and waits, bounded, until both words show the
+//! expected state. Rounds alternate facade and direct; the median ns per call of each is
+//! reported with the ratio. Afterwards one more firing of each, with both tracers on, is looked
+//! up in ftrace's `trace` and in an LTTng snapshot (babeltrace2): no check, no numbers.
+//!
+//! Needs a kernel with user_events (root) and a reachable `lttng-sessiond`:
+//! `scripts/bench-facade.sh` provides both (in the VM unless this host has user_events). If
+//! either tracer is missing, the bench says so and exits non-zero without printing numbers.
+//! Environment: `COTRACE_BENCH_ITERS` (enabled rows, default 20000), `COTRACE_BENCH_ROUNDS`
+//! (default 7).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{Ordering, compiler_fence};
+use std::time::{Duration, Instant};
+
+use cotrace::cotrace_kernel::{self, EventFormat, FieldType, Registration};
+use cotrace::cotrace_ust::{self, EventHandle, EventSpec, FieldSpec, Loglevel};
+use cotrace::{EnableWord, WordSnapshot};
+
+cotrace::provider! {
+    /// The facade's side of the benchmark.
+    pub mod benchfacade {
+        /// The benchmarked event.
+        #[level(info)]
+        fn ev(n: u64, k: u32, msg: &str);
+    }
+}
+
+const MSG: &str = "hello, world";
+const SESSION: &str = "cotrace_facade_bench";
+const FACADE_KERNEL: &str = "benchfacade_ev";
+const DIRECT_KERNEL: &str = "benchdirect_ev";
+
+static DIRECT_WORD: EnableWord = EnableWord::new();
+static DIRECT_SPEC: EventSpec = EventSpec {
+    provider: "benchdirect",
+    event: "ev",
+    loglevel: Loglevel::Info,
+    fields: &[
+        FieldSpec {
+            name: "n",
+            ty: cotrace_ust::FieldType::U64,
+        },
+        FieldSpec {
+            name: "k",
+            ty: cotrace_ust::FieldType::U32,
+        },
+        FieldSpec {
+            name: "msg",
+            ty: cotrace_ust::FieldType::Str,
+        },
+    ],
+    word: &DIRECT_WORD,
+};
+
+/// The hand-registered event: its kernel registration and its LTTng handle.
+struct Direct {
+    kernel: Registration,
+    lttng: EventHandle,
+    /// Keeps the provider registered (dropping it unregisters) while `lttng` is used.
+    _provider: cotrace_ust::Provider,
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[inline(never)]
+fn facade_loop(iters: u64) {
+    for i in 0..iters {
+        cotrace::fire!(benchfacade::ev(i, i as u32, black_box(MSG)));
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+#[inline(never)]
+fn direct_loop(direct: &Direct, iters: u64) {
+    for i in 0..iters {
+        if DIRECT_WORD.is_enabled() {
+            direct_fire(direct, i);
+        }
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+/// The enabled path, out of line like the facade's `__emit`.
+#[cold]
+#[inline(never)]
+fn direct_fire(direct: &Direct, i: u64) {
+    let msg = black_box(MSG);
+    let state = DIRECT_WORD.snapshot();
+    if state.kernel_enabled() {
+        let _ = direct.kernel.write(&[
+            cotrace_kernel::Value::U64(i),
+            cotrace_kernel::Value::U32(i as u32),
+            cotrace_kernel::Value::Str(msg),
+        ]);
+    }
+    if state.users_enabled() {
+        let _ = direct.lttng.fire_enabled(&[
+            cotrace_ust::Value::U64(i),
+            cotrace_ust::Value::U32(i as u32),
+            cotrace_ust::Value::Str(msg),
+        ]);
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Median ns per call over `rounds` alternating rounds: (facade, direct).
+fn measure(direct: &Direct, iters: u64, rounds: usize) -> (f64, f64) {
+    // Warm-up: caches, ring buffers, the kernel's first-write paths.
+    facade_loop(iters / 10 + 1);
+    direct_loop(direct, iters / 10 + 1);
+    let (mut f, mut d) = (vec![], vec![]);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        facade_loop(iters);
+        f.push(t.elapsed().as_nanos() as f64 / iters as f64);
+        let t = Instant::now();
+        direct_loop(direct, iters);
+        d.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }
+    (median(f), median(d))
+}
+
+fn lttng(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("lttng")
+        .arg("--no-sessiond")
+        .args(args)
+        .output()
+        .map_err(|e| format!("lttng {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "lttng {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn set_ftrace(tracefs: &Path, name: &str, on: bool) -> Result<(), String> {
+    let path = tracefs.join("events/user_events").join(name).join("enable");
+    std::fs::write(&path, if on { "1" } else { "0" })
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Waits (at most 10 s) until both words satisfy `want`.
+fn wait_words(what: &str, want: impl Fn(WordSnapshot) -> bool) -> Result<(), String> {
+    let facade = benchfacade::ev.event();
+    let start = Instant::now();
+    loop {
+        let (f, d) = (facade.snapshot(), DIRECT_WORD.snapshot());
+        if want(f) && want(d) {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(format!(
+                "timed out waiting for {what}: facade word {:#010x} (kernel {}, lttng {}), \
+                 direct word {:#010x} (kernel {}, lttng {})",
+                f.raw(),
+                f.kernel_enabled(),
+                f.users(),
+                d.raw(),
+                d.kernel_enabled(),
+                d.users()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Puts both events in the given state: LTTng session started or stopped (`session_active`
+/// tracks it: `lttng` refuses to start a started session or stop a stopped one), ftrace on or off.
+fn switch(
+    tracefs: &Path,
+    session_active: &mut bool,
+    lttng_on: bool,
+    kernel_on: bool,
+) -> Result<(), String> {
+    for name in [FACADE_KERNEL, DIRECT_KERNEL] {
+        set_ftrace(tracefs, name, kernel_on)?;
+    }
+    if *session_active != lttng_on {
+        lttng(&[if lttng_on { "start" } else { "stop" }, SESSION])?;
+        *session_active = lttng_on;
+    }
+    wait_words(
+        &format!(
+            "LTTng {}, kernel {}",
+            if lttng_on { "on" } else { "off" },
+            if kernel_on { "on" } else { "off" }
+        ),
+        |w| w.kernel_enabled() == kernel_on && w.users_enabled() == lttng_on,
+    )
+}
+
+/// With both tracers on: fires each event once more and checks that ftrace and LTTng recorded
+/// both, so the timings above are of calls that reached the tracers.
+fn check_recorded(tracefs: &Path, direct: &Direct) -> Result<(), String> {
+    let trace = tracefs.join("trace");
+    std::fs::write(&trace, "").map_err(|e| format!("clear {}: {e}", trace.display()))?;
+    facade_loop(1);
+    direct_loop(direct, 1);
+    let ftrace =
+        std::fs::read_to_string(&trace).map_err(|e| format!("read {}: {e}", trace.display()))?;
+    let dir = std::env::temp_dir().join(format!("cotrace-facade-bench-{}", std::process::id()));
+    let url = format!("file://{}", dir.display());
+    lttng(&["snapshot", "record", "-s", SESSION, &url])?;
+    let out = Command::new("babeltrace2")
+        .arg(&dir)
+        .output()
+        .map_err(|e| format!("babeltrace2: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    let ctf = String::from_utf8_lossy(&out.stdout);
+    for (tracer, text, name) in [
+        ("ftrace", &*ftrace, "benchfacade_ev:"),
+        ("ftrace", &*ftrace, "benchdirect_ev:"),
+        ("LTTng", &*ctf, "benchfacade:ev:"),
+        ("LTTng", &*ctf, "benchdirect:ev:"),
+    ] {
+        if !text.contains(name) {
+            return Err(format!("{tracer} did not record {name}"));
+        }
+    }
+    Ok(())
+}
+
+fn report(row: &str, (facade, direct): (f64, f64)) {
+    println!(
+        "{row:<22} {facade:>12.1} {direct:>12.1} {:>12.3}x",
+        facade / direct
+    );
+}
+
+fn setup() -> Result<(PathBuf, Direct), String> {
+    let status = cotrace::init();
+    eprint!("{status}");
+    if !status.kernel.available {
+        return Err(format!(
+            "kernel tracer unavailable: {}",
+            status.kernel.detail
+        ));
+    }
+    if !status.lttng.available {
+        return Err(format!("LTTng unavailable: {}", status.lttng.detail));
+    }
+    for event in &status.events {
+        if event.kernel != cotrace::Registration::Registered
+            || event.lttng != cotrace::Registration::Registered
+        {
+            return Err(format!(
+                "{} not registered with both tracers: kernel {:?}, lttng {:?}",
+                event.lttng_name, event.kernel, event.lttng
+            ));
+        }
+    }
+    let tracefs = cotrace_kernel::availability()
+        .map_err(|e| format!("user_events: {e}"))?
+        .to_path_buf();
+    let format = EventFormat::with_fields(
+        DIRECT_KERNEL,
+        &[
+            ("n", FieldType::U64),
+            ("k", FieldType::U32),
+            ("msg", FieldType::Str),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let kernel = cotrace_kernel::register(&DIRECT_WORD, format)
+        .map_err(|e| format!("register {DIRECT_KERNEL} with user_events: {e}"))?;
+    let provider = cotrace_ust::register_provider("benchdirect", &[&DIRECT_SPEC])
+        .map_err(|e| format!("register benchdirect with LTTng: {e}"))?;
+    if !provider.is_registered_with_lttng() {
+        return Err("benchdirect: liblttng-ust did not take the provider".into());
+    }
+    let handle = provider.events()[0];
+    lttng(&["list"]).map_err(|e| format!("no session daemon reachable ({e})"))?;
+    lttng(&["create", SESSION, "--snapshot"])?;
+    lttng(&[
+        "enable-event",
+        "-u",
+        "benchfacade:ev,benchdirect:ev",
+        "-s",
+        SESSION,
+    ])?;
+    Ok((
+        tracefs,
+        Direct {
+            kernel,
+            lttng: handle,
+            _provider: provider,
+        },
+    ))
+}
+
+fn run() -> Result<(), String> {
+    let (tracefs, direct) = setup()?;
+    let iters = env_or("COTRACE_BENCH_ITERS", 20_000) as u64;
+    let rounds = env_or("COTRACE_BENCH_ROUNDS", 7).max(1);
+
+    // Measure every row first, print after: a failure prints no numbers.
+    let mut rows = Vec::new();
+    let mut active = false;
+    switch(&tracefs, &mut active, false, false)?;
+    rows.push(("disabled", measure(&direct, iters * 50, rounds)));
+    switch(&tracefs, &mut active, true, false)?;
+    rows.push(("LTTng only", measure(&direct, iters, rounds)));
+    switch(&tracefs, &mut active, false, true)?;
+    rows.push(("kernel (ftrace) only", measure(&direct, iters, rounds)));
+    switch(&tracefs, &mut active, true, true)?;
+    rows.push(("both", measure(&direct, iters, rounds)));
+    check_recorded(&tracefs, &direct)?;
+    switch(&tracefs, &mut active, false, false)?;
+    lttng(&["destroy", SESSION])?;
+
+    println!(
+        "facade fire! vs direct adapter calls, u64 + u32 + 12-byte string; median of {rounds} \
+         alternating rounds, {iters} calls per round ({} disabled)",
+        iters * 50
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>13}",
+        "enabled tracers", "facade ns", "direct ns", "facade/direct"
+    );
+    for (row, times) in rows {
+        report(row, times);
+    }
+    println!("checked: ftrace and LTTng each recorded both events (a last firing with both on)");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("facade_enabled: {why}");
+            let _ = lttng(&["destroy", SESSION]);
+            ExitCode::FAILURE
+        }
+    }
+}
