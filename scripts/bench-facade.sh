@@ -18,26 +18,9 @@ log() { printf 'bench-facade: %s\n' "$*" >&2; }
 if [[ ${1-} == --inside ]]; then
   bin=$2
   [[ -e /sys/kernel/tracing/user_events_data ]] || { log "this kernel has no user_events"; exit 1; }
-  home=$(mktemp -d /tmp/cotrace-bench-facade.XXXXXX)
-  export LTTNG_HOME=$home
-  lttng-sessiond --no-kernel >"$home/sessiond.log" 2>&1 &
-  sessiond=$!
-  cleanup() {
-    kill "$sessiond" 2>/dev/null || true
-    wait "$sessiond" 2>/dev/null || true
-    rm -rf "$home"
-  }
-  trap cleanup EXIT
-  for _ in $(seq 200); do
-    lttng --no-sessiond list >/dev/null 2>&1 && break
-    kill -0 "$sessiond" 2>/dev/null || break
-    sleep 0.05
-  done
-  if ! lttng --no-sessiond list >/dev/null 2>&1; then
-    log "lttng-sessiond did not start:"
-    cat "$home/sessiond.log" >&2
-    exit 1
-  fi
+  # shellcheck source=lib/private-sessiond.sh
+  source scripts/lib/private-sessiond.sh
+  start_private_sessiond || exit 1
   "$bin"
   exit
 fi

@@ -16,21 +16,10 @@ if [[ ${COTRACE_BENCH_ISOLATED:-} != 1 ]]; then
     "$0" "$@"
 fi
 
-home=$(mktemp -d)
-export LTTNG_HOME=$home
-lttng-sessiond --no-kernel >"$home/sessiond.log" 2>&1 &
-sessiond=$!
-cleanup() {
-  kill "$sessiond" 2>/dev/null || true
-  wait "$sessiond" 2>/dev/null || true
-  rm -rf "$home"
-}
-trap cleanup EXIT
-for _ in $(seq 100); do
-  if lttng --no-sessiond list >/dev/null 2>&1; then break; fi
-  sleep 0.05
-done
-kill -0 "$sessiond"
+# shellcheck source=lib/private-sessiond.sh
+source scripts/lib/private-sessiond.sh
+start_private_sessiond || exit 1
+home=$LTTNG_HOME
 if [[ ${1:-} == --callgrind ]]; then
   bin=$(cargo bench -p cotrace-ust --bench lttng_vs_c --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*lttng_vs_c[^"]*\)".*/\1/p' | tail -1)
