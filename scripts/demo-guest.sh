@@ -53,7 +53,7 @@ cat "$work/app.log"
 say "LTTng-UST recorded (babeltrace2 $work/lttng-trace), first 12 of $(wc -l <"$work/lttng.txt") lines:"
 head -n 12 "$work/lttng.txt"
 say "the kernel recorded (ftrace: $tracefs/trace), first 12 of $(grep -c ': shop_' "$work/ftrace.txt" || true) events:"
-grep ': shop_' "$work/ftrace.txt" | head -n 12
+grep -m 12 ': shop_' "$work/ftrace.txt" || true
 
 say "summary"
 ok=1
