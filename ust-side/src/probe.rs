@@ -643,17 +643,22 @@ mod tests {
         },
     ];
 
-    #[test]
-    fn check_sizes_like_the_c_probe_and_refuses_mismatches() {
-        let values = [
-            Value::U64(1),
+    /// One value per field of `FIELDS`; `a` first.
+    fn sample_values(a: u64) -> [Value<'static>; 7] {
+        [
+            Value::U64(a),
             Value::I16(-2),
             Value::Bool(true),
             Value::Str("hi\0ignored"),
             Value::Bytes(&[7, 8, 9]),
             Value::Bytes(&[1, 2]),
             Value::F32(1.5),
-        ];
+        ]
+    }
+
+    #[test]
+    fn check_sizes_like_the_c_probe_and_refuses_mismatches() {
+        let values = sample_values(1);
         let mut p = Payload::new(&values);
         p.check_fields(FIELDS).unwrap();
         let expected = if PACKED {
@@ -693,15 +698,7 @@ mod tests {
         if !PACKED {
             return;
         }
-        let values = [
-            Value::U64(0x0102_0304_0506_0708),
-            Value::I16(-2),
-            Value::Bool(true),
-            Value::Str("hi\0ignored"),
-            Value::Bytes(&[7, 8, 9]),
-            Value::Bytes(&[1, 2]),
-            Value::F32(1.5),
-        ];
+        let values = sample_values(0x0102_0304_0506_0708);
         let mut p = Payload::new(&values);
         p.check_fields(FIELDS).unwrap();
         let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); STAGING];
