@@ -112,10 +112,10 @@ fn c_len(s: &str) -> usize {
     }
 }
 
-/// Invokes every probe attached to `event`'s call site, like the `lttng_ust_tracepoint()`
-/// macro does. `values` have been checked against the event's fields.
-#[inline]
-pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, payload: &Payload<'_>) {
+/// Calls `f` with the `data` of each of our probes attached to `event`'s call site, walking the
+/// probes array under liblttng-ust's RCU read lock as the `lttng_ust_tracepoint()` macro does.
+#[inline(always)]
+fn for_each_own_probe(lib: &Loaded, event: &EventRuntime, mut f: impl FnMut(*mut c_void)) {
     let ours = callback_address();
     // SAFETY: the RCU read lock keeps the probes array alive while it is walked; it ends with
     // an entry whose `func` is NULL. The call site was registered and stays allocated forever.
@@ -126,12 +126,7 @@ pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, payload: &Payload<'_>
         if !p.is_null() {
             while let Some(func) = (*p).func {
                 if func as usize == ours {
-                    probe_callback(
-                        (*p).data,
-                        (event as *const EventRuntime).cast(),
-                        (payload as *const Payload<'_>).cast(),
-                        payload.values.len(),
-                    );
+                    f((*p).data);
                 }
                 p = p.add(1);
             }
@@ -140,25 +135,28 @@ pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, payload: &Payload<'_>
     }
 }
 
+/// Invokes every probe attached to `event`'s call site, like the `lttng_ust_tracepoint()`
+/// macro does. `values` have been checked against the event's fields.
+#[inline]
+pub(crate) fn dispatch(lib: &Loaded, event: &EventRuntime, payload: &Payload<'_>) {
+    for_each_own_probe(lib, event, |data| {
+        // SAFETY: `data` is what liblttng-ust registered with our callback; the event and the
+        // payload outlive the call, and the count matches the payload's values.
+        unsafe {
+            probe_callback(
+                data,
+                (event as *const EventRuntime).cast(),
+                (payload as *const Payload<'_>).cast(),
+                payload.values.len(),
+            )
+        }
+    });
+}
+
 /// Counts our probes attached to `event`'s call site (the polling fallback).
 pub(crate) fn attached_probes(lib: &Loaded, event: &EventRuntime) -> u32 {
-    let ours = callback_address();
     let mut n = 0;
-    // SAFETY: as in `dispatch`.
-    unsafe {
-        (lib.hidden.rcu_read_lock)();
-        let raw = probes_field(event).load(Ordering::Relaxed);
-        let mut p = (lib.hidden.rcu_dereference)(raw.cast()) as *const lttng_ust_tracepoint_probe;
-        if !p.is_null() {
-            while let Some(func) = (*p).func {
-                if func as usize == ours {
-                    n += 1;
-                }
-                p = p.add(1);
-            }
-        }
-        (lib.hidden.rcu_read_unlock)();
-    }
+    for_each_own_probe(lib, event, |_| n += 1);
     n
 }
 
