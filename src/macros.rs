@@ -54,7 +54,7 @@ macro_rules! provider {
             $(
                 $crate::__cotrace_event! {
                     provider($provider) event($event) fields($($field : $ty),*)
-                    docs() level() attrs($([$($eattr)*])*)
+                    docs() level() flags(false false) attrs($([$($eattr)*])*)
                 }
             )*
         }
@@ -88,50 +88,88 @@ macro_rules! fire {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cotrace_event {
-    // `#[level(..)]` is taken out of the attributes...
+    // `#[level(..)]`, `#[persist]` and `#[multi_format]` are taken out of the attributes...
     (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
-     attrs([level($lv:ident)] $($rest:tt)*)) => {
+     flags($persist:tt $multi:tt) attrs([level($lv:ident)] $($rest:tt)*)) => {
         $crate::__cotrace_event! {
-            provider($p) event($e) fields($($f)*) docs($($d)*) level($lv) attrs($($rest)*)
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($lv)
+            flags($persist $multi) attrs($($rest)*)
+        }
+    };
+    (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
+     flags($persist:tt $multi:tt) attrs([persist] $($rest:tt)*)) => {
+        $crate::__cotrace_event! {
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($($l)*)
+            flags(true $multi) attrs($($rest)*)
+        }
+    };
+    (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
+     flags($persist:tt $multi:tt) attrs([multi_format] $($rest:tt)*)) => {
+        $crate::__cotrace_event! {
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($($l)*)
+            flags($persist true) attrs($($rest)*)
         }
     };
     // ...every other attribute goes on the event's struct...
     (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
-     attrs([$($a:tt)*] $($rest:tt)*)) => {
+     flags($persist:tt $multi:tt) attrs([$($a:tt)*] $($rest:tt)*)) => {
         $crate::__cotrace_event! {
             provider($p) event($e) fields($($f)*) docs($($d)* #[$($a)*]) level($($l)*)
-            attrs($($rest)*)
+            flags($persist $multi) attrs($($rest)*)
         }
     };
     // ...and then the event is generated.
     (provider($p:ident) event($e:ident) fields($($field:ident : $ty:ty),*) docs($($d:tt)*)
-     level($($l:tt)*) attrs()) => {
+     level($($l:tt)*) flags($persist:tt $multi:tt) attrs()) => {
         $($d)*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug)]
         pub struct $e;
 
         impl $e {
-            /// The event's static description, enable word and registrations.
-            #[inline(always)]
-            pub fn event(self) -> &'static $crate::Event {
+            /// The event's static description (names, level, fields), checked at compile time.
+            pub const DESC: $crate::EventDesc = {
+                const PROVIDER: &str =
+                    $crate::__macro_support::unraw($crate::__macro_support::stringify!($p));
+                const EVENT: &str =
+                    $crate::__macro_support::unraw($crate::__macro_support::stringify!($e));
+                const KERNEL_NAME: &str = $crate::__macro_support::as_str(
+                    &$crate::__macro_support::join::<{ PROVIDER.len() + 1 + EVENT.len() }>(
+                        PROVIDER, b'_', EVENT,
+                    ),
+                );
                 const FIELDS: &[$crate::FieldDesc] = &[$(
                     $crate::FieldDesc {
-                        name: $crate::__macro_support::stringify!($field),
+                        name: $crate::__macro_support::unraw(
+                            $crate::__macro_support::stringify!($field),
+                        ),
                         kind: <$ty as $crate::Field>::KIND,
                     }
                 ),*];
-                static EVENT: $crate::Event = $crate::Event::__new($crate::EventDesc {
-                    provider: $crate::__macro_support::stringify!($p),
-                    name: $crate::__macro_support::stringify!($e),
-                    kernel_name: $crate::__macro_support::concat!(
-                        $crate::__macro_support::stringify!($p),
-                        "_",
-                        $crate::__macro_support::stringify!($e)
-                    ),
+                // Every name rule of both tracers, as a compile error.
+                const _: () = {
+                    let problem =
+                        $crate::__macro_support::check_event(PROVIDER, EVENT, KERNEL_NAME, FIELDS);
+                    if problem.is_problem() {
+                        $crate::__macro_support::panic!("{}", problem.message());
+                    }
+                };
+                $crate::EventDesc {
+                    provider: PROVIDER,
+                    name: EVENT,
+                    kernel_name: KERNEL_NAME,
+                    module_path: $crate::__macro_support::module_path!(),
                     level: $crate::__cotrace_level!($($l)*),
+                    persist: $persist,
+                    multi_format: $multi,
                     fields: FIELDS,
-                });
+                }
+            };
+
+            /// The event's static description, enable word and registrations.
+            #[inline(always)]
+            pub fn event(self) -> &'static $crate::Event {
+                static EVENT: $crate::Event = $crate::Event::__new($e::DESC);
                 #[$crate::__macro_support::distributed_slice($crate::__macro_support::EVENTS)]
                 #[linkme(crate = $crate::__macro_support::linkme)]
                 static REGISTERED: &$crate::Event = &EVENT;
@@ -144,17 +182,42 @@ macro_rules! __cotrace_event {
                 self.event().is_enabled()
             }
 
-            // The parameter list doubles as the duplicate-field check: two fields with one
-            // name are "bound more than once in this parameter list".
-            #[doc(hidden)]
-            #[cold]
-            #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
-            pub fn __emit(self, $($field: $ty),*) {
-                self.event().__emit(&[$($crate::Field::value(&$field)),*]);
+            $crate::__cotrace_emit! {
+                []
+                [__cotrace_f0 __cotrace_f1 __cotrace_f2 __cotrace_f3 __cotrace_f4 __cotrace_f5
+                 __cotrace_f6 __cotrace_f7 __cotrace_f8 __cotrace_f9 __cotrace_f10 __cotrace_f11
+                 __cotrace_f12 __cotrace_f13 __cotrace_f14 __cotrace_f15 __cotrace_f16
+                 __cotrace_f17 __cotrace_f18 __cotrace_f19 __cotrace_f20 __cotrace_f21
+                 __cotrace_f22 __cotrace_f23 __cotrace_f24 __cotrace_f25 __cotrace_f26
+                 __cotrace_f27 __cotrace_f28 __cotrace_f29 __cotrace_f30 __cotrace_f31]
+                [$($field : $ty),*]
             }
         }
     };
+}
+
+/// Generates an event's `__emit`: not API.
+///
+/// Its parameters take names of the macro's own (`__cotrace_f0`..), never the field names: a
+/// field may then be named like anything in scope (a sibling event, a lowercase const or unit
+/// struct of the parent module), which as a parameter pattern would not compile.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cotrace_emit {
+    ([$(($arg:ident $aty:ty))*] [$($unused:ident)*] []) => {
+        #[doc(hidden)]
+        #[cold]
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn __emit(self, $($arg: $aty),*) {
+            self.event().__emit(&[$($crate::Field::value(&$arg)),*]);
+        }
+    };
+    ([$($done:tt)*] [$name:ident $($names:ident)*] [$field:ident : $ty:ty $(, $($rest:tt)*)?]) => {
+        $crate::__cotrace_emit! { [$($done)* ($name $ty)] [$($names)*] [$($($rest)*)?] }
+    };
+    // More fields than names: the compile-time check reports "at most 32 fields".
+    ([$($done:tt)*] [] [$($rest:tt)+]) => {};
 }
 
 /// Maps `#[level(..)]` to a [`Level`](crate::Level): not API.
