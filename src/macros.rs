@@ -33,9 +33,58 @@
 /// | fields | `id`, `status`, `path`, `latency_ns` | the same names |
 /// | level | `#[level(..)]`, see [`Level`](crate::Level) | not recorded |
 ///
-/// Field types are those of [`Field`](crate::Field); anything else, or two fields with one
-/// name, is a compile error. `#[level(..)]` is optional (default `info`); other attributes,
-/// doc comments included, go on the generated struct.
+/// Field types are those of [`Field`](crate::Field); anything else is a compile error.
+///
+/// # Attributes
+///
+/// - `#[level(..)]`: the LTTng loglevel (optional, default `info`); see [`Level`](crate::Level).
+/// - `#[persist]`: registered with user_events' `USER_EVENT_REG_PERSIST`, so the kernel keeps
+///   the event after the process exits. Without it, the event is deleted with its process and
+///   ftrace's `trace` file can no longer decode its records once ftrace lets go of it ("Unknown
+///   type 460"); perf and trace-cmd can name it only while it exists. PERSIST needs
+///   `CAP_PERFMON`: without it (`EPERM`) the event is registered without the flag and
+///   [`status`](crate::status) says `registered WITHOUT #[persist]`. A persistent event stays
+///   until deleted: `echo '!u:<name> <fields>' >> <tracefs>/dynamic_events` (the full
+///   description, shown by `status()`), or [`cotrace_kernel::delete`](crate::cotrace_kernel).
+/// - `#[multi_format]`: registered with `USER_EVENT_REG_MULTI_FORMAT` (Linux 6.9+), so
+///   processes may register the same name with different fields. **The kernel then renames
+///   the tracepoint**: `user_events_multi:myapp_request_done.<hex id>` (one per format; find it
+///   with `ls <tracefs>/events/user_events_multi/`) instead of `user_events:myapp_request_done`.
+///   Older kernels refuse the flag; the event is then registered plainly, under its usual
+///   name, and `status()` says so.
+///
+/// Other attributes, doc comments included, go on the generated struct.
+///
+/// # Names
+///
+/// Both tracers take names of ASCII letters, digits and `_`; cotrace checks every rule at
+/// compile time, with a message saying which rule and which name:
+///
+/// | rule | why |
+/// | --- | --- |
+/// | provider, event and field names ASCII only (`größe` is refused) | both tracers |
+/// | `provider:event` at most 255 bytes | LTTng (`LTTNG_UST_ABI_SYM_NAME_LEN`); `provider_event` for user_events, same length |
+/// | at most 32 fields | both adapters' bound |
+/// | a field name does not start with `_` | LTTng (it names the hidden length of a `&[u8]` field `_<name>_length`) |
+/// | a field name does not start with `common_` | ftrace (its own fields of every event) |
+/// | a field name at most 246 bytes | LTTng (`_<name>_length` within 255) |
+/// | each field name once | both |
+/// | `provider_event type field; type field...` at most 511 bytes | user_events' description (`MAX_EVENT_DESC`, 512 with the NUL); types as in the [field table](crate::field) |
+///
+/// Raw identifiers are registered without `r#`: a field `r#type` is `type` for both tracers.
+/// Any field name that Rust accepts works, even one equal to a sibling event's name or to a
+/// lowercase const or unit struct of the enclosing module.
+///
+/// Some rules concern several declarations, so [`init`](crate::init) checks them, and refuses
+/// rather than merges:
+///
+/// - **One provider name in several modules** (`mod net` in `a` and in `b`) is one LTTng
+///   provider listing the events of both. An event name declared in both (`net::send` twice)
+///   is refused in both places, by both tracers, and `status()` names the two modules.
+/// - **Kernel names must differ**: `a_b::c` and `a::b_c` are both `a_b_c` for user_events,
+///   which would make them one event (enabling one enables both, records indistinguishable).
+///   The kernel side of both is refused (their LTTng side works); rename one.
+/// - An event LTTng refuses fails alone: the rest of its provider registers.
 #[macro_export]
 macro_rules! provider {
     (
