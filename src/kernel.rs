@@ -83,6 +83,11 @@ pub(crate) fn register(event: &'static Event) -> Result<KernelEvent, String> {
                 })
                 .map_err(|e| e.to_string())
         }
+        Err(e @ cotrace_kernel::Error::FormatConflict { .. }) => Err(format!(
+            "{e} (in provider!: #[multi_format] on the event; or, if it is a #[persist] event \
+             left by an earlier version of this app, delete it: `echo '!u:<name> <old fields>' \
+             >> <tracefs>/dynamic_events`)"
+        )),
         Err(e) => Err(e.to_string()),
     }
 }

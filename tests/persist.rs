@@ -27,7 +27,25 @@ cotrace::provider! {
         /// Registered with MULTI_FORMAT: tracepoint `user_events_multi:persist_test_multi.<id>`.
         #[multi_format]
         fn multi(n: u32);
+        /// Plain, but its name already exists with other fields (the parent creates it).
+        fn taken(n: u32);
     }
+}
+
+/// Events the parent creates through `dynamic_events` before the child runs, with fields other
+/// than the child's: `persist_test_taken` conflicts with the child's plain event,
+/// `persist_test_multi` does not conflict with its multi-format one.
+const PRE_EXISTING: [&str; 2] = [
+    "u:persist_test_taken u64 other",
+    "u:persist_test_multi u64 other",
+];
+
+fn dynamic_events(tracefs: &Path, command: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(tracefs.join("dynamic_events"))?
+        .write_all(format!("{command}\n").as_bytes())
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,6 +125,10 @@ fn disable_and_delete(tracefs: &Path, name: &str) {
 fn persistent_event_decodes_after_exit() {
     let tracefs = tracefs();
     disable_and_delete(tracefs, "persist_test_kept");
+    for event in PRE_EXISTING {
+        let _ = dynamic_events(tracefs, &format!("!{event}"));
+        dynamic_events(tracefs, event).unwrap();
+    }
     std::fs::write(tracefs.join("trace"), "").unwrap();
     let exe = executable_copy();
 
@@ -182,6 +204,9 @@ fn persistent_event_decodes_after_exit() {
                 .exists()
         },
     );
+    for event in PRE_EXISTING {
+        dynamic_events(tracefs, &format!("!{event}")).unwrap();
+    }
 }
 
 /// Not a test on its own: `persistent_event_decodes_after_exit` runs it in a child process.
@@ -213,6 +238,17 @@ fn child() {
             cotrace::Registration::Registered,
             "{name}"
         );
+    }
+    // The plain event whose name exists with other fields: refused, with advice the
+    // declaration can follow.
+    match find("persist_test:taken").kernel {
+        cotrace::Registration::Failed(why) => {
+            assert!(
+                why.contains("EADDRINUSE") && why.contains("#[multi_format]"),
+                "{why}"
+            )
+        }
+        other => panic!("persist_test:taken: {other:?}"),
     }
     // MULTI_FORMAT (Linux 6.9+; the VM runs 6.12): the tracepoint has the id suffix.
     let multi = find("persist_test:multi");
