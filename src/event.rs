@@ -15,14 +15,30 @@ use crate::level::Level;
 /// What never changes about an event: its names, level and fields.
 #[derive(Clone, Copy, Debug)]
 pub struct EventDesc {
-    /// The provider: the name of the `mod` in [`provider!`](crate::provider).
+    /// The provider: the name of the `mod` in [`provider!`](crate::provider) (without the `r#`
+    /// of a raw identifier).
     pub provider: &'static str,
-    /// The event's name: the `fn` name in the declaration.
+    /// The event's name: the `fn` name in the declaration (without `r#`).
     pub name: &'static str,
     /// The name the kernel knows it by: `provider_event` (user_events names have no `:`).
+    /// Two events whose kernel names are equal (`a_b::c` and `a::b_c`) are refused by the
+    /// kernel side at [`init`](crate::init), never merged.
     pub kernel_name: &'static str,
+    /// The Rust module the event was declared in (`module_path!()` inside the provider's
+    /// `mod`), to tell apart two providers of one name in different modules.
+    pub module_path: &'static str,
     /// How severe it is.
     pub level: Level,
+    /// `#[persist]`: registered with user_events' `USER_EVENT_REG_PERSIST`, so the kernel
+    /// keeps the event (and can decode its records) after the process exits. Needs
+    /// `CAP_PERFMON`; without it the event is registered without the flag and
+    /// [`status`](crate::status) says so.
+    pub persist: bool,
+    /// `#[multi_format]`: registered with `USER_EVENT_REG_MULTI_FORMAT` (Linux 6.9+), so
+    /// another process may register the same name with other fields. The kernel then names the
+    /// tracepoint `user_events_multi:<kernel_name>.<hex id>` instead of
+    /// `user_events:<kernel_name>`; on older kernels the flag is dropped and the name stays.
+    pub multi_format: bool,
     /// Its fields, in declaration order.
     pub fields: &'static [FieldDesc],
 }

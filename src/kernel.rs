@@ -1,7 +1,7 @@
 //! Glue to the user_events adapter ([`cotrace_kernel`]): maps an event's fields to the kernel's
 //! types and its values to the kernel's values.
 
-use cotrace_kernel::{EventFormat, FieldType, Registration};
+use cotrace_kernel::{EventFormat, FieldType, RegisterOptions, Registration};
 
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
@@ -10,10 +10,12 @@ use crate::status::TracerStatus;
 /// An event registered with user_events.
 pub(crate) struct KernelEvent {
     registration: Registration,
+    /// What status adds to "registered" (PERSIST fallback, multi-format tracepoint name).
+    pub(crate) note: Option<String>,
 }
 
 /// The kernel type each field kind is recorded as (see the table in [`crate::field`]).
-fn kernel_type(kind: FieldKind) -> FieldType {
+pub(crate) fn kernel_type(kind: FieldKind) -> FieldType {
     match kind {
         FieldKind::U8 | FieldKind::Bool => FieldType::U8,
         FieldKind::U16 => FieldType::U16,
@@ -60,9 +62,54 @@ pub(crate) fn register(event: &'static Event) -> Result<KernelEvent, String> {
             .field(field.name, kernel_type(field.kind))
             .map_err(|e| e.to_string())?;
     }
-    cotrace_kernel::register(event.word(), format)
-        .map(|registration| KernelEvent { registration })
-        .map_err(|e| e.to_string())
+    let options = RegisterOptions::new()
+        .persist(desc.persist)
+        .multi_format(desc.multi_format);
+    match cotrace_kernel::register_with(event.word(), format.clone(), options) {
+        Ok(registration) => Ok(KernelEvent {
+            note: notes(&registration, desc.multi_format, None),
+            registration,
+        }),
+        // `#[persist]` needs CAP_PERFMON: register without it, and say so.
+        Err(cotrace_kernel::Error::PersistNotPermitted) => {
+            cotrace_kernel::register_with(event.word(), format, options.persist(false))
+                .map(|registration| KernelEvent {
+                    note: notes(
+                        &registration,
+                        desc.multi_format,
+                        Some("registered WITHOUT #[persist]: PERSIST needs CAP_PERFMON (EPERM)"),
+                    ),
+                    registration,
+                })
+                .map_err(|e| e.to_string())
+        }
+        Err(e @ cotrace_kernel::Error::FormatConflict { .. }) => Err(format!(
+            "{e} (in provider!: #[multi_format] on the event; or, if it is a #[persist] event \
+             left by an earlier version of this app, delete it: `echo '!u:<name> <old fields>' \
+             >> <tracefs>/dynamic_events`)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What status should say about a registration beyond "registered".
+fn notes(registration: &Registration, multi_asked: bool, fallback: Option<&str>) -> Option<String> {
+    let mut notes: Vec<String> = fallback.map(String::from).into_iter().collect();
+    if registration.is_persistent() {
+        notes.push(format!(
+            "persistent: outlives the process (delete it after with `echo '!u:{}' >> <tracefs>/dynamic_events`)",
+            registration.format().as_str()
+        ));
+    }
+    if registration.is_multi_format() {
+        notes.push(format!(
+            "multi-format: tracepoint user_events_multi:{}.<hex id>",
+            registration.name()
+        ));
+    } else if multi_asked {
+        notes.push("MULTI_FORMAT refused by this kernel (before 6.9): plain name".into());
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 impl KernelEvent {

@@ -21,7 +21,8 @@
 //! cotrace::fire!(myapp::request_done(7, 200, "/", 1_200));
 //! ```
 //!
-//! - [`provider!`] / [`fire!`]: declaring and firing events ([names each tracer sees](provider)).
+//! - [`provider!`] / [`fire!`]: declaring and firing events ([names each tracer sees, and the
+//!   rules they follow](provider#names); [`#[persist]` and `#[multi_format]`](provider#attributes)).
 //! - [`Field`]: the field types and how each tracer records them ([table](field)).
 //! - [`Level`]: severity, mapped to LTTng loglevels.
 //! - [`init`], [`status`], [`Status`]: registration and what works here.
@@ -34,6 +35,41 @@
 //! | LTTng-UST | `lttng create s && lttng enable-event -u 'myapp:*' && lttng start` | `lttng stop && babeltrace2 <session dir>` |
 //! | ftrace | `echo 1 > /sys/kernel/tracing/events/user_events/myapp_request_done/enable` | `cat /sys/kernel/tracing/trace` |
 //! | perf | `perf record -e user_events:myapp_request_done -p PID` | `perf script` |
+//!
+//! ## With ftrace, perf and trace-cmd
+//!
+//! - **The event must exist before perf or trace-cmd start**: they refuse a name the kernel
+//!   does not know yet ("unknown tracepoint"). It exists once the app has called [`init`] (and
+//!   until the app exits, unless the event is `#[persist]`, see [`provider!`]). Start the app,
+//!   wait until `<tracefs>/events/user_events/<name>` exists (or
+//!   `<tracefs>/user_events_status` lists it), then start perf.
+//! - **perf may miss the first events after the bit goes up**: `perf record -a` sets bit 31 when
+//!   its first per-CPU event opens, before it reads the others; events fired in between are
+//!   lost. Wait for perf to be ready (e.g. a second or its first output), not only for
+//!   [`Event::is_enabled`].
+//! - **Small signed integers are printed unsigned** by ftrace's `trace` file, perf script and
+//!   trace-cmd report (an `i8` of -128 shows as 128, an `i16` of -1 as 65535). The data is
+//!   right (the kernel types are `s8`..`s64` and filters compare them signed); only the
+//!   rendering is. babeltrace2 prints LTTng's records signed.
+//! - ftrace's `trace` file decodes a record only while its event exists: read it before the
+//!   app exits, or use `#[persist]`.
+//!
+//! # What [`status`] says when a tracer is missing
+//!
+//! `println!("{}", cotrace::status())` prints one line per tracer, then one per event. On a
+//! kernel built without user_events (`CONFIG_USER_EVENTS` is off in many distributions), the kernel
+//! line says so, whether or not tracefs is mounted, and mounting it would not help:
+//!
+//! ```text
+//! kernel: unavailable: user_events unavailable: this kernel was built without CONFIG_USER_EVENTS (/proc/kallsyms has no user_events_ioctl), so mounting tracefs (not mounted either) would not help; use a Linux 6.4+ kernel with CONFIG_USER_EVENTS=y (this project's vm/run.sh boots one)
+//! lttng: available: LTTng-UST: loaded (liblttng-ust.so.1); refcount: exact (...); fork: hooks installed
+//! myapp:request_done (myapp_request_done): kernel off, 0 user tracers; kernel failed: user_events unavailable here (see the kernel tracer's status); lttng registered
+//! ```
+//!
+//! Other kernel lines: tracefs not mounted on a kernel that has user_events (the `mount`
+//! command to run), permission denied on `user_events_data` (run as root, or open it to a
+//! group), tracefs mounted without `user_events_data` (no `CONFIG_USER_EVENTS`). The app runs
+//! on in every case; the events that tracer cannot enable stay off.
 //!
 //! # Crate Feature Flags
 //!

@@ -90,11 +90,27 @@ fn spec(event: &'static Event) -> &'static EventSpec {
 }
 
 /// Registers the events of one provider; records the outcome in each event.
+///
+/// Each event is checked alone first: one LTTng refuses gets its own error and the others are
+/// registered without it (liblttng-ust takes or refuses a provider as a whole).
 pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event]) {
-    let specs: Vec<&'static EventSpec> = events.iter().map(|&e| spec(e)).collect();
+    let mut accepted: Vec<(&'static Event, &'static EventSpec)> = Vec::new();
+    for &event in events {
+        let spec = spec(event);
+        match cotrace_ust::provider::check_event(provider, spec) {
+            Ok(()) => accepted.push((event, spec)),
+            Err(why) => {
+                let _ = event.lttng.set(Err(why.to_string()));
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    let specs: Vec<&'static EventSpec> = accepted.iter().map(|&(_, spec)| spec).collect();
     match cotrace_ust::register_provider(provider, &specs) {
         Ok(registered) => {
-            for (&event, spec) in events.iter().zip(&specs) {
+            for &(event, spec) in &accepted {
                 let outcome = registered
                     .event(spec.event)
                     .map(|handle| LttngEvent { handle })
@@ -107,7 +123,7 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
                 .push(registered);
         }
         Err(why) => {
-            for event in events {
+            for &(event, _) in &accepted {
                 let _ = event.lttng.set(Err(why.to_string()));
             }
         }

@@ -3,12 +3,371 @@
 //!
 //! Nothing here is stable API.
 
-pub use core::{compile_error, concat, stringify};
+pub use core::{compile_error, concat, module_path, panic, stringify};
 pub use linkme::{self, distributed_slice};
 
 use crate::event::Event;
+use crate::field::{FieldDesc, FieldKind};
 
 /// Every event declared with [`provider!`](crate::provider) anywhere in the program, collected
 /// by the linker.
 #[distributed_slice]
 pub static EVENTS: [&'static Event];
+
+/// Most fields an event may have (both adapters bound their stack arrays with it).
+pub const MAX_FIELDS: usize = 32;
+/// Longest `provider:event` (LTTng, `LTTNG_UST_ABI_SYM_NAME_LEN - 1`) and `provider_event`
+/// (this crate's user_events limit): the same length, 255 bytes.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest field name LTTng takes: `_<name>_length` (the hidden length of a `&[u8]` field)
+/// must fit in 255 bytes.
+pub const MAX_FIELD_NAME_LEN: usize = MAX_NAME_LEN - 9;
+/// Longest user_events description (`name type field; ...`), terminating NUL excluded.
+pub const MAX_NAME_ARGS: usize = 511;
+
+/// `name` without the `r#` of a raw identifier: `r#type` is registered as `type`.
+pub const fn unraw(name: &'static str) -> &'static str {
+    let bytes = name.as_bytes();
+    if bytes.len() > 2 && bytes[0] == b'r' && bytes[1] == b'#' {
+        match core::str::from_utf8(bytes.split_at(2).1) {
+            Ok(rest) => rest,
+            Err(_) => name,
+        }
+    } else {
+        name
+    }
+}
+
+/// `a`, `separator`, `b` as `N` bytes (`N` = their total length): the kernel name.
+pub const fn join<const N: usize>(a: &str, separator: u8, b: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    out[i] = separator;
+    i += 1;
+    let mut j = 0;
+    while j < b.len() {
+        out[i] = b[j];
+        i += 1;
+        j += 1;
+    }
+    out
+}
+
+/// The bytes of [`join`] as a `str` (they are always UTF-8: two identifiers and `_`).
+pub const fn as_str(bytes: &'static [u8]) -> &'static str {
+    match core::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => "",
+    }
+}
+
+/// How user_events spells a field kind (see the table in [`crate::field`]); must agree with
+/// `crate::kernel::kernel_type` (a unit test checks it).
+pub(crate) const fn kernel_spelling(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::U8 | FieldKind::Bool => "u8",
+        FieldKind::U16 => "u16",
+        FieldKind::U32 | FieldKind::F32 => "u32",
+        FieldKind::U64 | FieldKind::F64 => "u64",
+        FieldKind::I8 => "s8",
+        FieldKind::I16 => "s16",
+        FieldKind::I32 => "s32",
+        FieldKind::I64 => "s64",
+        FieldKind::Str => "__rel_loc char[]",
+        FieldKind::Bytes => "__rel_loc u8[]",
+    }
+}
+
+/// Length of the user_events description of an event: `name type field; type field...`.
+pub(crate) const fn name_args_len(kernel_name: &str, fields: &[FieldDesc]) -> usize {
+    let mut len = kernel_name.len();
+    let mut i = 0;
+    while i < fields.len() {
+        let separator = if i == 0 { 1 } else { 2 };
+        len += separator + kernel_spelling(fields[i].kind).len() + 1 + fields[i].name.len();
+        i += 1;
+    }
+    len
+}
+
+/// A compile-time message: what is wrong with a declaration, or nothing.
+pub struct Problem {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Problem {
+    const fn none() -> Self {
+        Self {
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    const fn push(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && self.len < self.buf.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn number(mut self, mut n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        while count > 0 && self.len < self.buf.len() {
+            count -= 1;
+            self.buf[self.len] = digits[count];
+            self.len += 1;
+        }
+        self
+    }
+
+    /// Starts a message about event `provider::event`.
+    const fn about(provider: &str, event: &str) -> Self {
+        Self::none()
+            .push("cotrace: event `")
+            .push(provider)
+            .push("::")
+            .push(event)
+            .push("`: ")
+    }
+
+    /// Whether there is a problem.
+    pub const fn is_problem(&self) -> bool {
+        self.len > 0
+    }
+
+    /// The message.
+    pub const fn message(&self) -> &str {
+        // Only whole `str`s are pushed; a message cut at the buffer's end may split a
+        // character, then the valid prefix is shown.
+        let mut len = self.len;
+        loop {
+            match core::str::from_utf8(self.buf.split_at(len).0) {
+                Ok(s) => return s,
+                Err(_) => len -= 1,
+            }
+        }
+    }
+}
+
+/// Whether `name` has a byte user_events or LTTng refuse in a name (anything but ASCII letters,
+/// digits and `_`).
+const fn has_foreign_byte(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_alphanumeric() || b == b'_') {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn starts_with(name: &str, prefix: &str) -> bool {
+    let (n, p) = (name.as_bytes(), prefix.as_bytes());
+    if n.len() < p.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if n[i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && starts_with(a, b)
+}
+
+const ASCII_ONLY: &str = " is not ASCII: user_events and LTTng take names of ASCII letters, \
+                          digits and `_` only";
+
+/// Checks what both tracers require of an event's names, at compile time. The first problem
+/// found is returned as a readable message; [`provider!`](crate::provider) turns it into a
+/// compile error.
+pub const fn check_event(
+    provider: &str,
+    event: &str,
+    kernel_name: &str,
+    fields: &[FieldDesc],
+) -> Problem {
+    if has_foreign_byte(provider) {
+        return Problem::about(provider, event)
+            .push("the provider name `")
+            .push(provider)
+            .push("`")
+            .push(ASCII_ONLY);
+    }
+    if has_foreign_byte(event) {
+        return Problem::about(provider, event)
+            .push("the event name `")
+            .push(event)
+            .push("`")
+            .push(ASCII_ONLY);
+    }
+    let full = provider.len() + 1 + event.len();
+    if full > MAX_NAME_LEN {
+        return Problem::about(provider, event)
+            .push("`provider:event` (LTTng) and `provider_event` (user_events) are ")
+            .number(full)
+            .push(" bytes; both tracers take at most ")
+            .number(MAX_NAME_LEN)
+            .push(": shorten the provider or event name");
+    }
+    if fields.len() > MAX_FIELDS {
+        return Problem::about(provider, event)
+            .push("it has ")
+            .number(fields.len())
+            .push(" fields; cotrace takes at most ")
+            .number(MAX_FIELDS)
+            .push(" per event: split it in two");
+    }
+    let mut i = 0;
+    while i < fields.len() {
+        let name = fields[i].name;
+        let field = Problem::about(provider, event).push("field `").push(name);
+        if has_foreign_byte(name) {
+            return field.push("`").push(ASCII_ONLY);
+        }
+        if starts_with(name, "_") {
+            return field.push(
+                "` starts with `_`: LTTng refuses such field names (it names the hidden length \
+                 of a `&[u8]` field `_<name>_length`)",
+            );
+        }
+        if starts_with(name, "common_") {
+            return field.push(
+                "` starts with `common_`: ftrace reserves that prefix for the fields it adds to \
+                 every event",
+            );
+        }
+        if name.len() > MAX_FIELD_NAME_LEN {
+            return field
+                .push("` is ")
+                .number(name.len())
+                .push(" bytes; LTTng takes at most ")
+                .number(MAX_FIELD_NAME_LEN);
+        }
+        let mut j = 0;
+        while j < i {
+            if same(fields[j].name, name) {
+                return field.push("` is declared twice");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    let name_args = name_args_len(kernel_name, fields);
+    if name_args > MAX_NAME_ARGS {
+        return Problem::about(provider, event)
+            .push("its user_events description (`")
+            .push(kernel_name)
+            .push(" type field; ...`) is ")
+            .number(name_args)
+            .push(" bytes; the kernel takes at most ")
+            .number(MAX_NAME_ARGS)
+            .push(": shorten the field names or split the event");
+    }
+    Problem::none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn field(name: &'static str, kind: FieldKind) -> FieldDesc {
+        FieldDesc { name, kind }
+    }
+
+    #[test]
+    fn unraw_strips_only_the_raw_prefix() {
+        assert_eq!(unraw("r#type"), "type");
+        assert_eq!(unraw("type"), "type");
+        assert_eq!(unraw("r"), "r");
+        assert_eq!(unraw("r_x"), "r_x");
+        const JOINED: [u8; 5] = join::<5>("a_b", b'_', "c");
+        assert_eq!(as_str(&JOINED), "a_b_c");
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        let ok = check_event("p", "e", "p_e", &[field("a", FieldKind::U8)]);
+        assert!(!ok.is_problem());
+        let cases: [(&[FieldDesc], &str); 4] = [
+            (
+                &[field("größe", FieldKind::U8)],
+                "field `größe` is not ASCII",
+            ),
+            (&[field("_x", FieldKind::U8)], "field `_x` starts with `_`"),
+            (&[field("common_x", FieldKind::U8)], "`common_`"),
+            (
+                &[field("a", FieldKind::U8), field("a", FieldKind::U16)],
+                "field `a` is declared twice",
+            ),
+        ];
+        for (fields, expected) in cases {
+            let p = check_event("p", "e", "p_e", fields);
+            assert!(p.message().starts_with("cotrace: event `p::e`: "));
+            assert!(p.message().contains(expected), "{}", p.message());
+        }
+        let long = "x".repeat(300).leak();
+        assert!(
+            check_event("p", long, "p_x", &[])
+                .message()
+                .contains("302 bytes")
+        );
+        assert_eq!(
+            Problem::none().number(0).push("|").number(1234).message(),
+            "0|1234"
+        );
+    }
+
+    /// The compile-time length of the kernel's description must be the real one.
+    #[cfg(feature = "kernel")]
+    #[test]
+    fn name_args_length_matches_the_kernel_format() {
+        use FieldKind::*;
+        let kinds = [
+            U8, U16, U32, U64, I8, I16, I32, I64, Bool, F32, F64, Str, Bytes,
+        ];
+        let fields: Vec<FieldDesc> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| field(format!("f{i}").leak(), kind))
+            .collect();
+        let mut format = cotrace_kernel::EventFormat::new("p_e").unwrap();
+        for f in &fields {
+            assert_eq!(
+                kernel_spelling(f.kind),
+                crate::kernel::kernel_type(f.kind).kernel_type()
+            );
+            format = format
+                .field(f.name, crate::kernel::kernel_type(f.kind))
+                .unwrap();
+        }
+        assert_eq!(name_args_len("p_e", &fields), format.as_str().len());
+    }
+}

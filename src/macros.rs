@@ -33,9 +33,58 @@
 /// | fields | `id`, `status`, `path`, `latency_ns` | the same names |
 /// | level | `#[level(..)]`, see [`Level`](crate::Level) | not recorded |
 ///
-/// Field types are those of [`Field`](crate::Field); anything else, or two fields with one
-/// name, is a compile error. `#[level(..)]` is optional (default `info`); other attributes,
-/// doc comments included, go on the generated struct.
+/// Field types are those of [`Field`](crate::Field); anything else is a compile error.
+///
+/// # Attributes
+///
+/// - `#[level(..)]`: the LTTng loglevel (optional, default `info`); see [`Level`](crate::Level).
+/// - `#[persist]`: registered with user_events' `USER_EVENT_REG_PERSIST`, so the kernel keeps
+///   the event after the process exits. Without it, the event is deleted with its process and
+///   ftrace's `trace` file can no longer decode its records once ftrace lets go of it ("Unknown
+///   type 460"); perf and trace-cmd can name it only while it exists. PERSIST needs
+///   `CAP_PERFMON`: without it (`EPERM`) the event is registered without the flag and
+///   [`status`](crate::status) says `registered WITHOUT #[persist]`. A persistent event stays
+///   until deleted: `echo '!u:<name> <fields>' >> <tracefs>/dynamic_events` (the full
+///   description, shown by `status()`), or [`cotrace_kernel::delete`](crate::cotrace_kernel).
+/// - `#[multi_format]`: registered with `USER_EVENT_REG_MULTI_FORMAT` (Linux 6.9+), so
+///   processes may register the same name with different fields. **The kernel then renames
+///   the tracepoint**: `user_events_multi:myapp_request_done.<hex id>` (one per format; find it
+///   with `ls <tracefs>/events/user_events_multi/`) instead of `user_events:myapp_request_done`.
+///   Older kernels refuse the flag; the event is then registered plainly, under its usual
+///   name, and `status()` says so.
+///
+/// Other attributes, doc comments included, go on the generated struct.
+///
+/// # Names
+///
+/// Both tracers take names of ASCII letters, digits and `_`; cotrace checks every rule at
+/// compile time, with a message saying which rule and which name:
+///
+/// | rule | why |
+/// | --- | --- |
+/// | provider, event and field names ASCII only (`größe` is refused) | both tracers |
+/// | `provider:event` at most 255 bytes | LTTng (`LTTNG_UST_ABI_SYM_NAME_LEN`); `provider_event` for user_events, same length |
+/// | at most 32 fields | both adapters' bound |
+/// | a field name does not start with `_` | LTTng (it names the hidden length of a `&[u8]` field `_<name>_length`) |
+/// | a field name does not start with `common_` | ftrace (its own fields of every event) |
+/// | a field name at most 246 bytes | LTTng (`_<name>_length` within 255) |
+/// | each field name once | both |
+/// | `provider_event type field; type field...` at most 511 bytes | user_events' description (`MAX_EVENT_DESC`, 512 with the NUL); types as in the [field table](crate::field) |
+///
+/// Raw identifiers are registered without `r#`: a field `r#type` is `type` for both tracers.
+/// Any field name that Rust accepts works, even one equal to a sibling event's name or to a
+/// lowercase const or unit struct of the enclosing module.
+///
+/// Some rules concern several declarations, so [`init`](crate::init) checks them, and refuses
+/// rather than merges:
+///
+/// - **One provider name in several modules** (`mod net` in `a` and in `b`) is one LTTng
+///   provider listing the events of both. An event name declared in both (`net::send` twice)
+///   is refused in both places, by both tracers, and `status()` names the two modules.
+/// - **Kernel names must differ**: `a_b::c` and `a::b_c` are both `a_b_c` for user_events,
+///   which would make them one event (enabling one enables both, records indistinguishable).
+///   The kernel side of both is refused (their LTTng side works); rename one.
+/// - An event LTTng refuses fails alone: the rest of its provider registers.
 #[macro_export]
 macro_rules! provider {
     (
@@ -54,7 +103,7 @@ macro_rules! provider {
             $(
                 $crate::__cotrace_event! {
                     provider($provider) event($event) fields($($field : $ty),*)
-                    docs() level() attrs($([$($eattr)*])*)
+                    docs() level() flags(false false) attrs($([$($eattr)*])*)
                 }
             )*
         }
@@ -88,50 +137,88 @@ macro_rules! fire {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cotrace_event {
-    // `#[level(..)]` is taken out of the attributes...
+    // `#[level(..)]`, `#[persist]` and `#[multi_format]` are taken out of the attributes...
     (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
-     attrs([level($lv:ident)] $($rest:tt)*)) => {
+     flags($persist:tt $multi:tt) attrs([level($lv:ident)] $($rest:tt)*)) => {
         $crate::__cotrace_event! {
-            provider($p) event($e) fields($($f)*) docs($($d)*) level($lv) attrs($($rest)*)
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($lv)
+            flags($persist $multi) attrs($($rest)*)
+        }
+    };
+    (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
+     flags($persist:tt $multi:tt) attrs([persist] $($rest:tt)*)) => {
+        $crate::__cotrace_event! {
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($($l)*)
+            flags(true $multi) attrs($($rest)*)
+        }
+    };
+    (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
+     flags($persist:tt $multi:tt) attrs([multi_format] $($rest:tt)*)) => {
+        $crate::__cotrace_event! {
+            provider($p) event($e) fields($($f)*) docs($($d)*) level($($l)*)
+            flags($persist true) attrs($($rest)*)
         }
     };
     // ...every other attribute goes on the event's struct...
     (provider($p:ident) event($e:ident) fields($($f:tt)*) docs($($d:tt)*) level($($l:tt)*)
-     attrs([$($a:tt)*] $($rest:tt)*)) => {
+     flags($persist:tt $multi:tt) attrs([$($a:tt)*] $($rest:tt)*)) => {
         $crate::__cotrace_event! {
             provider($p) event($e) fields($($f)*) docs($($d)* #[$($a)*]) level($($l)*)
-            attrs($($rest)*)
+            flags($persist $multi) attrs($($rest)*)
         }
     };
     // ...and then the event is generated.
     (provider($p:ident) event($e:ident) fields($($field:ident : $ty:ty),*) docs($($d:tt)*)
-     level($($l:tt)*) attrs()) => {
+     level($($l:tt)*) flags($persist:tt $multi:tt) attrs()) => {
         $($d)*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug)]
         pub struct $e;
 
         impl $e {
-            /// The event's static description, enable word and registrations.
-            #[inline(always)]
-            pub fn event(self) -> &'static $crate::Event {
+            /// The event's static description (names, level, fields), checked at compile time.
+            pub const DESC: $crate::EventDesc = {
+                const PROVIDER: &str =
+                    $crate::__macro_support::unraw($crate::__macro_support::stringify!($p));
+                const EVENT: &str =
+                    $crate::__macro_support::unraw($crate::__macro_support::stringify!($e));
+                const KERNEL_NAME: &str = $crate::__macro_support::as_str(
+                    &$crate::__macro_support::join::<{ PROVIDER.len() + 1 + EVENT.len() }>(
+                        PROVIDER, b'_', EVENT,
+                    ),
+                );
                 const FIELDS: &[$crate::FieldDesc] = &[$(
                     $crate::FieldDesc {
-                        name: $crate::__macro_support::stringify!($field),
+                        name: $crate::__macro_support::unraw(
+                            $crate::__macro_support::stringify!($field),
+                        ),
                         kind: <$ty as $crate::Field>::KIND,
                     }
                 ),*];
-                static EVENT: $crate::Event = $crate::Event::__new($crate::EventDesc {
-                    provider: $crate::__macro_support::stringify!($p),
-                    name: $crate::__macro_support::stringify!($e),
-                    kernel_name: $crate::__macro_support::concat!(
-                        $crate::__macro_support::stringify!($p),
-                        "_",
-                        $crate::__macro_support::stringify!($e)
-                    ),
+                // Every name rule of both tracers, as a compile error.
+                const _: () = {
+                    let problem =
+                        $crate::__macro_support::check_event(PROVIDER, EVENT, KERNEL_NAME, FIELDS);
+                    if problem.is_problem() {
+                        $crate::__macro_support::panic!("{}", problem.message());
+                    }
+                };
+                $crate::EventDesc {
+                    provider: PROVIDER,
+                    name: EVENT,
+                    kernel_name: KERNEL_NAME,
+                    module_path: $crate::__macro_support::module_path!(),
                     level: $crate::__cotrace_level!($($l)*),
+                    persist: $persist,
+                    multi_format: $multi,
                     fields: FIELDS,
-                });
+                }
+            };
+
+            /// The event's static description, enable word and registrations.
+            #[inline(always)]
+            pub fn event(self) -> &'static $crate::Event {
+                static EVENT: $crate::Event = $crate::Event::__new($e::DESC);
                 #[$crate::__macro_support::distributed_slice($crate::__macro_support::EVENTS)]
                 #[linkme(crate = $crate::__macro_support::linkme)]
                 static REGISTERED: &$crate::Event = &EVENT;
@@ -144,17 +231,42 @@ macro_rules! __cotrace_event {
                 self.event().is_enabled()
             }
 
-            // The parameter list doubles as the duplicate-field check: two fields with one
-            // name are "bound more than once in this parameter list".
-            #[doc(hidden)]
-            #[cold]
-            #[inline(never)]
-            #[allow(clippy::too_many_arguments)]
-            pub fn __emit(self, $($field: $ty),*) {
-                self.event().__emit(&[$($crate::Field::value(&$field)),*]);
+            $crate::__cotrace_emit! {
+                []
+                [__cotrace_f0 __cotrace_f1 __cotrace_f2 __cotrace_f3 __cotrace_f4 __cotrace_f5
+                 __cotrace_f6 __cotrace_f7 __cotrace_f8 __cotrace_f9 __cotrace_f10 __cotrace_f11
+                 __cotrace_f12 __cotrace_f13 __cotrace_f14 __cotrace_f15 __cotrace_f16
+                 __cotrace_f17 __cotrace_f18 __cotrace_f19 __cotrace_f20 __cotrace_f21
+                 __cotrace_f22 __cotrace_f23 __cotrace_f24 __cotrace_f25 __cotrace_f26
+                 __cotrace_f27 __cotrace_f28 __cotrace_f29 __cotrace_f30 __cotrace_f31]
+                [$($field : $ty),*]
             }
         }
     };
+}
+
+/// Generates an event's `__emit`: not API.
+///
+/// Its parameters take names of the macro's own (`__cotrace_f0`..), never the field names: a
+/// field may then be named like anything in scope (a sibling event, a lowercase const or unit
+/// struct of the parent module), which as a parameter pattern would not compile.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cotrace_emit {
+    ([$(($arg:ident $aty:ty))*] [$($unused:ident)*] []) => {
+        #[doc(hidden)]
+        #[cold]
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn __emit(self, $($arg: $aty),*) {
+            self.event().__emit(&[$($crate::Field::value(&$arg)),*]);
+        }
+    };
+    ([$($done:tt)*] [$name:ident $($names:ident)*] [$field:ident : $ty:ty $(, $($rest:tt)*)?]) => {
+        $crate::__cotrace_emit! { [$($done)* ($name $ty)] [$($names)*] [$($($rest)*)?] }
+    };
+    // More fields than names: the compile-time check reports "at most 32 fields".
+    ([$($done:tt)*] [] [$($rest:tt)+]) => {};
 }
 
 /// Maps `#[level(..)]` to a [`Level`](crate::Level): not API.

@@ -39,15 +39,25 @@ pub fn init() -> Status {
 }
 
 fn register_all() {
+    let conflicts = Conflicts::find(events());
+
     #[cfg(feature = "kernel")]
     for event in events() {
-        let _ = event.kernel.get_or_init(|| crate::kernel::register(event));
+        let outcome = match conflicts.kernel(event) {
+            Some(why) => Err(why),
+            None => crate::kernel::register(event),
+        };
+        let _ = event.kernel.set(outcome);
     }
 
     #[cfg(feature = "lttng")]
     {
         let mut providers: BTreeMap<&'static str, Vec<&'static Event>> = BTreeMap::new();
         for event in events() {
+            if let Some(why) = conflicts.lttng(event) {
+                let _ = event.lttng.set(Err(why));
+                continue;
+            }
             providers
                 .entry(event.desc().provider)
                 .or_default()
@@ -57,8 +67,101 @@ fn register_all() {
             crate::lttng::register_provider(provider, &events);
         }
     }
-    #[cfg(not(feature = "lttng"))]
-    let _ = BTreeMap::<(), ()>::new;
+    #[cfg(not(any(feature = "kernel", feature = "lttng")))]
+    let _ = conflicts;
+}
+
+/// Events whose names collide with another event of the program, and why. They are refused,
+/// never merged: two declarations of one `provider:event` (the same provider name in two
+/// modules) by both tracers; two events whose kernel names are equal (`a_b::c` and `a::b_c`
+/// are both `a_b_c`) by the kernel side only.
+struct Conflicts {
+    /// Both tracers refuse these (keyed by the event's address).
+    both: BTreeMap<usize, String>,
+    /// The kernel side refuses these.
+    kernel: BTreeMap<usize, String>,
+}
+
+impl Conflicts {
+    fn find(events: impl Iterator<Item = &'static Event>) -> Self {
+        let key = |e: &'static Event| core::ptr::from_ref(e) as usize;
+        let mut by_name: BTreeMap<(&str, &str), Vec<&'static Event>> = BTreeMap::new();
+        let mut by_kernel_name: BTreeMap<&str, Vec<&'static Event>> = BTreeMap::new();
+        for event in events {
+            let desc = event.desc();
+            by_name
+                .entry((desc.provider, desc.name))
+                .or_default()
+                .push(event);
+            by_kernel_name
+                .entry(desc.kernel_name)
+                .or_default()
+                .push(event);
+        }
+        let modules = |group: &[&'static Event]| {
+            group
+                .iter()
+                .map(|e| format!("`{}`", e.desc().module_path))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut both = BTreeMap::new();
+        for ((provider, name), group) in &by_name {
+            if group.len() > 1 {
+                let times = match group.len() {
+                    2 => "twice".to_owned(),
+                    n => format!("{n} times"),
+                };
+                let why = format!(
+                    "`{provider}:{name}` is declared {times} (in modules {}): a provider's \
+                     events may be spread over modules, but each event name once; rename or \
+                     remove all but one",
+                    modules(group)
+                );
+                for &e in group {
+                    both.insert(key(e), why.clone());
+                }
+            }
+        }
+        let mut kernel = BTreeMap::new();
+        for (kernel_name, group) in &by_kernel_name {
+            let mut names: Vec<String> = group.iter().map(|e| e.desc().lttng_name()).collect();
+            names.sort();
+            names.dedup();
+            if names.len() > 1 {
+                let why = format!(
+                    "kernel event name `{kernel_name}` would be shared by {} (in modules {}): \
+                     user_events would merge them into one event, so none is registered with \
+                     the kernel; rename one (their LTTng names differ and are unaffected)",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    modules(group)
+                );
+                for &e in group {
+                    kernel.entry(key(e)).or_insert_with(|| why.clone());
+                }
+            }
+        }
+        Self { both, kernel }
+    }
+
+    /// Why the kernel side of `event` is refused, if it is.
+    #[allow(dead_code)] // without the kernel feature
+    fn kernel(&self, event: &'static Event) -> Option<String> {
+        let key = core::ptr::from_ref(event) as usize;
+        self.both.get(&key).or(self.kernel.get(&key)).cloned()
+    }
+
+    /// Why the LTTng side of `event` is refused, if it is.
+    #[allow(dead_code)] // without the lttng feature
+    fn lttng(&self, event: &'static Event) -> Option<String> {
+        self.both
+            .get(&(core::ptr::from_ref(event) as usize))
+            .cloned()
+    }
 }
 
 /// What each tracer can do here, and the state of every declared event.
@@ -81,6 +184,14 @@ pub fn status() -> Status {
                 kernel: Registration::from_slot(event.kernel.get()),
                 #[cfg(not(feature = "kernel"))]
                 kernel: Registration::NotCompiled,
+                #[cfg(feature = "kernel")]
+                kernel_note: event
+                    .kernel
+                    .get()
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|k| k.note.clone()),
+                #[cfg(not(feature = "kernel"))]
+                kernel_note: None,
                 #[cfg(feature = "lttng")]
                 lttng: Registration::from_slot(event.lttng.get()),
                 #[cfg(not(feature = "lttng"))]

@@ -61,6 +61,9 @@ pub struct EventStatus {
     pub word: WordSnapshot,
     /// Its registration with the kernel.
     pub kernel: Registration,
+    /// More about the kernel registration, when there is more to say: `#[persist]` refused
+    /// (registered without it), the event is persistent, or its multi-format tracepoint name.
+    pub kernel_note: Option<String>,
     /// Its registration with LTTng-UST.
     pub lttng: Registration,
 }
@@ -119,8 +122,16 @@ impl fmt::Display for Status {
         for e in &self.events {
             writeln!(
                 f,
-                "{} ({}): {}; kernel {}; lttng {}",
-                e.lttng_name, e.kernel_name, e.word, e.kernel, e.lttng
+                "{} ({}): {}; kernel {}{}; lttng {}",
+                e.lttng_name,
+                e.kernel_name,
+                e.word,
+                e.kernel,
+                e.kernel_note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
+                e.lttng
             )?;
         }
         Ok(())

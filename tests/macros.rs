@@ -200,3 +200,40 @@ fn zero_field_and_nested_events_fire() {
     f.event().word().release_user().unwrap();
     assert!(!f.is_enabled());
 }
+
+// Names a field may share with what is in scope of the provider's module: a sibling event, a
+// lowercase const and unit struct of the parent module (glob-imported), a prelude variant, and
+// Rust keywords as raw identifiers. As parameter names these would be patterns; they must not be.
+#[allow(non_upper_case_globals)]
+const limit: u32 = 5;
+#[allow(non_camel_case_types)]
+struct unit;
+
+cotrace::provider! {
+    /// Field names that collide with items in scope.
+    pub mod shadowing {
+        /// Fields named like the sibling event, the parent's const and unit struct, `None`.
+        #[allow(non_snake_case)]
+        fn first(second: u32, limit: u64, unit: &str, None: u8, r#type: i8);
+        /// A field named like the sibling event.
+        fn second(first: u8);
+    }
+}
+
+#[test]
+fn fields_may_be_named_like_items_in_scope() {
+    let _ = (limit, unit);
+    let names: Vec<_> = shadowing::first
+        .event()
+        .desc()
+        .fields
+        .iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["second", "limit", "unit", "None", "type"]);
+    let event = shadowing::first.event();
+    event.word().acquire_user().unwrap();
+    cotrace::fire!(shadowing::first(1, 2, "three", 4, -5));
+    cotrace::fire!(shadowing::second(1));
+    event.word().release_user().unwrap();
+}

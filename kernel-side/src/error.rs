@@ -20,6 +20,13 @@ pub enum Unavailable {
     KernelWithoutTracefs,
     /// The kernel supports tracefs but it is mounted nowhere this crate looked.
     TracefsNotMounted,
+    /// tracefs is not mounted, and the kernel has no user_events anyway (its build config or
+    /// its symbols say so): mounting tracefs would not help.
+    KernelWithoutUserEventsUnmounted {
+        /// What showed it (`/boot/config-<release>`, or `/proc/kallsyms` lacking
+        /// `user_events_ioctl`).
+        evidence: String,
+    },
     /// tracefs is mounted but has no `user_events_data`: the kernel was built without
     /// `CONFIG_USER_EVENTS` (or is older than 6.4).
     KernelWithoutUserEvents {
@@ -53,6 +60,12 @@ impl fmt::Display for Unavailable {
                 "user_events unavailable: tracefs is not mounted (looked at /sys/kernel/tracing, \
                  /sys/kernel/debug/tracing and /proc/mounts); as root run \
                  `mount -t tracefs nodev /sys/kernel/tracing`"
+            ),
+            Self::KernelWithoutUserEventsUnmounted { evidence } => write!(
+                f,
+                "user_events unavailable: this kernel was built without CONFIG_USER_EVENTS \
+                 ({evidence}), so mounting tracefs (not mounted either) would not help; use a \
+                 Linux 6.4+ kernel with CONFIG_USER_EVENTS=y (this project's vm/run.sh boots one)"
             ),
             Self::KernelWithoutUserEvents { tracefs } => write!(
                 f,

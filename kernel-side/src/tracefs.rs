@@ -104,8 +104,34 @@ fn find_tracefs() -> Result<PathBuf, Unavailable> {
         {
             Err(Unavailable::KernelWithoutTracefs)
         }
-        _ => Err(Unavailable::TracefsNotMounted),
+        _ => match kernel_lacks_user_events() {
+            Some(evidence) => Err(Unavailable::KernelWithoutUserEventsUnmounted { evidence }),
+            None => Err(Unavailable::TracefsNotMounted),
+        },
     }
+}
+
+/// With tracefs unmounted, whether the running kernel visibly lacks user_events: its build
+/// config says so (`/boot/config-<release>`), or its symbols (`/proc/kallsyms`, names are
+/// readable by anyone) have no `user_events_ioctl`. `None` when it has it or nothing tells.
+fn kernel_lacks_user_events() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let config = format!("/boot/config-{}", release.trim());
+    if let Ok(text) = std::fs::read_to_string(&config) {
+        if text.lines().any(|l| l == "CONFIG_USER_EVENTS=y") {
+            return None;
+        }
+        if text.lines().any(|l| l == "# CONFIG_USER_EVENTS is not set") {
+            return Some(format!("{config}: CONFIG_USER_EVENTS is not set"));
+        }
+    }
+    // One read of ~5 MB of text (the kernel takes ~35 ms to produce it), once per process and
+    // only on this failure path.
+    let symbols = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    if symbols.contains(" user_events_ioctl\n") {
+        return None;
+    }
+    (!symbols.is_empty()).then(|| "/proc/kallsyms has no user_events_ioctl".to_owned())
 }
 
 /// The mount point of the first tracefs line of a `/proc/mounts` text (octal escapes decoded).

@@ -18,10 +18,16 @@ fn expected_unavailable() -> Option<&'static str> {
         || std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.contains(" tracefs "));
     if !mounted {
         let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-        return Some(if fs.contains("tracefs") {
-            "not mounted"
+        if !fs.contains("tracefs") {
+            return Some("no tracefs");
+        }
+        // Mounting tracefs helps only if the kernel has user_events (kallsyms tells).
+        let lacks = std::fs::read_to_string("/proc/kallsyms")
+            .is_ok_and(|k| !k.is_empty() && !k.contains(" user_events_ioctl\n"));
+        return Some(if lacks {
+            "built without CONFIG_USER_EVENTS"
         } else {
-            "no tracefs"
+            "not mounted"
         });
     }
     let data = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
@@ -75,6 +81,13 @@ fn unavailable_is_typed_and_explains_the_fix() {
                     assert!(message.contains("mount -t tracefs"), "{message}");
                 }
                 "no tracefs" => assert_eq!(why, Unavailable::KernelWithoutTracefs),
+                "built without CONFIG_USER_EVENTS" => {
+                    assert!(
+                        matches!(why, Unavailable::KernelWithoutUserEventsUnmounted { .. }),
+                        "{why:?}"
+                    );
+                    assert!(!message.contains("mount -t"), "{message}");
+                }
                 "permission denied" => {
                     assert!(
                         matches!(why, Unavailable::PermissionDenied { .. }),

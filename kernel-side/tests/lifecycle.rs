@@ -288,7 +288,11 @@ fn multi_format_allows_two_layouts_under_one_name() {
 /// Runs this test binary again with only the (ignored) test `child` selected, in role
 /// `role` for event `name`, as user `nobody` or as ourselves.
 fn run_child(child: &str, role: &str, name: &str, as_nobody: bool) -> (bool, String) {
-    let exe = std::env::current_exe().unwrap();
+    let exe = if as_nobody {
+        executable_by_nobody()
+    } else {
+        std::env::current_exe().unwrap()
+    };
     let mut command = Command::new(exe);
     command
         .args([
@@ -311,6 +315,26 @@ fn run_child(child: &str, role: &str, name: &str, as_nobody: bool) -> (bool, Str
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// A copy of this test binary that user `nobody` can execute, made once per process in a fresh
+/// 0755 directory: the checkout (and so `target/`) may sit under a directory only its owner can
+/// traverse, e.g. a clone under a `mktemp -d` directory (mode 0700).
+fn executable_by_nobody() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        // /tmp itself is world-traversable (mode 1777); the directory is 0755.
+        let dir =
+            std::path::Path::new("/tmp").join(format!("cotrace-lifecycle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("lifecycle");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    })
+    .clone()
 }
 
 trait UidGid {
@@ -357,6 +381,7 @@ fn permissions_without_root() {
     );
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(data_mode)).unwrap();
     std::fs::set_permissions(tracefs, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    let _ = std::fs::remove_dir_all(executable_by_nobody().parent().unwrap());
     assert!(ok, "child failed:\n{text}");
     assert!(text.contains("CHILD-OK"), "{text}");
 }

@@ -251,61 +251,99 @@ pub(crate) fn is_c_identifier(s: &str) -> bool {
 }
 
 fn validate(provider: &'static str, events: &[&'static EventSpec]) -> Result<(), Error> {
-    if !is_c_identifier(provider) || provider.len() + 2 > MAX_NAME_LEN {
-        return Err(Error::InvalidProviderName(provider.into()));
-    }
+    check_provider_name(provider)?;
     if events.is_empty() {
         return Err(Error::InvalidEventList(provider.into()));
     }
     for (i, ev) in events.iter().enumerate() {
-        if ev.provider != provider {
-            return Err(Error::ProviderMismatch {
-                provider: provider.into(),
-                event: ev.event.into(),
-            });
-        }
-        if !is_c_identifier(ev.event) || provider.len() + 1 + ev.event.len() > MAX_NAME_LEN {
-            return Err(Error::InvalidEventName(ev.event.into()));
-        }
+        check_event(provider, ev)?;
         if events[..i].iter().any(|o| o.event == ev.event) {
             return Err(Error::InvalidEventList(provider.into()));
         }
-        if ev.fields.len() > MAX_FIELDS {
-            return Err(Error::TooManyFields {
+    }
+    Ok(())
+}
+
+fn check_provider_name(provider: &str) -> Result<(), Error> {
+    if !is_c_identifier(provider) || provider.len() + 2 > MAX_NAME_LEN {
+        return Err(Error::InvalidProviderName(provider.into()));
+    }
+    Ok(())
+}
+
+/// Checks one event of `provider` as [`register_provider`] would, alone: the provider's name,
+/// the event's name and fields. A caller that builds a provider from many sources can drop the
+/// events refused here (each with its own error) and register the others, instead of seeing
+/// the whole provider refused for one bad event. (Duplicate event names are a property of the
+/// list, checked by [`register_provider`].)
+///
+/// # Errors
+///
+/// The [`Error`] [`register_provider`] would return for this event.
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_ust::{Error, EventSpec, FieldSpec, FieldType, Loglevel};
+/// use cotrace_ust::provider::check_event;
+/// use cotrace_word::EnableWord;
+///
+/// static WORD: EnableWord = EnableWord::new();
+/// static EV: EventSpec = EventSpec {
+///     provider: "doc_check",
+///     event: "ev",
+///     loglevel: Loglevel::Info,
+///     fields: &[FieldSpec { name: "_hidden", ty: FieldType::U32 }],
+///     word: &WORD,
+/// };
+/// assert!(matches!(check_event("doc_check", &EV), Err(Error::InvalidFieldName { .. })));
+/// ```
+pub fn check_event(provider: &str, ev: &EventSpec) -> Result<(), Error> {
+    check_provider_name(provider)?;
+    if ev.provider != provider {
+        return Err(Error::ProviderMismatch {
+            provider: provider.into(),
+            event: ev.event.into(),
+        });
+    }
+    if !is_c_identifier(ev.event) || provider.len() + 1 + ev.event.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidEventName(ev.event.into()));
+    }
+    if ev.fields.len() > MAX_FIELDS {
+        return Err(Error::TooManyFields {
+            event: ev.event.into(),
+            count: ev.fields.len(),
+        });
+    }
+    for (j, f) in ev.fields.iter().enumerate() {
+        let bad_name = !is_c_identifier(f.name)
+            || f.name.starts_with('_')
+            || f.name.len() + 9 > MAX_NAME_LEN
+            || ev.fields[..j].iter().any(|o| o.name == f.name);
+        if bad_name {
+            return Err(Error::InvalidFieldName {
                 event: ev.event.into(),
-                count: ev.fields.len(),
+                field: f.name.into(),
             });
         }
-        for (j, f) in ev.fields.iter().enumerate() {
-            let bad_name = !is_c_identifier(f.name)
-                || f.name.starts_with('_')
-                || f.name.len() + 9 > MAX_NAME_LEN
-                || ev.fields[..j].iter().any(|o| o.name == f.name);
-            if bad_name {
-                return Err(Error::InvalidFieldName {
+        if let FieldType::Enum(labels) = f.ty {
+            let bad = labels.is_empty()
+                || labels
+                    .iter()
+                    .any(|l| l.label.is_empty() || l.label.contains('\0') || l.end < l.start);
+            if bad {
+                return Err(Error::InvalidEnum {
                     event: ev.event.into(),
                     field: f.name.into(),
                 });
             }
-            if let FieldType::Enum(labels) = f.ty {
-                let bad = labels.is_empty()
-                    || labels
-                        .iter()
-                        .any(|l| l.label.is_empty() || l.label.contains('\0') || l.end < l.start);
-                if bad {
-                    return Err(Error::InvalidEnum {
-                        event: ev.event.into(),
-                        field: f.name.into(),
-                    });
-                }
-            }
-            if let FieldType::ByteArray(n) = f.ty {
-                if n == 0 || n > MAX_ARRAY_LEN {
-                    return Err(Error::InvalidArrayLength {
-                        event: ev.event.into(),
-                        field: f.name.into(),
-                    });
-                }
+        }
+        if let FieldType::ByteArray(n) = f.ty {
+            if n == 0 || n > MAX_ARRAY_LEN {
+                return Err(Error::InvalidArrayLength {
+                    event: ev.event.into(),
+                    field: f.name.into(),
+                });
             }
         }
     }

@@ -1,0 +1,7 @@
+cotrace::provider! {
+    pub mod app {
+        fn sized(größe: u32);
+    }
+}
+
+fn main() {}
