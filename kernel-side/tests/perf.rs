@@ -78,28 +78,21 @@ fn wait_ack(ack: &OwnedFd) -> bool {
     buf[..n].starts_with(b"ack")
 }
 
-#[test]
-fn perf_record_enables_and_records_the_event() {
-    let Some(_tracefs) = common::user_events("perf") else {
-        return;
-    };
-    let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
-    let name = common::unique("pf");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("a", FieldType::U32)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
-
+/// Runs `perf record -e user_events:NAME -p <this process>` around `fire` (called once perf
+/// has enabled the event and acknowledged it), then returns `perf script`'s output. Panics
+/// with perf's own messages when perf cannot record.
+fn perf_session(
+    perf: &std::path::Path,
+    name: &str,
+    word: &cotrace_word::EnableWord,
+    fire: impl FnOnce(),
+) -> String {
     let data = std::env::temp_dir().join(format!("{name}.perf.data"));
     // perf starts with the event disabled (-D -1) and enables it when told on the control
     // pipe, acknowledging on the ack pipe: only after the ack is the recording live.
     let (ctl_read, ctl_write) = pipe();
     let (ack_read, ack_write) = pipe();
-    let mut record = Command::new(&perf)
+    let mut record = Command::new(perf)
         .arg("record")
         .args(["-D", "-1", "--control"])
         .arg(format!(
@@ -131,13 +124,7 @@ fn perf_record_enables_and_records_the_event() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for i in 1..=3u32 {
-        let s = format!("hello-{i}");
-        assert_eq!(
-            reg.write(&[Value::U32(i), Value::Str(&s)]),
-            Ok(WriteOutcome::Written)
-        );
-    }
+    fire();
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: sends SIGINT to the perf child we spawned (perf writes its file and exits).
     let sent = unsafe { libc::kill(record.id() as libc::pid_t, libc::SIGINT) };
@@ -155,26 +142,109 @@ fn perf_record_enables_and_records_the_event() {
     );
     common::wait_kernel_bit(word, false); // perf gone: disabled again
 
-    let script = Command::new(&perf)
+    let script = Command::new(perf)
         .arg("script")
         .arg("-i")
         .arg(&data)
         .output()
         .expect("running perf script");
-    let text = String::from_utf8_lossy(&script.stdout);
+    let text = String::from_utf8_lossy(&script.stdout).into_owned();
     let _ = std::fs::remove_file(&data);
     assert!(
         script.status.success(),
         "perf script failed: {}\nrecord: {record_log}",
         String::from_utf8_lossy(&script.stderr)
     );
+    format!("{text}\n--- perf record said:\n{record_log}")
+}
+
+#[test]
+fn perf_record_enables_and_records_the_event() {
+    let Some(_tracefs) = common::user_events("perf") else {
+        return;
+    };
+    let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
+    let name = common::unique("pf");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("a", FieldType::U32)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+    let text = perf_session(&perf, &name, word, || {
+        for i in 1..=3u32 {
+            let s = format!("hello-{i}");
+            assert_eq!(
+                reg.write(&[Value::U32(i), Value::Str(&s)]),
+                Ok(WriteOutcome::Written)
+            );
+        }
+    });
     for i in 1..=3 {
         assert!(
             text.lines()
                 .any(|l| l.contains(&format!("user_events:{name}"))
                     && l.contains(&format!("a={i} s=hello-{i}"))),
-            "perf script lacks event {i}:\n{text}\nrecord: {record_log}\nstderr: {}",
-            String::from_utf8_lossy(&script.stderr)
+            "perf script lacks event {i}:\n{text}"
         );
     }
+}
+
+/// The kernel log's warnings (perf's `WARN_ONCE` on events over 8 KiB is one).
+fn kernel_warnings() -> Vec<String> {
+    let out = Command::new("dmesg").output().expect("running dmesg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("WARNING") || l.contains("perf buffer not large enough"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
+    let Some(_tracefs) = common::user_events("perf_oversized") else {
+        return;
+    };
+    let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
+    let before = kernel_warnings();
+    let name = common::unique("pfbig");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("a", FieldType::U32)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+    // 6000 bytes: over ftrace's page; 10000: over perf's 8 KiB (a kernel WARN_ONCE); 70000:
+    // over the 16-bit __rel_loc size.
+    let (six, ten, seventy) = ("x".repeat(6000), "z".repeat(10_000), "y".repeat(70_000));
+    let text = perf_session(&perf, &name, word, || {
+        for (a, s) in [(1u32, &six), (2, &seventy), (3, &ten)] {
+            let outcome = reg.write(&[Value::U32(a), Value::Str(s)]);
+            assert_eq!(outcome, Ok(WriteOutcome::Truncated), "a={a}");
+        }
+    });
+    for (a, c) in [(1, 'x'), (2, 'y'), (3, 'z')] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("user_events:{name}")) && l.contains(&format!("a={a} ")))
+            .unwrap_or_else(|| panic!("perf script lacks event a={a}:\n{text}"));
+        let s = line.split_once(" s=").unwrap().1.trim_end();
+        assert!(s.ends_with(cotrace_kernel::TRUNCATION_MARK), "a={a}: {line}");
+        let kept = s.len() - cotrace_kernel::TRUNCATION_MARK.len();
+        assert!(
+            kept > 3900 && s[..kept].chars().all(|x| x == c),
+            "a={a}: {kept} bytes kept"
+        );
+    }
+    let after = kernel_warnings();
+    assert_eq!(after, before, "the kernel warned");
+    assert!(
+        reg.write_stats().truncated == 3,
+        "{:?}",
+        reg.write_stats()
+    );
 }

@@ -8,7 +8,9 @@
 
 mod common;
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteError, WriteOutcome, register};
+use cotrace_kernel::{
+    EventFormat, FieldType, TRUNCATION_MARK, Value, WriteError, WriteOutcome, register,
+};
 
 /// Registers `<prefix>_...` with one field `v` of `ty`, checks its print fmt, enables it with
 /// ftrace, writes `value`, and checks the decoded fields of the trace line.
@@ -480,4 +482,57 @@ fn one_registration_written_from_many_threads() {
         w.join().unwrap();
     }
     common::set_enabled(tracefs, &name, false);
+}
+
+#[test]
+fn oversized_dynamic_fields_are_truncated_to_fit_and_recorded() {
+    // ftrace drops a record larger than its ring-buffer page (4 KiB) without a word; cotrace
+    // cuts the dynamic data to fit (strings end with TRUNCATION_MARK) and says so.
+    let Some(tracefs) = common::user_events("oversized") else {
+        return;
+    };
+    let name = common::unique("tr_big");
+    let word = common::leak_word();
+    let format = EventFormat::with_fields(
+        &name,
+        &[
+            ("a", FieldType::U32),
+            ("s", FieldType::Str),
+            ("b", FieldType::Bytes),
+        ],
+    )
+    .unwrap();
+    let reg = register(word, format).unwrap();
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    let (six, seventy, bytes) = ("x".repeat(6000), "y".repeat(70_000), vec![0xabu8; 70_000]);
+    let outcomes = [
+        reg.write(&[Value::U32(1), Value::Str(&six), Value::Bytes(&[1, 2])]),
+        reg.write(&[Value::U32(2), Value::Str(&seventy), Value::Bytes(&bytes)]),
+    ];
+    for (a, c) in [(1, 'x'), (2, 'y')] {
+        let line = common::wait_trace_line(tracefs, &name, &[&format!("a=0x{a:x} ({a})")]);
+        let s = line
+            .split_once(" s=")
+            .and_then(|(_, rest)| rest.split_once(" b="))
+            .map(|(s, _)| s)
+            .unwrap_or_else(|| panic!("no s= and b= in {line}"));
+        assert!(s.ends_with(TRUNCATION_MARK), "a={a}: s does not end with the mark: {line}");
+        let kept = s.len() - TRUNCATION_MARK.len();
+        assert!(s[..kept].chars().all(|x| x == c), "a={a}: {line}");
+        let b = line.split_once(" b=").unwrap().1.trim_end();
+        if a == 1 {
+            assert_eq!(kept, 4064 - 12 - 2 - TRUNCATION_MARK.len() - 1, "a=1: s gets the rest");
+            assert_eq!(b, "01,02", "a=1: small fields are kept whole");
+        } else {
+            // Two oversized fields share the page equally.
+            let b_len = b.split(',').count();
+            assert!(b_len > 1900 && b.split(',').all(|x| x == "ab"), "a=2: {b_len} bytes");
+            assert!((kept as isize - b_len as isize).abs() < 20, "a=2: {kept} vs {b_len}");
+        }
+    }
+    common::set_enabled(tracefs, &name, false);
+    assert_eq!(outcomes, [Ok(WriteOutcome::Truncated), Ok(WriteOutcome::Truncated)]);
+    let stats = reg.write_stats();
+    assert_eq!((stats.truncated, stats.dropped, stats.failed), (2, 0, 0), "{stats:?}");
 }

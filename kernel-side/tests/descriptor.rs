@@ -1,0 +1,90 @@
+//! The `user_events_data` descriptor can never become someone else's file.
+//!
+//! The daemon scenario: events are registered, then the process closes every descriptor >= 3
+//! (`close_range`, as daemons do) and opens its own log file, which gets the lowest free number.
+//! An ftrace `enable` must then lead to events in the kernel's trace (re-registered on a fresh
+//! descriptor) and not one byte in the log file. When no fresh descriptor can be had, writes
+//! are dropped (counted), the loss is reported, and the events come back once it can.
+//!
+//! These tests close descriptors of the whole process: they live in their own binary and run
+//! one at a time. Needs user_events: scripts/test-kernel.sh runs them in the VM.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+
+/// The tests below close every descriptor >= 3 of the process: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// `close_range(3, ~0, 0)`: what a daemon does after fork.
+fn close_every_descriptor_from_3() {
+    // SAFETY: closes descriptors of this process only; nothing in this test binary uses a
+    // descriptor >= 3 across this call (the tests are serialised).
+    let ret = unsafe { libc::close_range(3, u32::MAX, 0) };
+    assert_eq!(ret, 0, "close_range: {}", std::io::Error::last_os_error());
+}
+
+fn read_all(path: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_daemon_closing_every_descriptor_gets_no_trace_bytes_and_keeps_its_events() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tracefs) = common::user_events("descriptor") else {
+        return;
+    };
+    let name = common::unique("dsc");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("n", FieldType::U32)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+
+    close_every_descriptor_from_3();
+    let log_path = std::env::temp_dir().join(format!("{name}.log"));
+    let mut log = std::fs::File::create(&log_path).unwrap();
+    std::io::Write::write_all(&mut log, b"app log\n").unwrap();
+    let log_fd = log.as_raw_fd();
+
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    let marker = "payload-of-the-trace";
+    let outcomes: Vec<_> = (1..=3)
+        .map(|n| reg.write(&[Value::U32(n), Value::Str(marker)]))
+        .collect();
+    std::io::Write::flush(&mut log).unwrap();
+    let logged = read_all(&log_path);
+    assert!(
+        !contains(&logged, marker.as_bytes()),
+        "the app's log file (fd {log_fd}) received trace bytes: {:?}",
+        String::from_utf8_lossy(&logged)
+    );
+    assert_eq!(logged, b"app log\n", "the log file was written to");
+    assert_eq!(outcomes, vec![Ok(WriteOutcome::Written); 3]);
+    for n in 1..=3 {
+        common::wait_trace_line(tracefs, &name, &[&format!("n=0x{n:x} ({n})"), marker]);
+    }
+    common::set_enabled(tracefs, &name, false);
+    common::wait_kernel_bit(word, false);
+    drop(log);
+    let _ = std::fs::remove_file(&log_path);
+    std::thread::sleep(Duration::from_millis(10));
+}
