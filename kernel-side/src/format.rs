@@ -16,10 +16,10 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_FIELDS: usize = 32;
 /// Largest `N` of a [`FieldType::Chars`] field (the kernel's limit for `char[N]`).
 pub const MAX_CHARS: u16 = 1024;
-/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`), in bytes.
-/// The write path builds it on the stack; ftrace cannot record an event larger than a
-/// ring-buffer page (4 KiB) anyway.
-pub const MAX_FIXED_SIZE: usize = 4092;
+/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`, plus one byte
+/// per string field for its NUL), in bytes: [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), the largest
+/// event every kernel consumer records.
+pub const MAX_FIXED_SIZE: usize = 4064;
 
 /// The type of one field, as user_events knows it.
 ///
@@ -216,6 +216,7 @@ pub struct EventFormat {
     fields: Vec<Field>,
     fixed_size: usize,
     dynamic_fields: usize,
+    strings: usize,
 }
 
 impl EventFormat {
@@ -245,6 +246,7 @@ impl EventFormat {
             fields: Vec::new(),
             fixed_size: 0,
             dynamic_fields: 0,
+            strings: 0,
         })
     }
 
@@ -275,9 +277,11 @@ impl EventFormat {
             return Err(FormatError::TooManyFields { max: MAX_FIELDS });
         }
         ty.validate()?;
-        if self.fixed_size + ty.fixed_size() > MAX_FIXED_SIZE {
+        // Each string needs at least its NUL in the payload.
+        let strings = self.strings + usize::from(ty == FieldType::Str);
+        if self.fixed_size + ty.fixed_size() + strings > MAX_FIXED_SIZE {
             return Err(FormatError::FixedPartTooLarge {
-                size: self.fixed_size + ty.fixed_size(),
+                size: self.fixed_size + ty.fixed_size() + strings,
                 max: MAX_FIXED_SIZE,
             });
         }
@@ -296,6 +300,7 @@ impl EventFormat {
         self.name_args.push_str(name);
         self.fixed_size += ty.fixed_size();
         self.dynamic_fields += usize::from(ty.is_dynamic());
+        self.strings = strings;
         self.fields.push(Field {
             name: name.to_owned(),
             ty,
@@ -326,6 +331,7 @@ impl EventFormat {
             fields: Vec::new(),
             fixed_size: 0,
             dynamic_fields: 0,
+            strings: 0,
         }
     }
 

@@ -99,8 +99,8 @@ pub use format::{
     MAX_NAME_LEN,
 };
 pub use register::{RegisterOptions, Registration, delete, register, register_with};
-pub use tracefs::{availability, tracefs_dir};
-pub use write::{Value, WriteOutcome};
+pub use tracefs::{DescriptorStatus, availability, descriptor_status, tracefs_dir};
+pub use write::{MAX_PAYLOAD, TRUNCATION_MARK, Value, WriteOutcome, WriteStats};
 
 /// Compile-time checks of promises made in the docs.
 const _: () = {
@@ -108,4 +108,5 @@ const _: () = {
     send_sync::<Registration>();
     send_sync::<EventFormat>();
     send_sync::<Error>();
+    send_sync::<crate::tracefs::DataFile>();
 };

@@ -79,6 +79,8 @@ pub(crate) fn open_rdwr_cloexec(path: &CStr) -> Result<RawFd, Errno> {
 pub(crate) type Identity = (u64, u64);
 
 /// `fstat(fd)`'s `(st_dev, st_ino)`: `EBADF` when `fd` is not open.
+// `dev_t`/`ino_t` are u64 on 64-bit Linux but not on every target: the casts are not no-ops.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn identity(fd: RawFd) -> Result<Identity, Errno> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes a whole `struct stat` to the valid out-pointer on success and
@@ -104,6 +106,7 @@ pub(crate) fn close(fd: RawFd) {
 }
 
 /// The soft `RLIMIT_NOFILE`: descriptors of this process are below it.
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is not u64 on every target
 pub(crate) fn open_files_soft_limit() -> Option<u64> {
     let mut limit = MaybeUninit::<libc::rlimit>::uninit();
     // SAFETY: getrlimit writes a `struct rlimit` to the valid out-pointer on success.

@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+use cotrace_kernel::{EventFormat, FieldType, Value, WriteError, WriteOutcome, register};
 
 /// The tests below close every descriptor >= 3 of the process: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -79,6 +79,9 @@ fn a_daemon_closing_every_descriptor_gets_no_trace_bytes_and_keeps_its_events() 
     );
     assert_eq!(logged, b"app log\n", "the log file was written to");
     assert_eq!(outcomes, vec![Ok(WriteOutcome::Written); 3]);
+    let status = cotrace_kernel::descriptor_status().unwrap();
+    assert!(status.reopened >= 1 && status.lost.is_none(), "{status:?}");
+    assert_ne!(status.fd, Some(log_fd), "{status:?}");
     for n in 1..=3 {
         common::wait_trace_line(tracefs, &name, &[&format!("n=0x{n:x} ({n})"), marker]);
     }
@@ -87,4 +90,88 @@ fn a_daemon_closing_every_descriptor_gets_no_trace_bytes_and_keeps_its_events() 
     drop(log);
     let _ = std::fs::remove_file(&log_path);
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// Sets the soft `RLIMIT_NOFILE`; returns the previous one.
+fn set_soft_nofile(soft: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct; only this process's limit changes.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        let old = limit.rlim_cur;
+        limit.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        old
+    }
+}
+
+#[test]
+fn a_descriptor_that_cannot_be_replaced_drops_events_says_so_and_comes_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tracefs) = common::user_events("descriptor_lost") else {
+        return;
+    };
+    let name = common::unique("dsl");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+
+    // The daemon closes everything and has no descriptor left to give (EMFILE).
+    close_every_descriptor_from_3();
+    let old_limit = set_soft_nofile(4);
+    let log_path = std::env::temp_dir().join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let lost = reg.write(&[Value::Str("lost-payload")]);
+    let status = cotrace_kernel::descriptor_status().unwrap();
+    set_soft_nofile(old_limit);
+
+    assert_eq!(lost, Err(WriteError::DescriptorLost));
+    assert!(
+        read_all(&log_path).is_empty(),
+        "the log file got trace bytes"
+    );
+    assert_eq!(status.fd, None, "{status:?}");
+    let why = status
+        .lost
+        .as_ref()
+        .expect("the loss is reported")
+        .to_string();
+    assert!(why.contains("Too many open files"), "{why}");
+    let text = status.to_string();
+    assert!(
+        text.contains("closed by the application") && text.contains("could not be reopened"),
+        "{text}"
+    );
+    let stats = reg.write_stats();
+    assert_eq!((stats.dropped, stats.failed), (1, 0), "{stats:?}");
+
+    // Descriptors are available again: the status check reopens at once, the next write
+    // re-registers and lands.
+    let status = cotrace_kernel::descriptor_status().unwrap();
+    assert!(status.fd.is_some() && status.lost.is_none(), "{status:?}");
+    assert!(status.reopened >= 1, "{status:?}");
+    assert!(status.to_string().contains("reopened"), "{status}");
+    common::wait_kernel_bit(word, true);
+    assert_eq!(
+        reg.write(&[Value::Str("back-again")]),
+        Ok(WriteOutcome::Written)
+    );
+    common::wait_trace_line(tracefs, &name, &["s=back-again"]);
+    assert!(
+        common::trace_lines(tracefs, &name)
+            .iter()
+            .all(|l| !l.contains("lost-payload"))
+    );
+    common::set_enabled(tracefs, &name, false);
+    common::wait_kernel_bit(word, false);
+    drop(log);
+    let _ = std::fs::remove_file(&log_path);
 }

@@ -233,7 +233,10 @@ fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
             .find(|l| l.contains(&format!("user_events:{name}")) && l.contains(&format!("a={a} ")))
             .unwrap_or_else(|| panic!("perf script lacks event a={a}:\n{text}"));
         let s = line.split_once(" s=").unwrap().1.trim_end();
-        assert!(s.ends_with(cotrace_kernel::TRUNCATION_MARK), "a={a}: {line}");
+        assert!(
+            s.ends_with(cotrace_kernel::TRUNCATION_MARK),
+            "a={a}: {line}"
+        );
         let kept = s.len() - cotrace_kernel::TRUNCATION_MARK.len();
         assert!(
             kept > 3900 && s[..kept].chars().all(|x| x == c),
@@ -242,9 +245,5 @@ fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
     }
     let after = kernel_warnings();
     assert_eq!(after, before, "the kernel warned");
-    assert!(
-        reg.write_stats().truncated == 3,
-        "{:?}",
-        reg.write_stats()
-    );
+    assert!(reg.write_stats().truncated == 3, "{:?}", reg.write_stats());
 }
