@@ -87,6 +87,18 @@ fn perf_session(
     word: &cotrace_word::EnableWord,
     fire: impl FnOnce(),
 ) -> String {
+    perf_session_with(perf, name, word, fire, &[])
+}
+
+/// [`perf_session`], then `perf script -i DATA <args>` for each of `more` (their outputs are
+/// appended, each after a `--- perf script <args>` line).
+fn perf_session_with(
+    perf: &std::path::Path,
+    name: &str,
+    word: &cotrace_word::EnableWord,
+    fire: impl FnOnce(),
+    more: &[&[&str]],
+) -> String {
     let data = std::env::temp_dir().join(format!("{name}.perf.data"));
     // perf starts with the event disabled (-D -1) and enables it when told on the control
     // pipe, acknowledging on the ack pipe: only after the ack is the recording live.
@@ -148,7 +160,21 @@ fn perf_session(
         .arg(&data)
         .output()
         .expect("running perf script");
-    let text = String::from_utf8_lossy(&script.stdout).into_owned();
+    let mut text = String::from_utf8_lossy(&script.stdout).into_owned();
+    for args in more {
+        let out = Command::new(perf)
+            .arg("script")
+            .arg("-i")
+            .arg(&data)
+            .args(*args)
+            .output()
+            .expect("running perf script");
+        text.push_str(&format!(
+            "\n--- perf script {args:?}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let _ = std::fs::remove_file(&data);
     assert!(
         script.status.success(),
@@ -246,4 +272,113 @@ fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
     let after = kernel_warnings();
     assert_eq!(after, before, "the kernel warned");
     assert!(reg.write_stats().truncated == 3, "{:?}", reg.write_stats());
+}
+
+/// A perf script (Python) that prints each event's fields, byte arrays in hex: the documented
+/// way to see `&[u8]` fields with perf.
+const PERF_BYTES_PY: &str = "\
+def trace_unhandled(event_name, context, fields):
+    print(event_name, ' '.join('%s=%s' % (k, bytes(v).hex() if isinstance(v, (bytes, bytearray)) else v)
+                               for k, v in sorted(fields.items()) if not k.startswith('common_')))
+";
+
+#[test]
+fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print_fmt() {
+    // user_events gives `__rel_loc u8[]` the print fmt "%llu" of REC->d (trace_events_user.c
+    // prints only char arrays as strings), so perf script and trace-cmd report show the
+    // size<<16|offset word; no other spelling does better (see kernel-side/README.md). The
+    // `trace` file, `trace-cmd report -R` and a perf Python script decode the bytes.
+    let Some(tracefs) = common::user_events("perf_bytes") else {
+        return;
+    };
+    let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
+    let name = common::unique("pfbytes");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("a", FieldType::U32)
+        .unwrap()
+        .field("d", FieldType::Bytes)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+    let bytes = [0x01u8, 0x02, 0x00, 0xff, 0x41];
+    let rel_loc = (bytes.len() as u32) << 16; // the data right after the word
+    let fire = |a: u32| {
+        assert_eq!(
+            reg.write(&[Value::U32(a), Value::Bytes(&bytes)]),
+            Ok(WriteOutcome::Written)
+        );
+    };
+
+    // 1. ftrace's `trace` file decodes them.
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    fire(1);
+    common::wait_trace_line(tracefs, &name, &["a=0x1 (1) d=01,02,00,ff,41"]);
+    common::set_enabled(tracefs, &name, false);
+    common::wait_kernel_bit(word, false);
+
+    // 2. perf: print fmt shows the number; a Python script shows the bytes.
+    let py = std::env::temp_dir().join(format!("{name}.py"));
+    std::fs::write(&py, PERF_BYTES_PY).unwrap();
+    let py_arg = py.to_str().unwrap();
+    let text = perf_session_with(&perf, &name, word, || fire(2), &[&["-s", py_arg]]);
+    let _ = std::fs::remove_file(&py);
+    let (plain, scripted) = text.split_once("--- perf script").unwrap();
+    assert!(
+        plain.contains(&format!("a=2 d={rel_loc}")),
+        "perf script's print fmt changed (update the docs):\n{text}"
+    );
+    assert!(
+        scripted.contains("a=2 d=010200ff41"),
+        "the perf Python script did not decode the bytes:\n{text}"
+    );
+
+    // 3. trace-cmd: report shows the number, report -R the bytes.
+    let dat = std::env::temp_dir().join(format!("{name}.dat"));
+    let mut record = Command::new("trace-cmd")
+        .args(["record", "-e", &format!("user_events:{name}"), "-o"])
+        .arg(&dat)
+        .args(["sleep", "8"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning trace-cmd record (install trace-cmd)");
+    if !common::wait_until(|| word.snapshot().kernel_enabled()) {
+        let _ = record.kill();
+        let out = record.wait_with_output().unwrap();
+        panic!(
+            "trace-cmd record did not enable the event: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    fire(3);
+    let out = record.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "trace-cmd record: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = |raw: bool| {
+        let mut cmd = Command::new("trace-cmd");
+        cmd.arg("report");
+        if raw {
+            cmd.arg("-R");
+        }
+        let out = cmd.arg("-i").arg(&dat).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (plain, raw) = (report(false), report(true));
+    let _ = std::fs::remove_file(&dat);
+    assert!(
+        plain.contains(&format!("a=3 d={rel_loc}")),
+        "trace-cmd report's print fmt changed (update the docs):\n{plain}"
+    );
+    assert!(
+        raw.contains("a=3 d=ARRAY[01, 02, 00, ff, 41]"),
+        "trace-cmd report -R did not decode the bytes:\n{raw}"
+    );
 }
