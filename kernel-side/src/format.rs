@@ -58,9 +58,15 @@ pub enum FieldType {
     /// `char[N]`: exactly N bytes in the fixed part (shorter values are padded with NULs).
     /// `1 <= N <= 1024`.
     Chars(u16),
-    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants.
+    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants
+    /// (cut to fit [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), ending with
+    /// [`TRUNCATION_MARK`](crate::TRUNCATION_MARK), when the event is larger).
     Str,
-    /// `__rel_loc u8[]`: a byte slice of any length up to 65535.
+    /// `__rel_loc u8[]`: a byte slice of any length (cut to fit
+    /// [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) when the event is larger). ftrace's `trace` file
+    /// prints it as bytes (`d=01,02,ff`); `perf script` and `trace-cmd report` print the
+    /// kernel's `print fmt`, which shows the `size << 16 | offset` word as a number: use
+    /// `trace-cmd report -R` or a perf Python script (see the crate's README).
     Bytes,
 }
 
@@ -187,7 +193,8 @@ impl Field {
 /// - field names: the same characters, unique within the event, not starting with `common_`
 ///   (ftrace's own fields);
 /// - at most [`MAX_FIELDS`] fields; `char[N]` with `1 <= N <= 1024`; a fixed part of at most
-///   [`MAX_FIXED_SIZE`] bytes;
+///   [`MAX_FIXED_SIZE`] bytes (counting one byte per string for its NUL), so that every event
+///   fits [`MAX_PAYLOAD`](crate::MAX_PAYLOAD);
 /// - the whole `name_args` shorter than [`MAX_NAME_ARGS`] bytes.
 ///
 /// Fields are separated by `"; "`, as newer kernels normalise them.
