@@ -98,6 +98,13 @@ pub(crate) fn dup_cloexec_at_least(fd: RawFd, lowest: RawFd) -> Result<RawFd, Er
     check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) })
 }
 
+/// `fcntl(fd, F_GETFD)`: the descriptor flags (`FD_CLOEXEC`).
+#[cfg(test)]
+pub(crate) fn descriptor_flags(fd: RawFd) -> Result<libc::c_int, Errno> {
+    // SAFETY: F_GETFD takes no argument and touches no memory of ours.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) })
+}
+
 /// `close(fd)` of a descriptor this crate opened and no one else uses.
 pub(crate) fn close(fd: RawFd) {
     // SAFETY: closing a descriptor owned by this crate (the caller's contract) cannot affect

@@ -428,6 +428,61 @@ mod tests {
     }
 
     #[test]
+    fn descriptors_move_high_close_on_exec_and_avoid_a_number() {
+        use std::os::fd::IntoRawFd;
+        let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        let limit = sys::open_files_soft_limit().unwrap();
+        let top = limit.min(HIGH_FD_CAP) as RawFd - 1;
+        let high = move_high(fd, -1);
+        assert_eq!(high, top, "moved to the top below min(RLIMIT_NOFILE, 4096)");
+        assert_eq!(
+            sys::identity(fd),
+            Err(Errno::BADF),
+            "the low copy is closed"
+        );
+        let flags = sys::descriptor_flags(high).unwrap();
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        // A replacement avoids the number it replaces.
+        let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        sys::close(high);
+        let other = move_high(fd, top);
+        assert!(other != top && other > fd, "{other}");
+        sys::close(other);
+    }
+
+    #[test]
+    fn a_lost_descriptor_says_why_and_how_to_recover() {
+        let lost = DescriptorStatus {
+            fd: None,
+            reopened: 0,
+            lost: Some(Unavailable::PermissionDenied {
+                path: "/sys/kernel/tracing/user_events_data".into(),
+            }),
+        };
+        let text = lost.to_string();
+        for part in [
+            "closed by the application",
+            "could not be reopened",
+            "permission denied",
+            "dropped",
+            "retried",
+            "do not close",
+        ] {
+            assert!(text.contains(part), "{part:?} missing: {text}");
+        }
+        let fine = DescriptorStatus {
+            fd: Some(4095),
+            reopened: 2,
+            lost: None,
+        };
+        assert_eq!(
+            fine.to_string(),
+            "descriptor 4095, reopened 2 time(s) after the application closed it (events \
+             re-registered on it)"
+        );
+    }
+
+    #[test]
     fn unescapes_octal() {
         assert_eq!(unescape_mount_path("a\\040b\\011c"), "a b\tc");
         assert_eq!(unescape_mount_path("a\\04"), "a\\04");

@@ -303,12 +303,66 @@ fn share(values: &[Value<'_>], budget: usize) -> Option<usize> {
 /// Checks `values` against `format` and sends `[write_index, payload]` to `fd` with one
 /// `writev` (see [`Registration::write`]'s payload layout and oversized events). Kernel
 /// errors, `EBADF` included, are returned as [`WriteError::Kernel`].
+#[inline]
 fn send(
     fd: RawFd,
     write_index: u32,
     format: &EventFormat,
     values: &[Value<'_>],
 ) -> Result<WriteOutcome, WriteError> {
+    let mut buf = StackBuf::<BUFFER>::new();
+    // Whole values: the usual case, with every cut branch compiled out.
+    if build(&mut buf, write_index, format, values, usize::MAX)? > MAX_PAYLOAD {
+        return send_cut(fd, write_index, format, values);
+    }
+    let mut iov = IoVecs::<1>::new();
+    iov.push(buf.as_slice());
+    match iov.writev(fd) {
+        Ok(_) => Ok(WriteOutcome::Written),
+        Err(errno) => Err(WriteError::Kernel(errno)),
+    }
+}
+
+/// [`send`] for a payload over [`MAX_PAYLOAD`]: the dynamic values are cut to their share.
+#[cold]
+#[inline(never)]
+fn send_cut(
+    fd: RawFd,
+    write_index: u32,
+    format: &EventFormat,
+    values: &[Value<'_>],
+) -> Result<WriteOutcome, WriteError> {
+    let budget = MAX_PAYLOAD.saturating_sub(format.fixed_size());
+    let Some(cap) = share(values, budget) else {
+        // Not reachable with a validated format: it leaves room for every string's NUL.
+        return Err(WriteError::TooLong {
+            index: 0,
+            len: format.fixed_size() + values.iter().map(dynamic_len).sum::<usize>(),
+            max: MAX_PAYLOAD,
+        });
+    };
+    let mut buf = StackBuf::<BUFFER>::new();
+    build(&mut buf, write_index, format, values, cap)?;
+    let mut iov = IoVecs::<1>::new();
+    iov.push(buf.as_slice());
+    match iov.writev(fd) {
+        Ok(_) => Ok(WriteOutcome::Truncated),
+        Err(errno) => Err(WriteError::Kernel(errno)),
+    }
+}
+
+/// Checks `values` against `format` and builds `[write_index, payload]` in `buf`, each
+/// dynamic value longer than `cap` bytes cut to `cap`. Returns the payload's size; when it is
+/// over [`MAX_PAYLOAD`] (only possible with `cap == usize::MAX`), `buf` holds the fixed part
+/// only and must not be sent.
+#[inline(always)]
+fn build(
+    buf: &mut StackBuf<BUFFER>,
+    write_index: u32,
+    format: &EventFormat,
+    values: &[Value<'_>],
+    cap: usize,
+) -> Result<usize, WriteError> {
     let fields = format.fields();
     if values.len() != fields.len() {
         return Err(WriteError::FieldCount {
@@ -316,24 +370,6 @@ fn send(
             found: values.len(),
         });
     }
-
-    // How much dynamic data fits: everything, or a share per field.
-    let dynamic: usize = values.iter().map(dynamic_len).sum();
-    let budget = MAX_PAYLOAD.saturating_sub(format.fixed_size());
-    let cap = if dynamic > budget {
-        match share(values, budget) {
-            Some(c) => c,
-            None => {
-                return Err(WriteError::TooLong {
-                    index: 0,
-                    len: format.fixed_size() + dynamic,
-                    max: MAX_PAYLOAD,
-                });
-            }
-        }
-    } else {
-        usize::MAX
-    };
     let sent_len = |value: &Value<'_>| -> usize {
         let len = dynamic_len(value);
         if len <= cap {
@@ -344,7 +380,6 @@ fn send(
     };
 
     // The fixed part, checking each value against its field on the way.
-    let mut buf = StackBuf::<BUFFER>::new();
     buf.push(&write_index.to_ne_bytes());
     let mut payload_offset = 0; // of the current field, after the write index
     let mut dynamic_at = format.fixed_size(); // where the next dynamic data goes
@@ -379,8 +414,8 @@ fn send(
             }
             (FieldType::Str, Value::Str(_)) | (FieldType::Bytes, Value::Bytes(_)) => {
                 let len = sent_len(value);
-                // Offset relative to the end of this 4-byte __rel_loc word; both are below
-                // MAX_PAYLOAD, so within the 16 bits each has.
+                // Offset relative to the end of this 4-byte __rel_loc word. Both fit their
+                // 16 bits whenever the payload fits MAX_PAYLOAD, the only case that is sent.
                 let relative = dynamic_at - (payload_offset + 4);
                 dynamic_at += len;
                 buf.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
@@ -389,34 +424,40 @@ fn send(
         };
         payload_offset += ty.fixed_size();
     }
+    if dynamic_at > MAX_PAYLOAD {
+        return Ok(dynamic_at);
+    }
 
-    // Dynamic data, cut to its share when needed; all of it fits the buffer.
-    for value in values {
-        if !matches!(value, Value::Str(_) | Value::Bytes(_)) {
-            continue;
-        }
-        let (data, mark) = if dynamic_len(value) <= cap {
+    // Dynamic data; all of it fits the buffer.
+    if cap == usize::MAX {
+        // Nothing to cut (resolved at compile time in `send`).
+        for value in values {
             match value {
-                Value::Str(s) => (s.as_bytes(), &b""[..]),
-                Value::Bytes(b) => (*b, &b""[..]),
-                _ => (&[][..], &b""[..]),
+                Value::Str(s) => buf.push(s.as_bytes()) && buf.push(&[0]),
+                Value::Bytes(b) => buf.push(b),
+                _ => true,
+            };
+        }
+        return Ok(dynamic_at);
+    }
+    // Cut to `cap` where longer.
+    for value in values {
+        let (data, mark, nul): (&[u8], &[u8], bool) = match value {
+            Value::Str(s) if s.len() < cap => (s.as_bytes(), b"", true),
+            Value::Bytes(b) if b.len() <= cap => (b, b"", false),
+            Value::Str(_) | Value::Bytes(_) => {
+                let (data, mark) = cut(value, cap.max(1));
+                (data, mark, matches!(value, Value::Str(_)))
             }
-        } else {
-            cut(value, cap.max(1))
+            _ => continue,
         };
         buf.push(data);
         buf.push(mark);
-        if matches!(value, Value::Str(_)) {
+        if nul {
             buf.push(&[0]);
         }
     }
-    let mut iov = IoVecs::<1>::new();
-    iov.push(buf.as_slice());
-    match iov.writev(fd) {
-        Ok(_) if cap == usize::MAX => Ok(WriteOutcome::Written),
-        Ok(_) => Ok(WriteOutcome::Truncated),
-        Err(errno) => Err(WriteError::Kernel(errno)),
-    }
+    Ok(dynamic_at)
 }
 
 /// Bytes a dynamic value takes in the payload (strings with their NUL).

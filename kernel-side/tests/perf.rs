@@ -339,7 +339,7 @@ fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print
     let mut record = Command::new("trace-cmd")
         .args(["record", "-e", &format!("user_events:{name}"), "-o"])
         .arg(&dat)
-        .args(["sleep", "8"])
+        .args(["sleep", "3"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
