@@ -27,7 +27,8 @@
 //! write is checked against that identity before its error is believed, nothing is ever sent
 //! to that number again, and the events re-register on a fresh descriptor; if none can be
 //! opened the writes are dropped (counted) and [`descriptor_status`] says why and how to get
-//! them back. Registration (`DIAG_IOCSREG`) passes the word's address with
+//! them back. [`verify_descriptor_before_each_write`] also checks the identity before every
+//! enabled write, for applications that may put their own file at that very number. Registration (`DIAG_IOCSREG`) passes the word's address with
 //! `enable_bit = 31` and `enable_size = 4`: from then on the kernel atomically sets bit 31 when
 //! the event is enabled and clears it when disabled, leaving the low bits (cotrace's user-space
 //! tracer count) alone. The kernel answers with a write index; a write is
@@ -120,7 +121,10 @@ pub use format::{
 };
 pub use register::{RegisterOptions, Registration, delete, register, register_with};
 pub use tracefs::{DescriptorStatus, availability, descriptor_status, tracefs_dir};
-pub use write::{MAX_PAYLOAD, TRUNCATION_MARK, Value, WriteOutcome, WriteStats};
+pub use write::{
+    MAX_PAYLOAD, TRUNCATION_MARK, Value, WriteOutcome, WriteStats,
+    verify_descriptor_before_each_write,
+};
 
 /// Compile-time checks of promises made in the docs.
 const _: () = {

@@ -1,7 +1,7 @@
 //! The write path: [`Value`]s checked against the format and sent with one `writev`, the
 //! write index first, the fixed part next, `__rel_loc` data last, without touching the heap.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cotrace_word::layout::KERNEL_MASK;
 
@@ -97,6 +97,30 @@ pub struct WriteStats {
     pub dropped: u64,
     /// Writes that failed otherwise: values that do not fit the format, or a kernel error.
     pub failed: u64,
+}
+
+/// See [`verify_descriptor_before_each_write`].
+static VERIFY_EACH_WRITE: AtomicBool = AtomicBool::new(false);
+
+/// Checks the descriptor's identity (one `fstat`) before every enabled write, for the whole
+/// process, when `on`.
+///
+/// By default the identity of the process's `user_events_data` descriptor is checked only when
+/// a write fails: that catches an application closing it (the number is then free, the write
+/// fails), but not an application that closes it *and* puts its own file at that very number
+/// (an explicit `dup2`, or holding thousands of files) before any enabled write noticed: until
+/// then trace bytes would go to that file. With this on, no write can reach another file (an
+/// `fstat` costs about as much as the `writev` itself). Writes made while no tracer has an
+/// event enabled are never affected.
+///
+/// # Examples
+///
+/// ```
+/// // A daemon that may reassign every descriptor number after start-up:
+/// cotrace_kernel::verify_descriptor_before_each_write(true);
+/// ```
+pub fn verify_descriptor_before_each_write(on: bool) {
+    VERIFY_EACH_WRITE.store(on, Ordering::Relaxed);
 }
 
 /// The counters behind [`WriteStats`].
@@ -199,7 +223,10 @@ impl Registration {
     fn send_checked(&self, values: &[Value<'_>]) -> Result<WriteOutcome, WriteError> {
         let current = self.data().current();
         let (generation, index) = self.slot();
-        if current.fd < 0 || generation != current.generation {
+        if current.fd < 0
+            || generation != current.generation
+            || (VERIFY_EACH_WRITE.load(Ordering::Relaxed) && !self.data().is_ours(current.fd))
+        {
             return self.send_renewed(current, values);
         }
         match send(current.fd, index, self.format(), values) {

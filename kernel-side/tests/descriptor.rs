@@ -175,3 +175,48 @@ fn a_descriptor_that_cannot_be_replaced_drops_events_says_so_and_comes_back() {
     drop(log);
     let _ = std::fs::remove_file(&log_path);
 }
+
+#[test]
+fn with_verification_on_a_number_taken_over_by_dup2_gets_no_bytes() {
+    // The residual case of the default mode: the application closes cotrace's descriptor AND
+    // puts its own file at that very number before any enabled write noticed. Verifying the
+    // descriptor before each write (one fstat) closes it.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(tracefs) = common::user_events("descriptor_dup2") else {
+        return;
+    };
+    let name = common::unique("dsd");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("s", FieldType::Str)
+        .unwrap();
+    let reg = register(word, format).unwrap();
+    let ours = cotrace_kernel::descriptor_status().unwrap().fd.unwrap();
+    cotrace_kernel::verify_descriptor_before_each_write(true);
+
+    let log_path = std::env::temp_dir().join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    // SAFETY: replaces descriptor `ours` (cotrace's) with a copy of the log file: exactly what
+    // an application that does not know about cotrace's descriptor might do.
+    assert_eq!(unsafe { libc::dup2(log.as_raw_fd(), ours) }, ours);
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    let outcome = reg.write(&[Value::Str("payload-of-the-trace")]);
+    cotrace_kernel::verify_descriptor_before_each_write(false);
+
+    assert!(
+        read_all(&log_path).is_empty(),
+        "the app's file at fd {ours} received trace bytes"
+    );
+    assert_eq!(outcome, Ok(WriteOutcome::Written));
+    common::wait_trace_line(tracefs, &name, &["s=payload-of-the-trace"]);
+    let status = cotrace_kernel::descriptor_status().unwrap();
+    assert_ne!(status.fd, Some(ours), "{status:?}");
+    common::set_enabled(tracefs, &name, false);
+    common::wait_kernel_bit(word, false);
+    // SAFETY: closes the log's copy at `ours`, which this test created.
+    unsafe { libc::close(ours) };
+    drop(log);
+    let _ = std::fs::remove_file(&log_path);
+}
