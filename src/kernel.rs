@@ -75,9 +75,7 @@ impl KernelEvent {
             core::array::from_fn(|i| kernel_value(&values[i]));
         let _ = self.registration.write(&converted);
     }
-}
 
-impl KernelEvent {
     /// The registration's counts of writes that did not go as fired.
     pub(crate) fn writes(&self) -> KernelWrites {
         let stats = self.registration.write_stats();
