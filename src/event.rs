@@ -103,6 +103,15 @@ impl Event {
         &self.word
     }
 
+    /// Counts of this event's kernel writes that were truncated, dropped or failed.
+    pub(crate) fn kernel_writes(&self) -> crate::status::KernelWrites {
+        #[cfg(feature = "kernel")]
+        if let Some(Ok(kernel)) = self.kernel.get() {
+            return kernel.writes();
+        }
+        crate::status::KernelWrites::default()
+    }
+
     /// Hands one firing's values to every tracer that wants the event. Called by
     /// [`fire!`](crate::fire) after the enable-word check; not API.
     #[doc(hidden)]

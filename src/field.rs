@@ -11,6 +11,12 @@
 //! | `&[u8]` | `Bytes` | sequence of `u8` | `__rel_loc u8[]` |
 //!
 //! Any other type is a compile error naming the supported ones.
+//!
+//! user_events records an event only up to 4064 bytes of fields (ftrace's ring-buffer page):
+//! larger `&str`/`&[u8]` values are cut to fit, strings ending with `[truncated]`, and
+//! counted in [`KernelWrites`](crate::KernelWrites). ftrace's `trace` file prints `&[u8]` as
+//! bytes, but `perf script` and `trace-cmd report` print the kernel's format, a number: use
+//! `trace-cmd report -R` or a perf Python script (`cotrace-kernel`'s README has one).
 
 /// The type of one field, as declared in [`provider!`](crate::provider).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use cotrace_kernel::{EventFormat, FieldType, RegisterOptions, Registration};
 
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
-use crate::status::TracerStatus;
+use crate::status::{KernelWrites, TracerStatus};
 
 /// An event registered with user_events.
 pub(crate) struct KernelEvent {
@@ -113,25 +113,46 @@ fn notes(registration: &Registration, multi_asked: bool, fallback: Option<&str>)
 }
 
 impl KernelEvent {
-    /// Writes one firing, if the kernel still wants it. Errors are dropped: a trace write must
-    /// never disturb the application (registration already validated the shape).
+    /// Writes one firing, if the kernel still wants it. Errors are not returned: a trace write
+    /// must never disturb the application (registration already validated the shape); the
+    /// registration counts truncated, dropped and failed writes for [`crate::status`].
     #[inline]
     pub(crate) fn write<const N: usize>(&self, values: &[Value<'_>; N]) {
         let converted: [cotrace_kernel::Value<'_>; N] =
             core::array::from_fn(|i| kernel_value(&values[i]));
         let _ = self.registration.write(&converted);
     }
+
+    /// The registration's counts of writes that did not go as fired.
+    pub(crate) fn writes(&self) -> KernelWrites {
+        let stats = self.registration.write_stats();
+        KernelWrites {
+            truncated: stats.truncated,
+            dropped: stats.dropped,
+            failed: stats.failed,
+        }
+    }
 }
 
-/// Whether user_events can be used in this process.
+/// Whether user_events can be used in this process, and the state of its descriptor: if the
+/// application closed it and no fresh one can be opened, the tracer is unavailable and the
+/// detail says why and how to get the events back.
 pub(crate) fn tracer_status() -> TracerStatus {
     match cotrace_kernel::availability() {
-        Ok(tracefs) => TracerStatus {
-            name: "kernel",
-            compiled_in: true,
-            available: true,
-            detail: format!("user_events at {}", tracefs.display()),
-        },
+        Ok(tracefs) => {
+            let descriptor = cotrace_kernel::descriptor_status();
+            let lost = descriptor.as_ref().map_or(true, |d| d.lost.is_some());
+            let descriptor = match descriptor {
+                Ok(d) => d.to_string(),
+                Err(why) => why.to_string(),
+            };
+            TracerStatus {
+                name: "kernel",
+                compiled_in: true,
+                available: !lost,
+                detail: format!("user_events at {}; {descriptor}", tracefs.display()),
+            }
+        }
         Err(why) => TracerStatus {
             name: "kernel",
             compiled_in: true,

@@ -114,7 +114,7 @@ pub use event::{Event, EventDesc};
 pub use field::{Field, FieldDesc, FieldKind, Value};
 pub use level::Level;
 pub use registry::{events, init, status};
-pub use status::{EventStatus, Registration, Status, TracerStatus};
+pub use status::{EventStatus, KernelWrites, Registration, Status, TracerStatus};
 
 #[cfg(feature = "kernel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kernel")))]

@@ -196,6 +196,7 @@ pub fn status() -> Status {
                 lttng: Registration::from_slot(event.lttng.get()),
                 #[cfg(not(feature = "lttng"))]
                 lttng: Registration::NotCompiled,
+                kernel_writes: event.kernel_writes(),
             }
         })
         .collect();

@@ -66,6 +66,44 @@ pub struct EventStatus {
     pub kernel_note: Option<String>,
     /// Its registration with LTTng-UST.
     pub lttng: Registration,
+    /// Its writes to the kernel that did not go as fired: truncated, dropped or failed.
+    pub kernel_writes: KernelWrites,
+}
+
+/// Counts of one event's writes to user_events that did not go as fired, since
+/// [`init`](crate::init). All zero without the `kernel` feature or registration.
+///
+/// An event whose fields exceed what every kernel consumer records (4064 bytes of payload:
+/// ftrace's ring-buffer page) is recorded with its string and byte fields cut to fit, strings
+/// ending with `"[truncated]"` (`cotrace_kernel::TRUNCATION_MARK`);
+/// never dropped, never a kernel warning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KernelWrites {
+    /// Recorded with string or byte fields cut to fit.
+    pub truncated: u64,
+    /// Not sent: the application closed cotrace's user_events descriptor and no fresh one
+    /// could be opened (see the kernel [`TracerStatus`]).
+    pub dropped: u64,
+    /// Refused by the kernel.
+    pub failed: u64,
+}
+
+impl KernelWrites {
+    /// True when every count is zero.
+    pub fn is_clean(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl fmt::Display for KernelWrites {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} truncated, {} dropped, {} failed",
+            self.truncated, self.dropped, self.failed
+        )
+    }
 }
 
 /// The state of one event's registration with one tracer.
@@ -120,7 +158,7 @@ impl fmt::Display for Status {
         writeln!(f, "{}", self.kernel)?;
         writeln!(f, "{}", self.lttng)?;
         for e in &self.events {
-            writeln!(
+            write!(
                 f,
                 "{} ({}): {}; kernel {}{}; lttng {}",
                 e.lttng_name,
@@ -133,6 +171,10 @@ impl fmt::Display for Status {
                     .unwrap_or_default(),
                 e.lttng
             )?;
+            if !e.kernel_writes.is_clean() {
+                write!(f, "; kernel writes: {}", e.kernel_writes)?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

@@ -365,8 +365,9 @@ pub enum WriteError {
         /// The value's variant name (`"U32"`, `"Str"`, ...).
         found: &'static str,
     },
-    /// A value is too long: `char[N]` given more than N bytes, a dynamic field over 65535
-    /// bytes (with its NUL for strings), or dynamic data starting beyond 65535 bytes.
+    /// A value is too long: `char[N]` given more than N bytes. (Dynamic fields are never too
+    /// long: an oversized event is truncated to fit, see
+    /// [`Registration::write`](crate::Registration::write).)
     TooLong {
         /// The field's position.
         index: usize,
@@ -378,6 +379,11 @@ pub enum WriteError {
     /// `writev` failed with something other than `EBADF` (which means "not enabled now" and
     /// is reported as [`WriteOutcome::NotEnabled`](crate::WriteOutcome::NotEnabled)).
     Kernel(Errno),
+    /// The application closed the process's `user_events_data` descriptor and no fresh one
+    /// could be opened yet (or another thread is replacing it): the event was dropped, and
+    /// nothing was sent to the closed descriptor's number. See
+    /// [`descriptor_status`](crate::descriptor_status).
+    DescriptorLost,
 }
 
 impl fmt::Display for WriteError {
@@ -396,6 +402,11 @@ impl fmt::Display for WriteError {
                 "field {index}: value of {len} bytes, at most {max} fit there"
             ),
             Self::Kernel(errno) => write!(f, "writev to user_events_data failed: {errno}"),
+            Self::DescriptorLost => write!(
+                f,
+                "the user_events descriptor was closed by the application and not replaced \
+                 yet: event dropped (see cotrace_kernel::descriptor_status())"
+            ),
         }
     }
 }

@@ -16,10 +16,10 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_FIELDS: usize = 32;
 /// Largest `N` of a [`FieldType::Chars`] field (the kernel's limit for `char[N]`).
 pub const MAX_CHARS: u16 = 1024;
-/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`), in bytes.
-/// The write path builds it on the stack; ftrace cannot record an event larger than a
-/// ring-buffer page (4 KiB) anyway.
-pub const MAX_FIXED_SIZE: usize = 4092;
+/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`, plus one byte
+/// per string field for its NUL), in bytes: [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), the largest
+/// event every kernel consumer records.
+pub const MAX_FIXED_SIZE: usize = 4064;
 
 /// The type of one field, as user_events knows it.
 ///
@@ -58,9 +58,15 @@ pub enum FieldType {
     /// `char[N]`: exactly N bytes in the fixed part (shorter values are padded with NULs).
     /// `1 <= N <= 1024`.
     Chars(u16),
-    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants.
+    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants
+    /// (cut to fit [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), ending with
+    /// [`TRUNCATION_MARK`](crate::TRUNCATION_MARK), when the event is larger).
     Str,
-    /// `__rel_loc u8[]`: a byte slice of any length up to 65535.
+    /// `__rel_loc u8[]`: a byte slice of any length (cut to fit
+    /// [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) when the event is larger). ftrace's `trace` file
+    /// prints it as bytes (`d=01,02,ff`); `perf script` and `trace-cmd report` print the
+    /// kernel's `print fmt`, which shows the `size << 16 | offset` word as a number: use
+    /// `trace-cmd report -R` or a perf Python script (see the crate's README).
     Bytes,
 }
 
@@ -187,7 +193,8 @@ impl Field {
 /// - field names: the same characters, unique within the event, not starting with `common_`
 ///   (ftrace's own fields);
 /// - at most [`MAX_FIELDS`] fields; `char[N]` with `1 <= N <= 1024`; a fixed part of at most
-///   [`MAX_FIXED_SIZE`] bytes;
+///   [`MAX_FIXED_SIZE`] bytes (counting one byte per string for its NUL), so that every event
+///   fits [`MAX_PAYLOAD`](crate::MAX_PAYLOAD);
 /// - the whole `name_args` shorter than [`MAX_NAME_ARGS`] bytes.
 ///
 /// Fields are separated by `"; "`, as newer kernels normalise them.
@@ -216,6 +223,7 @@ pub struct EventFormat {
     fields: Vec<Field>,
     fixed_size: usize,
     dynamic_fields: usize,
+    strings: usize,
 }
 
 impl EventFormat {
@@ -245,6 +253,7 @@ impl EventFormat {
             fields: Vec::new(),
             fixed_size: 0,
             dynamic_fields: 0,
+            strings: 0,
         })
     }
 
@@ -275,9 +284,11 @@ impl EventFormat {
             return Err(FormatError::TooManyFields { max: MAX_FIELDS });
         }
         ty.validate()?;
-        if self.fixed_size + ty.fixed_size() > MAX_FIXED_SIZE {
+        // Each string needs at least its NUL in the payload.
+        let strings = self.strings + usize::from(ty == FieldType::Str);
+        if self.fixed_size + ty.fixed_size() + strings > MAX_FIXED_SIZE {
             return Err(FormatError::FixedPartTooLarge {
-                size: self.fixed_size + ty.fixed_size(),
+                size: self.fixed_size + ty.fixed_size() + strings,
                 max: MAX_FIXED_SIZE,
             });
         }
@@ -296,6 +307,7 @@ impl EventFormat {
         self.name_args.push_str(name);
         self.fixed_size += ty.fixed_size();
         self.dynamic_fields += usize::from(ty.is_dynamic());
+        self.strings = strings;
         self.fields.push(Field {
             name: name.to_owned(),
             ty,
@@ -326,6 +338,7 @@ impl EventFormat {
             fields: Vec::new(),
             fixed_size: 0,
             dynamic_fields: 0,
+            strings: 0,
         }
     }
 

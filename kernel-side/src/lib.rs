@@ -9,7 +9,11 @@
 //!   [`EnableWord`](cotrace_word::EnableWord) to the kernel; the [`Registration`] unregisters on
 //!   drop.
 //! - [`Registration::write`] with [`Value`]s: one `writev`, no heap allocation;
-//!   [`WriteOutcome::NotEnabled`] when nobody listens.
+//!   [`WriteOutcome::NotEnabled`] when nobody listens, [`WriteOutcome::Truncated`] when the
+//!   event was cut to [`MAX_PAYLOAD`]; [`Registration::write_stats`] ([`WriteStats`]) counts
+//!   truncated, dropped and failed writes.
+//! - [`descriptor_status`] ([`DescriptorStatus`]): whether the process's `user_events_data`
+//!   descriptor is still open, was reopened, or is lost (closed by the application).
 //! - [`delete`]: remove an event (needed for persistent ones).
 //! - Errors: [`Error`], [`FormatError`], [`WriteError`], [`Errno`].
 //!
@@ -17,7 +21,14 @@
 //!
 //! One descriptor of `<tracefs>/user_events_data` is opened per process, lazily, with
 //! `O_CLOEXEC` (tracefs is looked for at `/sys/kernel/tracing`, then `/sys/kernel/debug/tracing`,
-//! then in `/proc/mounts`). Registration (`DIAG_IOCSREG`) passes the word's address with
+//! then in `/proc/mounts`), and moved to a high number (the highest below
+//! `min(RLIMIT_NOFILE, 4096)`, with `F_DUPFD_CLOEXEC`); its identity (`st_dev`, `st_ino`) is
+//! kept. If the application closes it (daemons close every descriptor >= 3), the next failed
+//! write is checked against that identity before its error is believed, nothing is ever sent
+//! to that number again, and the events re-register on a fresh descriptor; if none can be
+//! opened the writes are dropped (counted) and [`descriptor_status`] says why and how to get
+//! them back. [`verify_descriptor_before_each_write`] also checks the identity before every
+//! enabled write, for applications that may put their own file at that very number. Registration (`DIAG_IOCSREG`) passes the word's address with
 //! `enable_bit = 31` and `enable_size = 4`: from then on the kernel atomically sets bit 31 when
 //! the event is enabled and clears it when disabled, leaving the low bits (cotrace's user-space
 //! tracer count) alone. The kernel answers with a write index; a write is
@@ -35,8 +46,18 @@
 //! | `EPERM` | register with PERSIST without CAP_PERFMON | [`Error::PersistNotPermitted`] |
 //! | `EBUSY` | delete: event in use (retried briefly) | [`Error::Busy`] |
 //! | `ENOENT` | delete: no such event | [`Error::NotFound`] |
-//! | `EBADF` | write: nobody enabled the event | `Ok(`[`WriteOutcome::NotEnabled`]`)` |
+//! | `EBADF` | write: nobody enabled the event (our descriptor, identity checked) | `Ok(`[`WriteOutcome::NotEnabled`]`)` |
+//! | any | write: the descriptor is no longer ours | renewed and sent again, or [`WriteError::DescriptorLost`] |
 //! | other | write | [`WriteError::Kernel`] |
+//!
+//! # Oversized events
+//!
+//! ftrace drops an event larger than its ring-buffer page without a word (measured on 6.12: a
+//! payload of 4064 bytes is recorded, 4065 is not), and perf drops events over 8 KiB with a
+//! kernel `WARN_ONCE`. A write whose payload exceeds [`MAX_PAYLOAD`] (4064) has its dynamic
+//! fields cut to fit: small ones are kept whole, large ones share the rest; a cut string ends
+//! with [`TRUNCATION_MARK`]. The outcome is [`WriteOutcome::Truncated`]; nothing is refused for
+//! its size and the kernel never warns.
 //!
 //! # Configuration
 //!
@@ -99,8 +120,11 @@ pub use format::{
     MAX_NAME_LEN,
 };
 pub use register::{RegisterOptions, Registration, delete, register, register_with};
-pub use tracefs::{availability, tracefs_dir};
-pub use write::{Value, WriteOutcome};
+pub use tracefs::{DescriptorStatus, availability, descriptor_status, tracefs_dir};
+pub use write::{
+    MAX_PAYLOAD, TRUNCATION_MARK, Value, WriteOutcome, WriteStats,
+    verify_descriptor_before_each_write,
+};
 
 /// Compile-time checks of promises made in the docs.
 const _: () = {
@@ -108,4 +132,5 @@ const _: () = {
     send_sync::<Registration>();
     send_sync::<EventFormat>();
     send_sync::<Error>();
+    send_sync::<crate::tracefs::DataFile>();
 };

@@ -3,6 +3,7 @@
 
 use std::ffi::CString;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cotrace_word::EnableWord;
@@ -11,8 +12,9 @@ use cotrace_word::layout::{ENABLE_SIZE, KERNEL_BIT};
 use crate::errno::Errno;
 use crate::error::{Error, FormatError, Op, Result};
 use crate::format::EventFormat;
-use crate::sys::{self, RawFd, UserReg, UserUnreg};
-use crate::tracefs::data_file;
+use crate::sys::{self, UserReg, UserUnreg};
+use crate::tracefs::{Current, DataFile, data_file};
+use crate::write::Stats;
 
 /// How long [`delete`] retries `EBUSY` (the kernel drops an unregistered event's last
 /// reference only after an RCU grace period; ~2 ms natively, longer under emulation).
@@ -90,15 +92,25 @@ impl RegisterOptions {
 /// no longer touches the word. The word is `&'static`, so it cannot be freed while the kernel
 /// holds its address.
 ///
+/// If the application closes the process's `user_events_data` descriptor (see
+/// [`descriptor_status`](crate::descriptor_status)), the registration re-registers itself on a
+/// fresh one before its next write: its [`write_index`](Self::write_index) may change.
+///
 /// `Send + Sync`: [`write`](Self::write) takes `&self` and may run on many threads at once.
 #[derive(Debug)]
 pub struct Registration {
     word: &'static EnableWord,
-    fd: RawFd,
-    write_index: u32,
+    data: &'static DataFile,
+    /// `generation << 32 | write index`: the index is valid on the descriptor of that
+    /// generation only.
+    slot: AtomicU64,
+    /// Serialises re-registering on a fresh descriptor.
+    renewing: Mutex<()>,
+    flags: u16,
     format: EventFormat,
     multi_format: bool,
     persist: bool,
+    pub(crate) stats: Stats,
     /// False once [`Registration::unregister`] ran, so drop does not unregister twice.
     live: bool,
 }
@@ -149,6 +161,7 @@ pub fn register_with(
     options: RegisterOptions,
 ) -> Result<Registration> {
     let data = data_file().map_err(|u| Error::Unavailable(u.clone()))?;
+    let current = data.verified()?;
     // Cannot fail: EventFormat only holds validated identifiers.
     let name_args = CString::new(format.as_str()).map_err(|_| {
         Error::Format(FormatError::InvalidName {
@@ -176,7 +189,7 @@ pub fn register_with(
             name_args: name_args.as_ptr() as u64,
             write_index: 0,
         };
-        sys::ioctl_reg(data.fd, &mut reg).map(|()| reg.write_index)
+        sys::ioctl_reg(current.fd, &mut reg).map(|()| reg.write_index)
     };
     let mut result = attempt(flags);
     if result == Err(Errno::INVAL) && flags & sys::FLAG_MULTI_FORMAT != 0 {
@@ -189,11 +202,14 @@ pub fn register_with(
             words.push(address as usize);
             Ok(Registration {
                 word,
-                fd: data.fd,
-                write_index,
+                data,
+                slot: AtomicU64::new(slot(current.generation, write_index)),
+                renewing: Mutex::new(()),
+                flags,
                 format,
                 multi_format: flags & sys::FLAG_MULTI_FORMAT != 0,
                 persist: options.persist,
+                stats: Stats::default(),
                 live: true,
             })
         }
@@ -225,9 +241,60 @@ impl Registration {
         self.format.name()
     }
 
-    /// The kernel's write index for this event (the first 4 bytes of every write).
+    /// The kernel's write index for this event (the first 4 bytes of every write). It changes
+    /// when the registration is renewed on a fresh descriptor.
     pub fn write_index(&self) -> u32 {
-        self.write_index
+        self.slot.load(Ordering::Acquire) as u32
+    }
+
+    /// The write index and the descriptor generation it belongs to.
+    #[inline(always)]
+    pub(crate) fn slot(&self) -> (u32, u32) {
+        let v = self.slot.load(Ordering::Acquire);
+        ((v >> 32) as u32, v as u32)
+    }
+
+    /// The process's descriptor.
+    #[inline(always)]
+    pub(crate) fn data(&self) -> &'static DataFile {
+        self.data
+    }
+
+    /// Re-registers on `current` (a fresh descriptor) unless already done: the enabler made
+    /// through the lost descriptor is removed (enablers belong to the process, not to a
+    /// descriptor), then the event is registered again, which also writes the event's current
+    /// state into bit 31. Never blocks: `Ok(false)` when another thread is doing it.
+    #[cold]
+    pub(crate) fn renew(&self, current: Current) -> core::result::Result<bool, Errno> {
+        let Ok(_guard) = self.renewing.try_lock() else {
+            return Ok(false);
+        };
+        if self.slot().0 == current.generation {
+            return Ok(true);
+        }
+        let address = self.word.kernel_address() as u64;
+        let unreg = UserUnreg {
+            size: core::mem::size_of::<UserUnreg>() as u32,
+            disable_bit: KERNEL_BIT,
+            reserved: 0,
+            reserved2: 0,
+            disable_addr: address,
+        };
+        let _ = sys::ioctl_unreg(current.fd, &unreg);
+        let name_args = CString::new(self.format.as_str()).map_err(|_| Errno::INVAL)?;
+        let mut reg = UserReg {
+            size: core::mem::size_of::<UserReg>() as u32,
+            enable_bit: KERNEL_BIT,
+            enable_size: ENABLE_SIZE,
+            flags: self.flags,
+            enable_addr: address,
+            name_args: name_args.as_ptr() as u64,
+            write_index: 0,
+        };
+        sys::ioctl_reg(current.fd, &mut reg)?;
+        self.slot
+            .store(slot(current.generation, reg.write_index), Ordering::Release);
+        Ok(true)
     }
 
     /// Whether the kernel accepted MULTI_FORMAT (then the tracepoint is
@@ -247,7 +314,8 @@ impl Registration {
     ///
     /// # Errors
     ///
-    /// [`Error::Kernel`] with the errno of `DIAG_IOCSUNREG`.
+    /// [`Error::Kernel`] with the errno of `DIAG_IOCSUNREG`; [`Error::Unavailable`] when the
+    /// application closed the process's descriptor and no fresh one can be opened.
     pub fn unregister(mut self) -> Result<()> {
         self.live = false;
         self.unregister_now()
@@ -263,20 +331,23 @@ impl Registration {
             reserved2: 0,
             disable_addr: address as u64,
         };
-        let result = sys::ioctl_unreg(self.fd, &unreg);
+        // The descriptor is checked first: an ioctl must never reach an application's file.
+        let result = match self.data.verified() {
+            Ok(current) => sys::ioctl_unreg(current.fd, &unreg).map_err(|errno| Error::Kernel {
+                op: Op::Unregister,
+                errno,
+            }),
+            Err(why) => Err(Error::Unavailable(why)),
+        };
         if let Some(i) = words.iter().position(|&a| a == address) {
             words.swap_remove(i);
         }
-        result.map_err(|errno| Error::Kernel {
-            op: Op::Unregister,
-            errno,
-        })
+        result
     }
+}
 
-    /// The descriptor writes go to.
-    pub(crate) fn fd(&self) -> RawFd {
-        self.fd
-    }
+const fn slot(generation: u32, write_index: u32) -> u64 {
+    ((generation as u64) << 32) | write_index as u64
 }
 
 impl Drop for Registration {
@@ -315,9 +386,10 @@ pub fn delete(name: &str) -> Result<()> {
             position: 0,
         })
     })?;
+    let fd = data.verified()?.fd;
     let deadline = Instant::now() + DELETE_RETRY_FOR;
     loop {
-        match sys::ioctl_del(data.fd, &c_name) {
+        match sys::ioctl_del(fd, &c_name) {
             Ok(()) => return Ok(()),
             Err(Errno::BUSY) if Instant::now() < deadline => {
                 std::thread::sleep(DELETE_RETRY_EVERY);

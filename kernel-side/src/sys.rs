@@ -75,6 +75,53 @@ pub(crate) fn open_rdwr_cloexec(path: &CStr) -> Result<RawFd, Errno> {
     check(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
 }
 
+/// What identifies an open file: `(st_dev, st_ino)` of `fstat`.
+pub(crate) type Identity = (u64, u64);
+
+/// `fstat(fd)`'s `(st_dev, st_ino)`: `EBADF` when `fd` is not open.
+// `dev_t`/`ino_t` are u64 on 64-bit Linux but not on every target: the casts are not no-ops.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn identity(fd: RawFd) -> Result<Identity, Errno> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a whole `struct stat` to the valid out-pointer on success and
+    // nothing is read from it otherwise; it does not retain the pointer.
+    check(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec copy of `fd` at the lowest free number
+/// `>= lowest`.
+pub(crate) fn dup_cloexec_at_least(fd: RawFd, lowest: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument and touches no memory of ours.
+    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) })
+}
+
+/// `fcntl(fd, F_GETFD)`: the descriptor flags (`FD_CLOEXEC`).
+#[cfg(test)]
+pub(crate) fn descriptor_flags(fd: RawFd) -> Result<libc::c_int, Errno> {
+    // SAFETY: F_GETFD takes no argument and touches no memory of ours.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) })
+}
+
+/// `close(fd)` of a descriptor this crate opened and no one else uses.
+pub(crate) fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor owned by this crate (the caller's contract) cannot affect
+    // memory safety; a failure leaves nothing to do.
+    unsafe { libc::close(fd) };
+}
+
+/// The soft `RLIMIT_NOFILE`: descriptors of this process are below it.
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is not u64 on every target
+pub(crate) fn open_files_soft_limit() -> Option<u64> {
+    let mut limit = MaybeUninit::<libc::rlimit>::uninit();
+    // SAFETY: getrlimit writes a `struct rlimit` to the valid out-pointer on success.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, limit.as_mut_ptr()) }).ok()?;
+    // SAFETY: getrlimit returned 0, so it initialised `limit`.
+    Some(unsafe { limit.assume_init() }.rlim_cur as u64)
+}
+
 /// `ioctl(fd, DIAG_IOCSREG, reg)`: registers; the kernel fills `reg.write_index`.
 pub(crate) fn ioctl_reg(fd: RawFd, reg: &mut UserReg) -> Result<(), Errno> {
     // SAFETY: DIAG_IOCSREG reads and writes `reg.size` (28) bytes at the pointer, which is a

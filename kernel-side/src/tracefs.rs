@@ -1,10 +1,13 @@
 //! Finding tracefs and opening `user_events_data` once per process.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::fmt;
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::errno::Errno;
 use crate::error::Unavailable;
@@ -13,22 +16,240 @@ use crate::sys::{self, RawFd};
 /// Where tracefs is usually mounted, in the order they are tried before `/proc/mounts`.
 const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
-/// The process's open `user_events_data`, with the tracefs directory it was found in.
-#[derive(Debug)]
+/// The process's `user_events_data` descriptor, with the tracefs directory it was found in.
+///
+/// # Never someone else's file
+///
+/// The descriptor is moved to a high number (the highest below `min(RLIMIT_NOFILE, 4096)`,
+/// with `F_DUPFD_CLOEXEC`), where `open` and `dup` hand out numbers only when every lower one is
+/// taken, and its identity (`st_dev`, `st_ino`) is remembered. An application may still close
+/// it (daemons close every descriptor >= 3): then a write fails (`EBADF`, or another error),
+/// and before such an error is believed the descriptor's identity is checked with `fstat`.
+/// When the number is no longer this file, nothing more is ever sent to it: a fresh
+/// descriptor is opened (at a different number when possible), the generation is bumped, and
+/// each registration re-registers itself on it before its next write (see
+/// [`Registration`](crate::Registration)). When no fresh descriptor can be had (permissions
+/// dropped, no descriptors left), the descriptor is *lost*: writes are dropped (counted), the
+/// reason is kept for [`descriptor_status`], and reopening is retried at most once a second
+/// while an event is enabled.
 pub(crate) struct DataFile {
-    pub(crate) fd: RawFd,
     pub(crate) tracefs: PathBuf,
+    path: CString,
+    /// `(st_dev, st_ino)` of the file, checked before trusting an error.
+    identity: (AtomicU64, AtomicU64),
+    /// `generation << 32 | fd as u32`; fd `-1` while lost.
+    current: AtomicU64,
+    renewal: Mutex<Renewal>,
+}
+
+/// What happened to the descriptor (under [`DataFile::renewal`]).
+#[derive(Debug, Default)]
+struct Renewal {
+    reopened: u32,
+    lost: Option<Unavailable>,
+    last_attempt: Option<Instant>,
+}
+
+/// The descriptor to use now and its generation (registrations made on another generation
+/// must re-register before writing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Current {
+    pub(crate) fd: RawFd,
+    pub(crate) generation: u32,
+}
+
+/// Highest descriptor number used: keeps the kernel's descriptor table small (4096 entries).
+const HIGH_FD_CAP: u64 = 4096;
+/// While lost, reopening is tried at most this often.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+const fn pack(fd: RawFd, generation: u32) -> u64 {
+    ((generation as u64) << 32) | fd as u32 as u64
+}
+
+impl DataFile {
+    /// The descriptor and generation now: one atomic load.
+    #[inline(always)]
+    pub(crate) fn current(&self) -> Current {
+        let v = self.current.load(Ordering::Acquire);
+        Current {
+            fd: v as u32 as RawFd,
+            generation: (v >> 32) as u32,
+        }
+    }
+
+    /// Whether `fd` is (still) this file.
+    pub(crate) fn is_ours(&self, fd: RawFd) -> bool {
+        fd >= 0
+            && sys::identity(fd).is_ok_and(|id| {
+                id == (
+                    self.identity.0.load(Ordering::Relaxed),
+                    self.identity.1.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Renewal> {
+        self.renewal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// For the slow paths (register, unregister, delete, status): the current descriptor after
+    /// checking its identity, reopening it if it is not ours (at once, not rate-limited).
+    pub(crate) fn verified(&self) -> Result<Current, Unavailable> {
+        let mut renewal = self.lock();
+        let current = self.current();
+        if self.is_ours(current.fd) {
+            return Ok(current);
+        }
+        self.reopen(&mut renewal, current)
+    }
+
+    /// For the write path, after `seen` failed or was stale: a descriptor that is ours, or
+    /// `None` (another thread is renewing, or the descriptor is lost and a retry is not due).
+    /// Never blocks.
+    #[cold]
+    pub(crate) fn renew(&self, seen: Current) -> Option<Current> {
+        let Ok(mut renewal) = self.renewal.try_lock() else {
+            return None;
+        };
+        let current = self.current();
+        if current.fd >= 0 && (current.generation != seen.generation || self.is_ours(current.fd)) {
+            return Some(current);
+        }
+        if renewal.lost.is_some()
+            && renewal
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < RETRY_EVERY)
+        {
+            return None;
+        }
+        self.reopen(&mut renewal, current).ok()
+    }
+
+    /// Opens a fresh descriptor, replacing `old` (which is not ours any more and is never
+    /// touched again), and bumps the generation; on failure marks the descriptor lost.
+    fn reopen(&self, renewal: &mut Renewal, old: Current) -> Result<Current, Unavailable> {
+        renewal.last_attempt = Some(Instant::now());
+        let generation = old.generation.wrapping_add(1);
+        let opened = open_placed(&self.path, &self.tracefs, old.fd).and_then(|fd| {
+            sys::identity(fd).map(|id| (fd, id)).map_err(|errno| {
+                sys::close(fd);
+                Unavailable::OpenFailed {
+                    path: self.tracefs.join("user_events_data"),
+                    errno,
+                }
+            })
+        });
+        match opened {
+            Ok((fd, (dev, ino))) => {
+                self.identity.0.store(dev, Ordering::Relaxed);
+                self.identity.1.store(ino, Ordering::Relaxed);
+                self.current.store(pack(fd, generation), Ordering::Release);
+                renewal.reopened += 1;
+                renewal.lost = None;
+                Ok(Current { fd, generation })
+            }
+            Err(why) => {
+                self.current.store(pack(-1, generation), Ordering::Release);
+                renewal.lost = Some(why.clone());
+                Err(why)
+            }
+        }
+    }
+
+    fn status(&self) -> DescriptorStatus {
+        let verified = self.verified();
+        let renewal = self.lock();
+        DescriptorStatus {
+            fd: verified.ok().map(|c| c.fd),
+            reopened: renewal.reopened,
+            lost: renewal.lost.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DataFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataFile")
+            .field("tracefs", &self.tracefs)
+            .field("current", &self.current())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state of this process's `user_events_data` descriptor: see [`descriptor_status`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DescriptorStatus {
+    /// The descriptor's number now; `None` while it is lost.
+    pub fd: Option<i32>,
+    /// How many times it was found closed (or replaced by another file) and reopened.
+    pub reopened: u32,
+    /// Why it could not be reopened the last time it was found gone; `None` while it is open.
+    pub lost: Option<Unavailable>,
+}
+
+impl fmt::Display for DescriptorStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.lost, self.fd) {
+            (Some(_), _) | (None, None) => {
+                write!(
+                    f,
+                    "the user_events descriptor was closed by the application and could not \
+                     be reopened"
+                )?;
+                if let Some(why) = &self.lost {
+                    write!(f, " ({why})")?;
+                }
+                write!(
+                    f,
+                    "; kernel events are dropped (counted per event) until it can be: it is \
+                     retried at most once a second while an event is enabled, and \
+                     cotrace_kernel::descriptor_status() retries at once. To keep it, do not \
+                     close cotrace's descriptor when closing descriptors (it is close-on-exec)"
+                )
+            }
+            (None, Some(fd)) if self.reopened > 0 => write!(
+                f,
+                "descriptor {fd}, reopened {} time(s) after the application closed it \
+                 (events re-registered on it)",
+                self.reopened
+            ),
+            (None, Some(fd)) => write!(f, "descriptor {fd}"),
+        }
+    }
 }
 
 static DATA_FILE: OnceLock<Result<DataFile, Unavailable>> = OnceLock::new();
 
-/// The process-wide `user_events_data` descriptor, opened (O_RDWR | O_CLOEXEC) on first use.
+/// The process-wide `user_events_data`, opened (O_RDWR | O_CLOEXEC, then moved to a high
+/// number) on first use.
 ///
-/// The outcome is decided once per process: a later mount or permission change is not seen.
-/// The descriptor is never closed (the kernel's enablers do not depend on it, and concurrent
-/// writers may hold its number).
+/// Whether user_events is usable is decided once per process: a later mount or permission
+/// change is not seen. The descriptor is never closed by this crate; if the application closes
+/// it, it is replaced (see [`DataFile`]).
 pub(crate) fn data_file() -> Result<&'static DataFile, &'static Unavailable> {
     DATA_FILE.get_or_init(open_data_file).as_ref()
+}
+
+/// The state of this process's `user_events_data` descriptor, after checking that it is still
+/// the file this crate opened (and reopening it at once if the application closed it).
+///
+/// # Errors
+///
+/// [`Unavailable`] when user_events cannot be used here at all (see [`availability`]).
+///
+/// # Examples
+///
+/// ```
+/// match cotrace_kernel::descriptor_status() {
+///     Ok(status) if status.lost.is_some() => eprintln!("kernel events lost: {status}"),
+///     Ok(status) => println!("{status}"),
+///     Err(why) => println!("no user_events: {why}"),
+/// }
+/// ```
+pub fn descriptor_status() -> Result<DescriptorStatus, Unavailable> {
+    data_file().map(DataFile::status).map_err(Clone::clone)
 }
 
 /// Whether user_events can be used by this process: `Ok(tracefs directory)` or why not.
@@ -64,12 +285,60 @@ fn open_data_file() -> Result<DataFile, Unavailable> {
             path: path.clone(),
             errno: Errno::INVAL,
         })?;
-    match sys::open_rdwr_cloexec(&c_path) {
-        Ok(fd) => Ok(DataFile { fd, tracefs }),
-        Err(Errno::NOENT) => Err(Unavailable::KernelWithoutUserEvents { tracefs }),
-        Err(Errno::ACCESS | Errno::PERM) => Err(Unavailable::PermissionDenied { path }),
-        Err(errno) => Err(Unavailable::OpenFailed { path, errno }),
+    let fd = open_placed(&c_path, &tracefs, -1)?;
+    let (dev, ino) = sys::identity(fd).map_err(|errno| {
+        sys::close(fd);
+        Unavailable::OpenFailed {
+            path: path.clone(),
+            errno,
+        }
+    })?;
+    Ok(DataFile {
+        tracefs,
+        path: c_path,
+        identity: (AtomicU64::new(dev), AtomicU64::new(ino)),
+        current: AtomicU64::new(pack(fd, 0)),
+        renewal: Mutex::new(Renewal::default()),
+    })
+}
+
+/// Opens `user_events_data` and moves it to a high number other than `avoid`.
+fn open_placed(c_path: &CStr, tracefs: &Path, avoid: RawFd) -> Result<RawFd, Unavailable> {
+    let path = || tracefs.join("user_events_data");
+    match sys::open_rdwr_cloexec(c_path) {
+        Ok(fd) => Ok(move_high(fd, avoid)),
+        Err(Errno::NOENT) => Err(Unavailable::KernelWithoutUserEvents {
+            tracefs: tracefs.to_path_buf(),
+        }),
+        Err(Errno::ACCESS | Errno::PERM) => Err(Unavailable::PermissionDenied { path: path() }),
+        Err(errno) => Err(Unavailable::OpenFailed {
+            path: path(),
+            errno,
+        }),
     }
+}
+
+/// Moves `fd` to the highest number below `min(RLIMIT_NOFILE, 4096)` (or near it) that is not
+/// `avoid`; keeps `fd` where it is when that fails.
+fn move_high(fd: RawFd, avoid: RawFd) -> RawFd {
+    let Some(limit) = sys::open_files_soft_limit() else {
+        return fd;
+    };
+    let top = limit.min(HIGH_FD_CAP) as RawFd - 1;
+    for lowest in [top, top - 1, top / 2] {
+        if lowest <= fd {
+            break;
+        }
+        match sys::dup_cloexec_at_least(fd, lowest) {
+            Ok(high) if high != avoid => {
+                sys::close(fd);
+                return high;
+            }
+            Ok(high) => sys::close(high),
+            Err(_) => {}
+        }
+    }
+    fd
 }
 
 /// A directory is a mounted tracefs when its `trace` file exists.
@@ -182,6 +451,61 @@ mod tests {
             Some(PathBuf::from("/mnt/my trace"))
         );
         assert_eq!(tracefs_in_mounts("proc /proc proc rw 0 0\n"), None);
+    }
+
+    #[test]
+    fn descriptors_move_high_close_on_exec_and_avoid_a_number() {
+        use std::os::fd::IntoRawFd;
+        let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        let limit = sys::open_files_soft_limit().unwrap();
+        let top = limit.min(HIGH_FD_CAP) as RawFd - 1;
+        let high = move_high(fd, -1);
+        assert_eq!(high, top, "moved to the top below min(RLIMIT_NOFILE, 4096)");
+        assert_eq!(
+            sys::identity(fd),
+            Err(Errno::BADF),
+            "the low copy is closed"
+        );
+        let flags = sys::descriptor_flags(high).unwrap();
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        // A replacement avoids the number it replaces.
+        let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        sys::close(high);
+        let other = move_high(fd, top);
+        assert!(other != top && other > fd, "{other}");
+        sys::close(other);
+    }
+
+    #[test]
+    fn a_lost_descriptor_says_why_and_how_to_recover() {
+        let lost = DescriptorStatus {
+            fd: None,
+            reopened: 0,
+            lost: Some(Unavailable::PermissionDenied {
+                path: "/sys/kernel/tracing/user_events_data".into(),
+            }),
+        };
+        let text = lost.to_string();
+        for part in [
+            "closed by the application",
+            "could not be reopened",
+            "permission denied",
+            "dropped",
+            "retried",
+            "do not close",
+        ] {
+            assert!(text.contains(part), "{part:?} missing: {text}");
+        }
+        let fine = DescriptorStatus {
+            fd: Some(4095),
+            reopened: 2,
+            lost: None,
+        };
+        assert_eq!(
+            fine.to_string(),
+            "descriptor 4095, reopened 2 time(s) after the application closed it (events \
+             re-registered on it)"
+        );
     }
 
     #[test]

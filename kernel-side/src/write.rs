@@ -1,14 +1,16 @@
 //! The write path: [`Value`]s checked against the format and sent with one `writev`, the
 //! write index first, the fixed part next, `__rel_loc` data last, without touching the heap.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use cotrace_word::layout::KERNEL_MASK;
 
 use crate::errno::Errno;
 use crate::error::WriteError;
-use crate::format::EventFormat;
-use crate::format::{FieldType, MAX_FIELDS};
+use crate::format::{EventFormat, FieldType};
 use crate::register::Registration;
 use crate::sys::{IoVecs, RawFd, StackBuf};
+use crate::tracefs::Current;
 
 /// One field's value for [`Registration::write`]. The variant must match the field's
 /// [`FieldType`] (`U32` for `FieldType::U32`, `Chars` for `FieldType::Chars(_)`, ...).
@@ -60,23 +62,93 @@ impl Value<'_> {
 
 /// What [`Registration::write`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteOutcome {
     /// The kernel took the event.
     Written,
+    /// The kernel took the event with its dynamic fields cut to fit [`MAX_PAYLOAD`] (see
+    /// [`Registration::write`]'s "Oversized events"); counted in
+    /// [`WriteStats::truncated`].
+    Truncated,
     /// Nobody has the event enabled now (bit 31 clear, or the kernel's `EBADF`); nothing was
     /// recorded. Not an error.
     NotEnabled,
 }
 
-/// Largest `__rel_loc` size or offset (16 bits each).
-const REL_LOC_MAX: usize = u16::MAX as usize;
-/// The stack buffer of a write: the write index, the whole fixed part (at most
-/// `MAX_FIXED_SIZE`), and as much dynamic data as fits after it.
-const BUFFER: usize = 4096;
-/// iovecs: the buffer, then per dynamic field that did not fit its data and a NUL.
-const MAX_IOVECS: usize = 1 + 2 * MAX_FIELDS;
+/// The largest payload (the bytes after the 4-byte write index) that every kernel consumer
+/// records: ftrace keeps an event only if it fits one ring-buffer sub-buffer (4096 bytes by
+/// default, less 16 bytes of page header, 8 of event header and ftrace's own 8-byte
+/// `common_*` fields), and perf refuses events over 8 KiB with a kernel `WARN_ONCE`. Measured
+/// on Linux 6.12: ftrace records a payload of 4064 bytes and silently drops 4065.
+pub const MAX_PAYLOAD: usize = 4064;
 
-const _: () = assert!(4 + crate::format::MAX_FIXED_SIZE <= BUFFER);
+/// What a string cut to fit ends with (before its NUL).
+pub const TRUNCATION_MARK: &str = "[truncated]";
+
+/// Per-registration counts of writes that did not go as asked: see
+/// [`Registration::write_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteStats {
+    /// Events recorded with their dynamic fields cut to fit ([`WriteOutcome::Truncated`]).
+    pub truncated: u64,
+    /// Enabled events not sent because the process's `user_events_data` descriptor was closed
+    /// under this crate and not (yet) replaced ([`WriteError::DescriptorLost`]).
+    pub dropped: u64,
+    /// Writes that failed otherwise: values that do not fit the format, or a kernel error.
+    pub failed: u64,
+}
+
+/// See [`verify_descriptor_before_each_write`].
+static VERIFY_EACH_WRITE: AtomicBool = AtomicBool::new(false);
+
+/// Checks the descriptor's identity (one `fstat`) before every enabled write, for the whole
+/// process, when `on`.
+///
+/// By default the identity of the process's `user_events_data` descriptor is checked only when
+/// a write fails: that catches an application closing it (the number is then free, the write
+/// fails), but not an application that closes it *and* puts its own file at that very number
+/// (an explicit `dup2`, or holding thousands of files) before any enabled write noticed: until
+/// then trace bytes would go to that file. With this on, no write can reach another file (an
+/// `fstat` costs about as much as the `writev` itself). Writes made while no tracer has an
+/// event enabled are never affected.
+///
+/// # Examples
+///
+/// ```
+/// // A daemon that may reassign every descriptor number after start-up:
+/// cotrace_kernel::verify_descriptor_before_each_write(true);
+/// ```
+pub fn verify_descriptor_before_each_write(on: bool) {
+    VERIFY_EACH_WRITE.store(on, Ordering::Relaxed);
+}
+
+/// The counters behind [`WriteStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    truncated: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Stats {
+    #[inline(always)]
+    fn count(&self, result: &Result<WriteOutcome, WriteError>) {
+        let counter = match result {
+            Ok(WriteOutcome::Written | WriteOutcome::NotEnabled) => return,
+            Ok(WriteOutcome::Truncated) => &self.truncated,
+            Err(WriteError::DescriptorLost) => &self.dropped,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The stack buffer of a write: the write index and the largest payload.
+const BUFFER: usize = 4096;
+
+const _: () = assert!(4 + MAX_PAYLOAD <= BUFFER);
+const _: () = assert!(crate::format::MAX_FIXED_SIZE <= MAX_PAYLOAD);
 
 impl Registration {
     /// Sends one event with these field values, if the kernel has it enabled.
@@ -90,17 +162,34 @@ impl Registration {
     /// The write index, the fixed fields in declaration order (`char[N]` padded with NULs,
     /// a `size << 16 | offset` word for each dynamic field, the offset counted from the end of
     /// that word), then the dynamic data in declaration order (strings with a NUL). Everything
-    /// is copied into one 4 KiB stack buffer, so a typical event is a single iovec; dynamic
-    /// data that does not fit is referenced in place by further iovecs (also on the stack).
-    /// No heap allocation, ever.
+    /// is copied into one 4 KiB stack buffer and sent as one iovec. No heap allocation, ever.
+    ///
+    /// # Oversized events
+    ///
+    /// A payload over [`MAX_PAYLOAD`] bytes (4064) would be dropped by ftrace without a word,
+    /// and over 8 KiB perf also drops it with a kernel warning. Such an event is recorded with
+    /// its dynamic fields cut to fit: fields that are small enough are kept whole, and the
+    /// large ones share the rest equally (each keeps its first bytes). A cut string ends with
+    /// [`TRUNCATION_MARK`] (`"[truncated]"`) at a UTF-8 character boundary; cut bytes are just
+    /// shorter. The outcome is [`WriteOutcome::Truncated`], counted in
+    /// [`write_stats`](Self::write_stats).
+    ///
+    /// # A closed descriptor
+    ///
+    /// If the process's `user_events_data` descriptor was closed under this crate (see
+    /// [`descriptor_status`](crate::descriptor_status)), a failed `writev` is noticed, nothing
+    /// is ever sent to that number again, and the event is re-registered on a fresh descriptor
+    /// and sent there. If none can be opened, the event is dropped with
+    /// [`WriteError::DescriptorLost`] (counted).
     ///
     /// The kernel's `EBADF` (disabled between the check and the call) is also
-    /// [`WriteOutcome::NotEnabled`].
+    /// [`WriteOutcome::NotEnabled`], once the descriptor's identity has been checked.
     ///
     /// # Errors
     ///
-    /// [`WriteError`] on a value that does not fit the format (never a panic), or when `writev`
-    /// fails otherwise. Hot paths usually ignore the result.
+    /// [`WriteError`] on a value that does not fit the format (never a panic), when `writev`
+    /// fails otherwise, or when the descriptor is lost. Hot paths usually ignore the result;
+    /// [`write_stats`](Self::write_stats) counts the failures.
     #[inline]
     pub fn write(&self, values: &[Value<'_>]) -> Result<WriteOutcome, WriteError> {
         if self.word().snapshot().raw() & KERNEL_MASK == 0 {
@@ -116,121 +205,286 @@ impl Registration {
     ///
     /// As [`write`](Self::write).
     pub fn write_always(&self, values: &[Value<'_>]) -> Result<WriteOutcome, WriteError> {
-        send(self.fd(), self.write_index(), self.format(), values)
+        let result = self.send_checked(values);
+        self.stats.count(&result);
+        result
+    }
+
+    /// Counts of truncated, dropped and failed writes of this registration since it was made.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            truncated: self.stats.truncated.load(Ordering::Relaxed),
+            dropped: self.stats.dropped.load(Ordering::Relaxed),
+            failed: self.stats.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    #[inline(always)]
+    fn send_checked(&self, values: &[Value<'_>]) -> Result<WriteOutcome, WriteError> {
+        let current = self.data().current();
+        let (generation, index) = self.slot();
+        if current.fd < 0
+            || generation != current.generation
+            || (VERIFY_EACH_WRITE.load(Ordering::Relaxed) && !self.data().is_ours(current.fd))
+        {
+            return self.send_renewed(current, values);
+        }
+        match send(current.fd, index, self.format(), values) {
+            Err(WriteError::Kernel(errno)) => {
+                // An error is believed only from our own file.
+                if self.data().is_ours(current.fd) {
+                    if errno == Errno::BADF {
+                        Ok(WriteOutcome::NotEnabled)
+                    } else {
+                        Err(WriteError::Kernel(errno))
+                    }
+                } else {
+                    self.send_renewed(current, values)
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The slow path after the descriptor `seen` turned out closed, replaced, or newer than
+    /// this registration: renew both, then send once.
+    #[cold]
+    fn send_renewed(
+        &self,
+        seen: Current,
+        values: &[Value<'_>],
+    ) -> Result<WriteOutcome, WriteError> {
+        let Some(current) = self.data().renew(seen) else {
+            return Err(WriteError::DescriptorLost);
+        };
+        match self.renew(current) {
+            Ok(true) => {}
+            Ok(false) => return Err(WriteError::DescriptorLost),
+            Err(errno) => return Err(WriteError::Kernel(errno)),
+        }
+        // Registering wrote the event's current state into bit 31.
+        if self.word().snapshot().raw() & KERNEL_MASK == 0 {
+            return Ok(WriteOutcome::NotEnabled);
+        }
+        match send(current.fd, self.slot().1, self.format(), values) {
+            Err(WriteError::Kernel(Errno::BADF)) if self.data().is_ours(current.fd) => {
+                Ok(WriteOutcome::NotEnabled)
+            }
+            other => other,
+        }
     }
 }
 
+/// How many bytes of a dynamic value are sent when it is cut to `take` bytes (NUL included
+/// for strings): `(kept data, mark)`.
+#[inline]
+fn cut<'a>(value: &Value<'a>, take: usize) -> (&'a [u8], &'static [u8]) {
+    match *value {
+        Value::Str(s) if s.len() < take => (s.as_bytes(), b""),
+        Value::Str(s) => {
+            let room = take.saturating_sub(1); // the NUL
+            let (room, mark) = if room > TRUNCATION_MARK.len() {
+                (room - TRUNCATION_MARK.len(), TRUNCATION_MARK.as_bytes())
+            } else {
+                (room, &b""[..])
+            };
+            let mut end = room.min(s.len());
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            (&s.as_bytes()[..end], mark)
+        }
+        Value::Bytes(b) => (&b[..take.min(b.len())], b""),
+        _ => (&[], b""),
+    }
+}
+
+/// The largest share `c` such that giving each dynamic value `min(len, c)` bytes (at least 1
+/// for a string's NUL) fits `budget`; `None` when not even that fits.
+fn share(values: &[Value<'_>], budget: usize) -> Option<usize> {
+    let need = |c: usize| -> usize {
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Str(_) => dynamic_len(v).min(c).max(1),
+                Value::Bytes(_) => dynamic_len(v).min(c),
+                _ => 0,
+            })
+            .sum()
+    };
+    if need(0) > budget {
+        return None;
+    }
+    let (mut lo, mut hi) = (0, MAX_PAYLOAD);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if need(mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo)
+}
+
 /// Checks `values` against `format` and sends `[write_index, payload]` to `fd` with one
-/// `writev` (see [`Registration::write`]'s payload layout).
+/// `writev` (see [`Registration::write`]'s payload layout and oversized events). Kernel
+/// errors, `EBADF` included, are returned as [`WriteError::Kernel`].
+#[inline]
 fn send(
     fd: RawFd,
     write_index: u32,
     format: &EventFormat,
     values: &[Value<'_>],
 ) -> Result<WriteOutcome, WriteError> {
-    {
-        let fields = format.fields();
-        if values.len() != fields.len() {
-            return Err(WriteError::FieldCount {
-                expected: fields.len(),
-                found: values.len(),
-            });
-        }
+    let mut buf = StackBuf::<BUFFER>::new();
+    // Whole values: the usual case, with every cut branch compiled out.
+    if build(&mut buf, write_index, format, values, usize::MAX)? > MAX_PAYLOAD {
+        return send_cut(fd, write_index, format, values);
+    }
+    let mut iov = IoVecs::<1>::new();
+    iov.push(buf.as_slice());
+    match iov.writev(fd) {
+        Ok(_) => Ok(WriteOutcome::Written),
+        Err(errno) => Err(WriteError::Kernel(errno)),
+    }
+}
 
-        // The fixed part, checking each value against its field on the way.
-        let mut buf = StackBuf::<BUFFER>::new();
-        buf.push(&write_index.to_ne_bytes());
-        let mut payload_offset = 0; // of the current field, after the write index
-        let mut dynamic_at = format.fixed_size(); // where the next dynamic data goes
-        for (index, (field, value)) in fields.iter().zip(values).enumerate() {
-            let ty = field.ty();
-            let mismatch = || WriteError::TypeMismatch {
-                index,
-                expected: ty,
-                found: value.kind(),
-            };
-            // Every push below fits: the fixed part is at most MAX_FIXED_SIZE (checked when
-            // the format was built) and BUFFER holds it after the write index.
-            match (ty, value) {
-                (FieldType::U8, Value::U8(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::U16, Value::U16(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::U32, Value::U32(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::U64, Value::U64(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::S8, Value::S8(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::S16, Value::S16(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::S32, Value::S32(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::S64, Value::S64(v)) => buf.push(&v.to_ne_bytes()),
-                (FieldType::Chars(n), Value::Chars(bytes)) => {
-                    let n = usize::from(n);
-                    if bytes.len() > n {
-                        return Err(WriteError::TooLong {
-                            index,
-                            len: bytes.len(),
-                            max: n,
-                        });
-                    }
-                    buf.push(bytes) && buf.push_zeros(n - bytes.len())
-                }
-                (FieldType::Str, Value::Str(_)) | (FieldType::Bytes, Value::Bytes(_)) => {
-                    let len = dynamic_len(value);
-                    // Offset relative to the end of this 4-byte __rel_loc word.
-                    let relative = dynamic_at - (payload_offset + 4);
-                    if len > REL_LOC_MAX || relative > REL_LOC_MAX {
-                        return Err(WriteError::TooLong {
-                            index,
-                            len,
-                            // Data that would start past 65535 bytes cannot be addressed at all.
-                            max: if relative > REL_LOC_MAX {
-                                0
-                            } else {
-                                REL_LOC_MAX
-                            },
-                        });
-                    }
-                    dynamic_at += len;
-                    buf.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
-                }
-                _ => return Err(mismatch()),
-            };
-            payload_offset += ty.fixed_size();
-        }
+/// [`send`] for a payload over [`MAX_PAYLOAD`]: the dynamic values are cut to their share.
+#[cold]
+#[inline(never)]
+fn send_cut(
+    fd: RawFd,
+    write_index: u32,
+    format: &EventFormat,
+    values: &[Value<'_>],
+) -> Result<WriteOutcome, WriteError> {
+    let budget = MAX_PAYLOAD.saturating_sub(format.fixed_size());
+    let Some(cap) = share(values, budget) else {
+        // Not reachable with a validated format: it leaves room for every string's NUL.
+        return Err(WriteError::TooLong {
+            index: 0,
+            len: format.fixed_size() + values.iter().map(dynamic_len).sum::<usize>(),
+            max: MAX_PAYLOAD,
+        });
+    };
+    let mut buf = StackBuf::<BUFFER>::new();
+    build(&mut buf, write_index, format, values, cap)?;
+    let mut iov = IoVecs::<1>::new();
+    iov.push(buf.as_slice());
+    match iov.writev(fd) {
+        Ok(_) => Ok(WriteOutcome::Truncated),
+        Err(errno) => Err(WriteError::Kernel(errno)),
+    }
+}
 
-        // Dynamic data: copied after the fixed part while it fits; from the first that does
-        // not, referenced in place (in order, so offsets stay right).
-        let mut spilled_from = values.len();
-        for (index, value) in values.iter().enumerate() {
-            let fits = match value {
-                Value::Str(s) => {
-                    buf.remaining() > s.len() && buf.push(s.as_bytes()) && buf.push(&[0])
+/// Checks `values` against `format` and builds `[write_index, payload]` in `buf`, each
+/// dynamic value longer than `cap` bytes cut to `cap`. Returns the payload's size; when it is
+/// over [`MAX_PAYLOAD`] (only possible with `cap == usize::MAX`), `buf` holds the fixed part
+/// only and must not be sent.
+#[inline(always)]
+fn build(
+    buf: &mut StackBuf<BUFFER>,
+    write_index: u32,
+    format: &EventFormat,
+    values: &[Value<'_>],
+    cap: usize,
+) -> Result<usize, WriteError> {
+    let fields = format.fields();
+    if values.len() != fields.len() {
+        return Err(WriteError::FieldCount {
+            expected: fields.len(),
+            found: values.len(),
+        });
+    }
+    let sent_len = |value: &Value<'_>| -> usize {
+        let len = dynamic_len(value);
+        if len <= cap {
+            return len;
+        }
+        let (data, mark) = cut(value, cap.max(1));
+        data.len() + mark.len() + usize::from(matches!(value, Value::Str(_)))
+    };
+
+    // The fixed part, checking each value against its field on the way.
+    buf.push(&write_index.to_ne_bytes());
+    let mut payload_offset = 0; // of the current field, after the write index
+    let mut dynamic_at = format.fixed_size(); // where the next dynamic data goes
+    for (index, (field, value)) in fields.iter().zip(values).enumerate() {
+        let ty = field.ty();
+        let mismatch = || WriteError::TypeMismatch {
+            index,
+            expected: ty,
+            found: value.kind(),
+        };
+        // Every push below fits: the fixed part is at most MAX_FIXED_SIZE (checked when the
+        // format was built) and BUFFER holds it after the write index.
+        match (ty, value) {
+            (FieldType::U8, Value::U8(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::U16, Value::U16(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::U32, Value::U32(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::U64, Value::U64(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::S8, Value::S8(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::S16, Value::S16(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::S32, Value::S32(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::S64, Value::S64(v)) => buf.push(&v.to_ne_bytes()),
+            (FieldType::Chars(n), Value::Chars(bytes)) => {
+                let n = usize::from(n);
+                if bytes.len() > n {
+                    return Err(WriteError::TooLong {
+                        index,
+                        len: bytes.len(),
+                        max: n,
+                    });
                 }
-                Value::Bytes(b) => buf.push(b),
-                _ => continue,
-            };
-            if !fits {
-                spilled_from = index;
-                break;
+                buf.push(bytes) && buf.push_zeros(n - bytes.len())
             }
-        }
-        let mut iov = IoVecs::<MAX_IOVECS>::new();
-        iov.push(buf.as_slice());
-        for value in &values[spilled_from..] {
+            (FieldType::Str, Value::Str(_)) | (FieldType::Bytes, Value::Bytes(_)) => {
+                let len = sent_len(value);
+                // Offset relative to the end of this 4-byte __rel_loc word. Both fit their
+                // 16 bits whenever the payload fits MAX_PAYLOAD, the only case that is sent.
+                let relative = dynamic_at - (payload_offset + 4);
+                dynamic_at += len;
+                buf.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
+            }
+            _ => return Err(mismatch()),
+        };
+        payload_offset += ty.fixed_size();
+    }
+    if dynamic_at > MAX_PAYLOAD {
+        return Ok(dynamic_at);
+    }
+
+    // Dynamic data; all of it fits the buffer.
+    if cap == usize::MAX {
+        // Nothing to cut (resolved at compile time in `send`).
+        for value in values {
             match value {
-                Value::Str(s) => {
-                    iov.push(s.as_bytes());
-                    iov.push(&[0]);
-                }
-                Value::Bytes(b) => {
-                    iov.push(b);
-                }
-                _ => {}
-            }
+                Value::Str(s) => buf.push(s.as_bytes()) && buf.push(&[0]),
+                Value::Bytes(b) => buf.push(b),
+                _ => true,
+            };
         }
-        match iov.writev(fd) {
-            Ok(_) => Ok(WriteOutcome::Written),
-            Err(Errno::BADF) => Ok(WriteOutcome::NotEnabled),
-            Err(errno) => Err(WriteError::Kernel(errno)),
+        return Ok(dynamic_at);
+    }
+    // Cut to `cap` where longer.
+    for value in values {
+        let (data, mark, nul): (&[u8], &[u8], bool) = match value {
+            Value::Str(s) if s.len() < cap => (s.as_bytes(), b"", true),
+            Value::Bytes(b) if b.len() <= cap => (b, b"", false),
+            Value::Str(_) | Value::Bytes(_) => {
+                let (data, mark) = cut(value, cap.max(1));
+                (data, mark, matches!(value, Value::Str(_)))
+            }
+            _ => continue,
+        };
+        buf.push(data);
+        buf.push(mark);
+        if nul {
+            buf.push(&[0]);
         }
     }
+    Ok(dynamic_at)
 }
 
 /// Bytes a dynamic value takes in the payload (strings with their NUL).
@@ -354,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn data_that_does_not_fit_the_stack_buffer_is_sent_in_place() {
+    fn oversized_data_is_cut_to_fit_keeping_small_fields_whole() {
         let f = EventFormat::with_fields(
             "ev",
             &[
@@ -370,14 +624,54 @@ mod tests {
             &[Value::Str("x"), Value::Bytes(&big), Value::Str("tail")],
         )
         .unwrap();
+        // 4064 - 12 (fixed) - 2 ("x\0") - 5 ("tail\0") = 4045 bytes left for `big`.
         let small_rel = ((2u32 << 16) | (12 - 4)).to_ne_bytes();
-        let big_rel = ((6000u32 << 16) | (12 + 2 - 8)).to_ne_bytes();
-        let after_rel = ((5u32 << 16) | (12 + 2 + 6000 - 12)).to_ne_bytes();
+        let big_rel = ((4045u32 << 16) | (12 + 2 - 8)).to_ne_bytes();
+        let after_rel = ((5u32 << 16) | (12 + 2 + 4045 - 12)).to_ne_bytes();
         let want = bytes(&[
-            &INDEX, &small_rel, &big_rel, &after_rel, b"x\0", &big, b"tail\0",
+            &INDEX,
+            &small_rel,
+            &big_rel,
+            &after_rel,
+            b"x\0",
+            &big[..4045],
+            b"tail\0",
         ]);
-        assert_eq!(got.len(), want.len());
+        assert_eq!(got.len(), 4 + MAX_PAYLOAD);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn oversized_fields_share_the_room_and_strings_end_with_the_mark() {
+        let f = EventFormat::with_fields("ev", &[("s", FieldType::Str), ("b", FieldType::Bytes)])
+            .unwrap();
+        let (s, b) = ("y".repeat(70_000), vec![7u8; 70_000]);
+        let got = sent(&f, &[Value::Str(&s), Value::Bytes(&b)]).unwrap();
+        assert_eq!(got.len(), 4 + MAX_PAYLOAD);
+        let word = |at: usize| u32::from_ne_bytes(got[at..at + 4].try_into().unwrap());
+        let (s_len, b_len) = ((word(4) >> 16) as usize, (word(8) >> 16) as usize);
+        assert_eq!((s_len, b_len), (2028, 2028), "(4064 - 8) / 2 each");
+        let s_data = &got[12..12 + s_len];
+        assert!(s_data.ends_with(b"[truncated]\0"));
+        assert!(s_data[..s_len - 12].iter().all(|&c| c == b'y'));
+        assert!(got[12 + s_len..].iter().all(|&c| c == 7));
+    }
+
+    #[test]
+    fn a_cut_string_stays_valid_utf8() {
+        let f = EventFormat::with_fields("ev", &[("s", FieldType::Str)]).unwrap();
+        // 3-byte characters: 4064 - 4 - 1 (NUL) - 11 (mark) = 4048 bytes, a multiple of 3 + 1.
+        let s = "\u{20ac}".repeat(3000);
+        let got = sent(&f, &[Value::Str(&s)]).unwrap();
+        let len = (u32::from_ne_bytes(got[4..8].try_into().unwrap()) >> 16) as usize;
+        let text = core::str::from_utf8(&got[8..8 + len - 1]).expect("valid UTF-8");
+        assert!(text.ends_with(TRUNCATION_MARK));
+        assert_eq!(
+            text.len(),
+            4047 + TRUNCATION_MARK.len(),
+            "4048 rounded down to 3s"
+        );
+        assert_eq!(got[8 + len - 1], 0);
     }
 
     #[test]
@@ -409,14 +703,9 @@ mod tests {
             })
         );
         let long = "z".repeat(70_000);
-        assert_eq!(
-            sent(&f, &[Value::Chars(b"ab"), Value::Str(&long)]),
-            Err(WriteError::TooLong {
-                index: 1,
-                len: 70_001,
-                max: 65_535
-            })
-        );
+        let got = sent(&f, &[Value::Chars(b"ab"), Value::Str(&long)]).unwrap();
+        assert_eq!(got.len(), 4 + MAX_PAYLOAD, "cut to fit, not refused");
+        assert!(got.ends_with(b"zz[truncated]\0"));
         assert_eq!(
             sent(&f, &[Value::Chars(b"ab"), Value::Bytes(b"")]),
             Err(WriteError::TypeMismatch {
@@ -454,9 +743,9 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_descriptor_is_reported_as_not_enabled() {
-        // EBADF is how the kernel says "disabled"; any EBADF maps to NotEnabled.
+    fn kernel_errors_ebadf_included_come_back_raw() {
+        // EBADF means "disabled" only from our own descriptor: the caller checks that.
         let f = EventFormat::new("ev").unwrap();
-        assert_eq!(send(-1, 0, &f, &[]), Ok(WriteOutcome::NotEnabled));
+        assert_eq!(send(-1, 0, &f, &[]), Err(WriteError::Kernel(Errno::BADF)));
     }
 }

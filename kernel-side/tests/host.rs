@@ -68,6 +68,9 @@ fn unavailable_is_typed_and_explains_the_fix() {
                 reg.write(&[cotrace_kernel::Value::U32(1)]),
                 Ok(cotrace_kernel::WriteOutcome::NotEnabled)
             );
+            // The descriptor is open, ours, and was never replaced.
+            let status = cotrace_kernel::descriptor_status().unwrap();
+            assert!(status.fd.is_some() && status.lost.is_none(), "{status:?}");
         }
         (Err(why), Some(hint)) => {
             let message = why.to_string();
@@ -100,7 +103,8 @@ fn unavailable_is_typed_and_explains_the_fix() {
             let e = register(&WORD, format).unwrap_err();
             assert_eq!(e, Error::Unavailable(why.clone()));
             assert_eq!(e.to_string(), message);
-            assert_eq!(delete(&name), Err(Error::Unavailable(why)));
+            assert_eq!(delete(&name), Err(Error::Unavailable(why.clone())));
+            assert_eq!(cotrace_kernel::descriptor_status(), Err(why));
             assert!(!WORD.is_enabled(), "nobody may set the kernel bit here");
             // The format builder does not need the kernel.
             assert!(EventFormat::new("still_fine").is_ok());

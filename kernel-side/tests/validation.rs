@@ -145,7 +145,8 @@ fn char_array_lengths() {
 
 #[test]
 fn fixed_part_limit() {
-    // Four char[1024] fields are 4096 bytes: more than MAX_FIXED_SIZE (4092).
+    // Four char[1024] fields are 4096 bytes: more than MAX_FIXED_SIZE (4064, the largest
+    // payload ftrace records).
     let mut format = EventFormat::new("ev").unwrap();
     for i in 0..3 {
         format = format
@@ -162,7 +163,22 @@ fn fixed_part_limit() {
         }
     );
     assert!(e.to_string().contains("__rel_loc"), "{e}");
-    assert!(format.field("last", FieldType::Chars(1020)).is_ok());
+    assert!(format.clone().field("last", FieldType::Chars(992)).is_ok());
+    assert!(format.clone().field("last", FieldType::Chars(993)).is_err());
+    // A string needs room for at least its NUL besides its 4-byte word.
+    let format = format.field("c3", FieldType::Chars(987)).unwrap();
+    assert!(format.clone().field("s", FieldType::Str).is_ok());
+    assert_eq!(
+        err(format
+            .clone()
+            .field("b", FieldType::Chars(1))
+            .unwrap()
+            .field("s", FieldType::Str)),
+        FormatError::FixedPartTooLarge {
+            size: 4065,
+            max: MAX_FIXED_SIZE
+        }
+    );
 }
 
 #[test]
