@@ -57,13 +57,16 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist]"
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes"
+# The facade's test files that need both real tracers; each is built and run in the kernel.
+facade_names=(coexistence registration names persist kernel_writes)
 mapfile -t facade_tests < <(
-  cargo test -p cotrace --test coexistence --test registration --test names --test persist \
+  cargo test -p cotrace "${facade_names[@]/#/--test=}" \
     --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
-((${#facade_tests[@]} == 4)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+((${#facade_tests[@]} == ${#facade_names[@]})) ||
+  { echo "test.sh: facade test binaries not built (${#facade_tests[@]} of ${#facade_names[@]})" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {
