@@ -109,31 +109,22 @@ fn is_ours(func: ProbeCallback) -> bool {
     func.is_some_and(|f| f as usize == crate::probe::callback_address())
 }
 
-/// One more attachment of our probe to `event`.
+/// One more attachment of our probe to `event`, counted in LTTng's share of its word (a
+/// saturated word is left as it is).
 fn attach(event: &EventRuntime) {
-    if event.spec.word.acquire_user().is_ok() {
-        event.attached.fetch_add(1, Ordering::AcqRel);
-    }
+    let _ = event.share.acquire();
 }
 
-/// One fewer; ignored when we hold none (e.g. detaches of the parent's sessions in a forked
-/// child, whose count was reset).
+/// One fewer; ignored when the share holds none (e.g. detaches of the parent's sessions in a
+/// forked child, whose share was released). Never touches another tracer's count.
 fn detach(event: &EventRuntime) {
-    let dropped = event
-        .attached
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .is_ok();
-    if dropped {
-        let _ = event.spec.word.release_user();
-    }
+    let _ = event.share.release();
 }
 
 /// Releases every user we still hold for `event` (it is being unregistered).
 pub(crate) fn release_all(event: &EventRuntime) {
     let _guard = PollGuard::lock();
-    while event.attached.load(Ordering::Acquire) > 0 {
-        detach(event);
-    }
+    event.share.release_all();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +281,7 @@ pub(crate) fn reconcile_all() {
     let _guard = PollGuard::lock();
     for event in events().filter(|e| e.is_live()) {
         let want = crate::probe::attached_probes(lib, event);
-        let mut have = event.attached.load(Ordering::Acquire);
+        let mut have = event.share.held();
         while have < want {
             attach(event);
             have += 1;
@@ -306,11 +297,12 @@ pub(crate) fn reconcile_all() {
 // Fork.
 
 /// In a forked child, before LTTng's own child hook: no session of the parent is ours any
-/// more. Bit 31 (the kernel copied our registrations into the child) is kept.
+/// more, so LTTng's share of every word is given back. Bit 31 (the kernel copied our
+/// registrations into the child) and other tracers' counts (an in-process tracer's state was
+/// copied into the child with the rest of memory) are kept.
 pub(crate) fn reset_after_fork_child() {
     for event in events() {
-        event.attached.store(0, Ordering::Release);
-        event.spec.word.reset_users_after_fork();
+        event.share.release_all();
     }
     // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
     POLLER_STARTED.store(false, Ordering::Release);
