@@ -27,7 +27,9 @@
 //! If the slots cannot be found or patched (another architecture, a changed library layout, or
 //! `COTRACE_UST_REFCOUNT=poll`), a reconciler thread counts our entries in each live call site's
 //! `probes` array (under LTTng's RCU read lock) every [`POLL_INTERVAL`] and moves the word's
-//! count to match. Counts are then late by up to one interval, never wrong for longer.
+//! count to match. Counts are then late by up to one interval, never wrong for longer. The
+//! thread exists only in the polling mode, and is parked while no event is registered (a
+//! registration wakes it up).
 //!
 //! [`status`](crate::status) says which mode is active and why.
 
@@ -255,21 +257,53 @@ pub(crate) fn unlock_poll() {
 }
 static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Starts the reconciler thread if the polling mode is active and it is not running.
+/// The reconciler thread's handle (leaked), for waking it up; null until it runs.
+static POLLER: AtomicPtr<std::thread::Thread> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Whether the reconciler has work: the polling mode is active and some event is registered.
+fn needs_polling() -> bool {
+    is_polling() && events().any(|e| e.is_live())
+}
+
+/// Starts the reconciler thread if the polling mode is active and it is not running, or wakes
+/// it up if it is parked. Called when a provider registers.
 pub(crate) fn ensure_poller() {
-    if !is_polling() || POLLER_STARTED.swap(true, Ordering::AcqRel) {
+    if !is_polling() {
+        return;
+    }
+    if POLLER_STARTED.swap(true, Ordering::AcqRel) {
+        wake_poller();
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("cotrace-ust-poll".into())
         .spawn(|| {
             loop {
+                if !needs_polling() {
+                    // Parked until a provider registers (`ensure_poller` unparks; an unpark
+                    // between the check and the park makes the park return at once).
+                    std::thread::park();
+                    continue;
+                }
                 reconcile_all();
                 std::thread::sleep(POLL_INTERVAL);
             }
         });
-    if spawned.is_err() {
-        POLLER_STARTED.store(false, Ordering::Release);
+    match spawned {
+        Ok(handle) => {
+            let thread = Box::into_raw(Box::new(handle.thread().clone()));
+            // The previous handle (a parent's thread, after a fork) is leaked: a few bytes.
+            POLLER.store(thread, Ordering::Release);
+        }
+        Err(_) => POLLER_STARTED.store(false, Ordering::Release),
+    }
+}
+
+fn wake_poller() {
+    // SAFETY: a non-null pointer comes from `Box::into_raw` in `ensure_poller` and is never
+    // freed.
+    if let Some(thread) = unsafe { POLLER.load(Ordering::Acquire).as_ref() } {
+        thread.unpark();
     }
 }
 
@@ -305,6 +339,7 @@ pub(crate) fn reset_after_fork_child() {
         event.share.release_all();
     }
     // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
+    POLLER.store(core::ptr::null_mut(), Ordering::Release);
     POLLER_STARTED.store(false, Ordering::Release);
 }
 
