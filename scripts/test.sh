@@ -9,7 +9,8 @@
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
 #   6. the facade's coexistence matrix and registration tests in that same kernel, where both
-#      tracers are real: a private lttng-sessiond and ftrace enable the shop example's events
+#      tracers are real: a private lttng-sessiond and ftrace enable the shop example's events;
+#      and a dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,12 +39,17 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix and registration"
+step "facade in the user_events kernel: coexistence matrix, registration, closed plugin"
 mapfile -t facade_tests < <(
   cargo test -p cotrace --test coexistence --test registration --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
-((${#facade_tests[@]} == 2)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+# The plugin that is dlclose'd after init (plugin-test/tests/unload.rs): both tracers enable it.
+mapfile -t -O "${#facade_tests[@]}" facade_tests < <(
+  cargo test -p cotrace-plugin-test --test unload --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
+)
+((${#facade_tests[@]} == 3)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

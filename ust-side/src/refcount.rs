@@ -71,8 +71,11 @@ fn is_polling() -> bool {
 static HEAD: AtomicPtr<EventRuntime> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Adds an event to the list. Events are never removed (they are leaked on registration), only
-/// marked dead.
+/// marked dead. The objects holding the event's definition and word are pinned first
+/// ([`pin_object_of`]).
 pub(crate) fn push(event: &'static EventRuntime) {
+    pin_object_of(event.spec as *const crate::EventSpec as usize);
+    pin_object_of(event.spec.word as *const cotrace_word::EnableWord as usize);
     let mut head = HEAD.load(Ordering::Acquire);
     loop {
         event.next.store(head, Ordering::Relaxed);
@@ -84,6 +87,47 @@ pub(crate) fn push(event: &'static EventRuntime) {
         ) {
             Ok(_) => return,
             Err(h) => head = h,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinning: a plugin that contains cotrace must outlive its `dlclose`.
+
+/// Base addresses of the objects already pinned.
+static PINNED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes the loaded object that contains `addr` permanent (`RTLD_NODELETE`), once per object.
+///
+/// When cotrace lives in a shared object that the application loads and later closes (a
+/// plugin), the object holds what others keep pointers to for the rest of the process: enable
+/// words the kernel writes bit 31 into, event definitions the lock-free list walks, and the
+/// functions liblttng-ust's GOT and `pthread_atfork` call. Unmapping it would make those writes
+/// and calls land in unmapped or reused memory, so the first registration pins it: `dladdr`
+/// names the object, and `dlopen(name, RTLD_NOLOAD | RTLD_NODELETE)` marks the already loaded
+/// object undeletable (the handle is kept). The main program, and anything `dladdr` cannot
+/// name, is left alone (it is never unloaded).
+pub(crate) fn pin_object_of(addr: usize) {
+    // SAFETY: dladdr only fills `info`; the file name it returns is a NUL-terminated string
+    // owned by the dynamic loader, valid while the object is loaded (it is, it holds `addr`).
+    // dlopen with RTLD_NOLOAD never loads anything: it finds the loaded object by that name and
+    // takes one more reference, which is kept on purpose.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        if libc::dladdr(addr as *const c_void, &mut info) == 0 || info.dli_fname.is_null() {
+            return;
+        }
+        let base = info.dli_fbase as usize;
+        let mut pinned = PINNED.lock().unwrap_or_else(|p| p.into_inner());
+        if pinned.contains(&base) || *info.dli_fname == 0 {
+            return;
+        }
+        let handle = libc::dlopen(
+            info.dli_fname,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        );
+        if !handle.is_null() {
+            pinned.push(base);
         }
     }
 }
@@ -196,7 +240,10 @@ fn try_exact(lib: &Loaded) -> Result<(), String> {
 }
 
 /// Chooses and installs the mechanism. Called once, by the loader, before any provider exists.
+/// First pins the object that contains this code: the wrappers installed in liblttng-ust's GOT,
+/// the probe callback and the fork hooks live there ([`pin_object_of`]).
 pub(crate) fn install(lib: &Loaded) {
+    pin_object_of(register_wrapper as ProbeRegisterQueueRelease as usize);
     let mode = if std::env::var(REFCOUNT_ENV).is_ok_and(|v| v == "poll") {
         RefcountMode::Polling {
             interval: POLL_INTERVAL,
