@@ -10,9 +10,10 @@
 #      and cotrace-lttng-sys against real lttng-sessiond instances the tests start themselves
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
-#   6. the facade's coexistence matrix, registration, names and #[persist] tests in that same
-#      kernel, where both tracers are real: a private lttng-sessiond and ftrace enable the shop
-#      example's events; a persistent event is read after its process exits
+#   6. the facade's coexistence matrix, registration, names, #[persist] and kernel-write tests
+#      in that same kernel, where both tracers are real: a private lttng-sessiond and ftrace
+#      enable the shop example's events; a persistent event is read after its process exits;
+#      and a dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,7 +58,7 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes"
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes, closed plugin"
 # The facade's test files that need both real tracers; each is built and run in the kernel.
 facade_names=(coexistence registration names persist kernel_writes)
 mapfile -t facade_tests < <(
@@ -65,8 +66,13 @@ mapfile -t facade_tests < <(
     --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
-((${#facade_tests[@]} == ${#facade_names[@]})) ||
-  { echo "test.sh: facade test binaries not built (${#facade_tests[@]} of ${#facade_names[@]})" >&2; exit 1; }
+# The plugin that is dlclose'd after init (plugin-test/tests/unload.rs): both tracers enable it.
+mapfile -t -O "${#facade_tests[@]}" facade_tests < <(
+  cargo test -p cotrace-plugin-test --test unload --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
+)
+((${#facade_tests[@]} == ${#facade_names[@]} + 1)) ||
+  { echo "test.sh: facade test binaries not built (${#facade_tests[@]} of $((${#facade_names[@]} + 1)))" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks that the loom model can fail: copies cotrace-word to a temporary directory, replaces
-# `release_user`'s compare-and-swap with a racy load-then-store (the bug the model exists to
-# catch), runs the loom tests there, and succeeds only if they FAIL.
+# `release_users`'s compare-and-swap (the release of every guard and share) with a racy
+# load-then-store (the bug the model exists to catch), runs the loom tests there, and succeeds
+# only if they FAIL.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
@@ -22,21 +23,20 @@ python3 - "$tmp/src/word.rs" <<'PY'
 import sys
 path = sys.argv[1]
 src = open(path).read()
-old = """        self.update_users(|users| users.checked_sub(1))
-            .ok_or(WordError::UserCountZero)"""
+old = """        self.update_users(|users| users.checked_sub(n))"""
 new = """        // MUTANT: load, compute, plain store: loses concurrent updates.
         let current = self.bits.load(Ordering::Relaxed);
-        let users = (current & USER_MASK).checked_sub(1).ok_or(WordError::UserCountZero)?;
+        let users = (current & USER_MASK).checked_sub(n)?;
         self.bits.store((current & SHARED_MASK) | users, Ordering::Relaxed);
-        Ok(users)"""
-assert old in src, "release_user changed: update loom-mutant.sh"
+        Some(users)"""
+assert src.count(old) == 1, "release_users changed: update loom-mutant.sh"
 open(path, "w").write(src.replace(old, new))
 PY
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/../target/loom-mutant}
 if RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --manifest-path "$tmp/Cargo.toml" \
     --release --test loom >"$tmp/out.log" 2>&1; then
   cat "$tmp/out.log"
-  echo "loom-mutant: FAIL: the loom model passed with a racy release_user"
+  echo "loom-mutant: FAIL: the loom model passed with a racy release_users"
   exit 1
 fi
 grep -E 'panicked|assertion' "$tmp/out.log" | head -n 3

@@ -97,8 +97,9 @@ impl Event {
     /// The event's enable word.
     ///
     /// The adapters hand its address to the tracers. An in-process tracer may count itself in
-    /// with [`EnableWord::acquire_user`] (and out with [`EnableWord::release_user`]): the
-    /// event then fires, its fields are evaluated, and LTTng receives them if registered.
+    /// with [`EnableWord::acquire_user`] (out when the guard drops) or a
+    /// [`UserShare`](cotrace_word::UserShare): the event then fires, its fields are evaluated,
+    /// and LTTng receives them if registered. Only the holder can give a count back.
     pub fn word(&'static self) -> &'static EnableWord {
         &self.word
     }

@@ -145,17 +145,17 @@ fn disabled_call_site_evaluates_nothing_enabled_evaluates_once() {
     assert_eq!(counter.get(), 0, "a disabled call site evaluated a field");
 
     // An in-process tracer counts itself in: the event fires and each field is evaluated once.
-    event.word().acquire_user().unwrap();
+    let count = event.word().acquire_user().unwrap();
     fire_all(&counter);
     assert_eq!(counter.get(), 1);
-    event.word().release_user().unwrap();
+    drop(count);
     fire_all(&counter);
     assert_eq!(counter.get(), 1, "evaluated again after the release");
 
     // Both tracers on (the kernel's bit, played here by an atomic OR, and a user count): still
     // one evaluation per firing.
     event.word().emulate_kernel_set();
-    event.word().acquire_user().unwrap();
+    let count = event.word().acquire_user().unwrap();
     fire_all(&counter);
     assert_eq!(
         counter.get(),
@@ -163,7 +163,7 @@ fn disabled_call_site_evaluates_nothing_enabled_evaluates_once() {
         "both tracers on: each field must be evaluated once"
     );
     event.word().emulate_kernel_clear();
-    event.word().release_user().unwrap();
+    drop(count);
     fire_all(&counter);
     assert_eq!(counter.get(), 2);
 }
@@ -173,7 +173,7 @@ fn zero_field_and_nested_events_fire() {
     cotrace::fire!(every_type::none());
     cotrace::fire!(every_type::trailing_comma(1,));
     let f = nested::deeper::many::twenty;
-    f.event().word().acquire_user().unwrap();
+    let count = f.event().word().acquire_user().unwrap();
     assert!(f.is_enabled());
     cotrace::fire!(nested::deeper::many::twenty(
         0,
@@ -197,7 +197,7 @@ fn zero_field_and_nested_events_fire() {
         &[],
         i64::MIN
     ));
-    f.event().word().release_user().unwrap();
+    drop(count);
     assert!(!f.is_enabled());
 }
 

@@ -25,8 +25,8 @@ fn bit_31_follows_ftrace_and_leaves_the_user_count_alone() {
     let name = common::unique("en_bit");
     let word = common::leak_word();
     // Two user tracers attached before the registration.
-    word.acquire_user().unwrap();
-    word.acquire_user().unwrap();
+    let _first = word.acquire_user().unwrap();
+    let _second = word.acquire_user().unwrap();
 
     let _reg = register(word, format(&name)).unwrap();
     assert_eq!(
@@ -42,8 +42,7 @@ fn bit_31_follows_ftrace_and_leaves_the_user_count_alone() {
         std::thread::spawn(move || {
             let mut rounds = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                word.acquire_user().unwrap();
-                word.release_user().unwrap();
+                drop(word.acquire_user().unwrap());
                 rounds += 1;
             }
             rounds
@@ -65,7 +64,7 @@ fn bit_31_follows_ftrace_and_leaves_the_user_count_alone() {
     // One more count taken concurrently with an enable: both must survive.
     let taker = std::thread::spawn(move || word.acquire_user().unwrap());
     common::set_enabled(tracefs, &name, true);
-    taker.join().unwrap();
+    let _third = taker.join().unwrap();
     common::wait_kernel_bit(word, true);
 
     stop.store(true, Ordering::Relaxed);

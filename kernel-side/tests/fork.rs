@@ -67,8 +67,7 @@ fn forked_child_follows_the_kernel_and_its_writes_land() {
     let pid = fork();
     if pid == 0 {
         // Force copy-on-write of the word's page first: the kernel must follow the copy.
-        word.acquire_user().ok();
-        word.release_user().ok();
+        drop(word.acquire_user());
         let code = if !child_wait(word, true) {
             10
         } else if reg.write(&[Value::U32(7), Value::Str("child")]) != Ok(WriteOutcome::Written) {

@@ -6,12 +6,13 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WordError {
-    /// [`acquire_user`](crate::EnableWord::acquire_user) at
+    /// [`acquire_user`](crate::EnableWord::acquire_user) or
+    /// [`UserShare::acquire`](crate::UserShare::acquire) at
     /// [`USER_MAX`](crate::layout::USER_MAX): one more would carry into the shared bits.
     UserCountSaturated,
-    /// [`release_user`](crate::EnableWord::release_user) with no user tracer counted: a release
-    /// without its acquire.
-    UserCountZero,
+    /// [`UserShare::release`](crate::UserShare::release) on a share that holds no count: a
+    /// release without its acquire (other tracers' counts are never taken).
+    NotHeld,
 }
 
 impl fmt::Display for WordError {
@@ -22,9 +23,9 @@ impl fmt::Display for WordError {
                 "the enable word's user-tracer count is at its maximum ({})",
                 crate::layout::USER_MAX
             ),
-            Self::UserCountZero => {
-                f.write_str("release of a user tracer on an enable word whose count is zero")
-            }
+            Self::NotHeld => f.write_str(
+                "release of a user-tracer count that this tracer does not hold on the enable word",
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`EnableWord::is_enabled`], until any of them wants the event.
 //!
 //! - [`EnableWord`]: the word itself, const-constructible for a `static`.
+//! - [`UserGuard`] and [`UserShare`]: a user tracer's counts, which only it can give back.
 //! - [`WordSnapshot`]: a decoded copy for slow paths and diagnostics.
 //! - [`layout`]: the bit layout, defined once, with a diagram.
 //! - [`WordError`]: what the reference count operations can refuse.
@@ -26,15 +27,18 @@
 //!   +-- bit 31: written only by the kernel (user_events' atomic set_bit/clear_bit)
 //! ```
 //!
-//! Three rules make concurrent writers safe:
+//! Four rules make concurrent writers safe:
 //!
 //! 1. **No plain stores.** Every write is an atomic read-modify-write that touches only its own
 //!    bits, so the kernel setting bit 31 can never be lost by a user tracer's update, and the
 //!    other way round. This crate has no method that stores a whole value.
-//! 2. **The count cannot reach bit 24.** [`EnableWord::acquire_user`] refuses at
-//!    [`layout::USER_MAX`] and [`EnableWord::release_user`] refuses at zero; both leave the word
-//!    unchanged when they refuse.
-//! 3. **The word outlives its kernel registration.** The kernel keeps the address handed to it
+//! 2. **The count cannot reach bit 24.** [`EnableWord::acquire_user`] and
+//!    [`UserShare::acquire`] refuse at [`layout::USER_MAX`] and leave the word unchanged.
+//! 3. **Only the holder gives a count back.** A count is held by a [`UserGuard`] (released when
+//!    it drops) or a [`UserShare`] (which refuses to release more than it holds), so one
+//!    tracer can never take another's count, and a forked child can drop exactly one tracer's
+//!    share ([`UserShare::release_all`]).
+//! 4. **The word outlives its kernel registration.** The kernel keeps the address handed to it
 //!    by [`EnableWord::kernel_address`] and writes there, asynchronously, until the registration
 //!    is removed. Use `static` words, or unregister before the memory is freed.
 //!
@@ -49,11 +53,11 @@
 //! static REQUEST_DONE: EnableWord = EnableWord::new();
 //!
 //! assert!(!REQUEST_DONE.is_enabled());
-//! REQUEST_DONE.acquire_user().unwrap(); // an LTTng session attached
+//! let session = REQUEST_DONE.acquire_user().unwrap(); // a user tracer attached
 //! assert!(REQUEST_DONE.is_enabled());
 //! let state = REQUEST_DONE.snapshot();
 //! assert_eq!((state.kernel_enabled(), state.users()), (false, 1));
-//! REQUEST_DONE.release_user().unwrap();
+//! drop(session);
 //! assert!(!REQUEST_DONE.is_enabled());
 //! ```
 //!
@@ -80,9 +84,11 @@
 mod error;
 pub mod layout;
 mod primitive;
+mod share;
 mod snapshot;
 mod word;
 
 pub use error::WordError;
+pub use share::UserShare;
 pub use snapshot::WordSnapshot;
-pub use word::EnableWord;
+pub use word::{EnableWord, UserGuard};

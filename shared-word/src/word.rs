@@ -67,7 +67,7 @@ impl EnableWord {
     /// ```
     /// # use cotrace_word::EnableWord;
     /// let word = EnableWord::new();
-    /// word.acquire_user().unwrap();
+    /// let _count = word.acquire_user().unwrap();
     /// assert_eq!(word.snapshot().users(), 1);
     /// ```
     #[inline]
@@ -75,7 +75,12 @@ impl EnableWord {
         WordSnapshot::from_raw(self.bits.load(Ordering::Relaxed))
     }
 
-    /// Counts one more user-space tracer wanting the event; returns the new count.
+    /// Counts one user-space tracer in for as long as the returned guard lives; dropping the
+    /// guard counts it out.
+    ///
+    /// Only the holder of a count can give it back, so one tracer can never take away another's
+    /// (an in-process tracer cannot release an LTTng session's count). For a tracer that holds
+    /// a varying number of counts (one per session, say), use a [`UserShare`](crate::UserShare).
     ///
     /// A compare-and-swap loop that changes only bits 0-23, so a concurrent kernel update of
     /// bit 31 is never lost and the count never carries into the shared bits.
@@ -84,30 +89,33 @@ impl EnableWord {
     ///
     /// [`WordError::UserCountSaturated`] when the count is already [`USER_MAX`]; the word is
     /// unchanged.
-    pub fn acquire_user(&self) -> Result<u32, WordError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use cotrace_word::EnableWord;
+    /// static WORD: EnableWord = EnableWord::new();
+    /// let guard = WORD.acquire_user().unwrap();
+    /// assert_eq!(WORD.snapshot().users(), 1);
+    /// drop(guard);
+    /// assert!(!WORD.is_enabled());
+    /// ```
+    pub fn acquire_user(&self) -> Result<UserGuard<'_>, WordError> {
+        self.add_user()?;
+        Ok(UserGuard { word: self })
+    }
+
+    /// Adds one to the count; the caller now holds that count and must give it back with
+    /// [`release_users`](Self::release_users).
+    pub(crate) fn add_user(&self) -> Result<u32, WordError> {
         self.update_users(|users| users.checked_add(1).filter(|&n| n <= USER_MAX))
             .ok_or(WordError::UserCountSaturated)
     }
 
-    /// Counts one user-space tracer fewer; returns the new count.
-    ///
-    /// # Errors
-    ///
-    /// [`WordError::UserCountZero`] when the count is already zero (a release without its
-    /// acquire); the word is unchanged.
-    pub fn release_user(&self) -> Result<u32, WordError> {
-        self.update_users(|users| users.checked_sub(1))
-            .ok_or(WordError::UserCountZero)
-    }
-
-    /// Clears the user-tracer count and keeps the shared bits (kernel bit included); returns
-    /// the word as it was.
-    ///
-    /// For a forked child: the kernel copies its registrations into the child, so bit 31 stays
-    /// meaningful, but the parent's user-space tracer sessions are not the child's. One atomic
-    /// AND.
-    pub fn reset_users_after_fork(&self) -> WordSnapshot {
-        WordSnapshot::from_raw(self.bits.fetch_and(SHARED_MASK, Ordering::AcqRel))
+    /// Takes `n` off the count; the caller holds at least `n` counts (a guard or a share), so
+    /// the count is at least `n` and this never refuses. Returns the new count.
+    pub(crate) fn release_users(&self, n: u32) -> Option<u32> {
+        self.update_users(|users| users.checked_sub(n))
     }
 
     /// The address to register with the kernel (`enable_addr` of `struct user_reg`).
@@ -168,6 +176,37 @@ impl core::fmt::Debug for EnableWord {
     }
 }
 
+/// One user-space tracer's count on an [`EnableWord`], given back when the guard is dropped.
+///
+/// Returned by [`EnableWord::acquire_user`]. Forgetting the guard (`mem::forget`) keeps the
+/// count for good.
+#[must_use = "dropping the guard at once gives the count back"]
+pub struct UserGuard<'w> {
+    word: &'w EnableWord,
+}
+
+impl<'w> UserGuard<'w> {
+    /// The word this count is held on.
+    pub fn word(&self) -> &'w EnableWord {
+        self.word
+    }
+}
+
+impl Drop for UserGuard<'_> {
+    fn drop(&mut self) {
+        // This guard holds one count, so the count is at least 1: the release cannot refuse.
+        let _ = self.word.release_users(1);
+    }
+}
+
+impl core::fmt::Debug for UserGuard<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("UserGuard")
+            .field(&self.word.snapshot())
+            .finish()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -175,11 +214,12 @@ mod tests {
     #[test]
     fn acquire_release_round_trip() {
         let w = EnableWord::new();
-        assert_eq!(w.acquire_user(), Ok(1));
-        assert_eq!(w.acquire_user(), Ok(2));
-        assert_eq!(w.release_user(), Ok(1));
-        assert_eq!(w.release_user(), Ok(0));
-        assert_eq!(w.release_user(), Err(WordError::UserCountZero));
+        let a = w.acquire_user().unwrap();
+        let b = w.acquire_user().unwrap();
+        assert_eq!(w.snapshot().users(), 2);
+        drop(a);
+        assert_eq!(w.snapshot().users(), 1);
+        drop(b);
         assert_eq!(w.snapshot().raw(), 0);
     }
 

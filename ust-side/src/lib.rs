@@ -17,7 +17,8 @@
 //!
 //! # Environment
 //!
-//! - `COTRACE_UST_LIBRARY`: library to load instead of `liblttng-ust.so.1`.
+//! - `COTRACE_UST_LIBRARY`: library to load instead of `liblttng-ust.so.1` (ignored in setuid,
+//!   setgid and setcap processes).
 //! - `COTRACE_UST_REFCOUNT=poll`: use the polling fallback even where the exact mode works.
 //! - LTTng-UST's own variables apply (`LTTNG_HOME`, `LTTNG_UST_DEBUG`, ...).
 //!

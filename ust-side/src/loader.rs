@@ -16,6 +16,7 @@ use cotrace_lttng_sys::{LIBLTTNG_UST_SONAME, LttngUst, hidden::Hidden};
 
 /// Environment variable naming the library to load instead of `liblttng-ust.so.1` (a path or
 /// a soname). Tests use a name that does not exist to play a machine without LTTng-UST.
+/// Ignored in setuid, setgid and setcap processes (`getauxval(AT_SECURE)`).
 pub const LIBRARY_ENV: &str = "COTRACE_UST_LIBRARY";
 
 /// The loaded library: its public functions and the hidden ones.
@@ -37,10 +38,20 @@ pub(crate) fn loaded() -> Option<&'static Loaded> {
     RUNTIME.get().and_then(|r| r.as_ref().ok())
 }
 
+/// Whether this process runs in secure-execution mode (setuid, setgid or file capabilities:
+/// `AT_SECURE`), where its environment comes from a less privileged user.
+fn secure_execution() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector; it returns 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 fn load() -> Result<Loaded, String> {
+    // In a setuid/setcap process the variable would let an unprivileged user load any code
+    // with the process's privileges (as LD_PRELOAD would): it is ignored there, as the dynamic
+    // loader ignores LD_LIBRARY_PATH.
     let library = std::env::var(LIBRARY_ENV)
         .ok()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !secure_execution())
         .unwrap_or_else(|| LIBLTTNG_UST_SONAME.to_string_lossy().into_owned());
     // SAFETY: loading liblttng-ust runs its constructors, which start its listener threads and
     // register with a session daemon if one runs; that is what linking it would do at start-up.

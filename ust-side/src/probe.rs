@@ -30,8 +30,8 @@
 //! NUL-terminated copy, byte fields as an `unsigned long` length and a pointer.
 
 use core::ffi::{c_char, c_int, c_void};
-use core::ptr::{self, read_volatile};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use cotrace_lttng_sys::{
     lttng_ust_event_common,
@@ -160,6 +160,20 @@ pub(crate) fn attached_probes(lib: &Loaded, event: &EventRuntime) -> u32 {
     n
 }
 
+/// Reads an `int` flag that liblttng-ust stores concurrently (`CMM_ACCESS_ONCE` /
+/// `CMM_STORE_SHARED` in C: a relaxed atomic access).
+///
+/// # Safety
+///
+/// `flag` points to a live, aligned `int` that other threads access only atomically or with
+/// single aligned stores, as liblttng-ust does for its `enabled`, `active`, `eval_filter` and
+/// `eval_capture` fields.
+#[inline(always)]
+unsafe fn load_flag(flag: *const c_int) -> c_int {
+    // SAFETY: the caller's contract; `c_int` is `i32` on every Linux target.
+    unsafe { AtomicI32::from_ptr(flag.cast_mut()) }.load(Ordering::Relaxed)
+}
+
 /// The call site's `probes` pointer, which liblttng-ust replaces with `rcu_assign_pointer`.
 fn probes_field(event: &EventRuntime) -> &AtomicPtr<lttng_ust_tracepoint_probe> {
     // SAFETY: the call site is a leaked, registered `lttng_ust_tracepoint`; its `probes` field
@@ -167,87 +181,137 @@ fn probes_field(event: &EventRuntime) -> &AtomicPtr<lttng_ust_tracepoint_probe> 
     unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*event.callsite).probes)) }
 }
 
-/// Room for the filter interpreter stack of the largest event (16 bytes per field).
+/// Room for the filter interpreter stack of the largest event (16 bytes per field, the most a
+/// field takes with 8-byte pointers).
 const STACK_BYTES: usize = 16 * crate::MAX_FIELDS;
 /// NUL-terminated copies of short strings for the filter; longer ones go to the heap.
 const STRING_ARENA: usize = 512;
 
+/// `sizeof(void *)` and `sizeof(unsigned long)` of this target: the width of the interpreter
+/// stack's pointer and length slots (the two are equal on every Linux ABI, ILP32 and LP64).
+const NATIVE_WIDTH: usize = core::mem::size_of::<usize>();
+const _: () = assert!(core::mem::size_of::<core::ffi::c_ulong>() == NATIVE_WIDTH);
+
+/// The filter interpreter stack, aligned for the 8-byte slots LTTng reads.
 #[repr(C, align(8))]
-struct InterpreterStack {
-    data: [u8; STACK_BYTES],
-    arena: [u8; STRING_ARENA],
-    arena_used: usize,
-    heap: Vec<Box<[u8]>>,
+struct InterpreterStack([u8; STACK_BYTES]);
+
+/// NUL-terminated copies of string values for the interpreter stack, alive as long as the
+/// storage they were copied into.
+///
+/// Every access to the storage goes through one raw pointer taken once at creation, so copying
+/// a string never invalidates a pointer handed out for an earlier one; long strings go to
+/// `heap`, whose inner buffers do not move when the outer `Vec` grows.
+struct StringArena<'a> {
+    base: *mut u8,
+    cap: usize,
+    used: usize,
+    heap: Vec<Vec<u8>>,
+    _storage: core::marker::PhantomData<&'a mut [core::mem::MaybeUninit<u8>]>,
 }
 
-impl InterpreterStack {
-    fn new() -> Self {
+impl<'a> StringArena<'a> {
+    fn new(storage: &'a mut [core::mem::MaybeUninit<u8>]) -> Self {
         Self {
-            data: [0; STACK_BYTES],
-            arena: [0; STRING_ARENA],
-            arena_used: 0,
+            base: storage.as_mut_ptr().cast(),
+            cap: storage.len(),
+            used: 0,
             heap: Vec::new(),
+            _storage: core::marker::PhantomData,
         }
     }
 
-    /// A NUL-terminated copy of `s` (up to its first NUL) that lives as long as `self`.
+    /// A NUL-terminated copy of `s` (up to its first NUL) that lives as long as the arena's
+    /// storage and heap.
     fn c_string(&mut self, s: &str) -> *const c_char {
         let bytes = &s.as_bytes()[..c_len(s)];
         let need = bytes.len() + 1;
-        if self.arena_used + need <= STRING_ARENA {
-            let start = self.arena_used;
-            self.arena[start..start + bytes.len()].copy_from_slice(bytes);
-            self.arena[start + bytes.len()] = 0;
-            self.arena_used += need;
-            // The arena is inside `self`, which does not move while the pointer is used.
-            self.arena[start..].as_ptr().cast()
+        if need <= self.cap - self.used {
+            // SAFETY: `base..base + cap` is the storage borrowed mutably for 'a and reached only
+            // through `base`; `used + need <= cap`, so the copy and its NUL stay inside it, and
+            // the source is a distinct `&str`.
+            unsafe {
+                let dst = self.base.add(self.used);
+                ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+                dst.add(bytes.len()).write(0);
+                self.used += need;
+                dst.cast_const().cast()
+            }
         } else {
             let mut owned = Vec::with_capacity(need);
             owned.extend_from_slice(bytes);
             owned.push(0);
-            let boxed = owned.into_boxed_slice();
-            let p = boxed.as_ptr().cast();
-            self.heap.push(boxed);
-            p
+            self.heap.push(owned);
+            self.heap.last().map_or(ptr::null(), |v| v.as_ptr().cast())
         }
     }
+}
 
-    fn prepare(&mut self, event: &EventRuntime, values: &[Value<'_>]) {
-        let mut at = 0;
-        for (field, value) in event.spec.fields.iter().zip(values) {
-            let mut put = |bytes: &[u8], at: &mut usize| {
-                if let Some(dst) = self.data.get_mut(*at..*at + bytes.len()) {
-                    dst.copy_from_slice(bytes);
-                }
-                *at += bytes.len();
-            };
-            match *value {
-                Value::I8(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
-                Value::I16(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
-                Value::I32(v) => put(&i64::from(v).to_ne_bytes(), &mut at),
-                Value::I64(v) | Value::Enum(v) => put(&v.to_ne_bytes(), &mut at),
-                Value::U8(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
-                Value::U16(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
-                Value::U32(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
-                Value::U64(v) => put(&v.to_ne_bytes(), &mut at),
-                Value::Bool(v) => put(&u64::from(v).to_ne_bytes(), &mut at),
-                Value::F32(v) => put(&f64::from(v).to_ne_bytes(), &mut at),
-                Value::F64(v) => put(&v.to_ne_bytes(), &mut at),
-                Value::Str(s) => {
-                    let p = self.c_string(s) as usize;
-                    if let Some(dst) = self.data.get_mut(at..at + 8) {
-                        dst.copy_from_slice(&p.to_ne_bytes());
-                    }
-                    at += core::mem::size_of::<usize>();
-                }
-                Value::Bytes(b) => {
-                    let _ = field;
-                    put(&(b.len() as core::ffi::c_ulong).to_ne_bytes(), &mut at);
-                    put(&(b.as_ptr() as usize).to_ne_bytes(), &mut at);
-                }
+/// Native-endian bytes of `value` in a slot of `width` bytes (4 or 8): the low bytes of the
+/// value, as a C store of a `uintptr_t` or `unsigned long` of that width writes them.
+fn word_bytes(value: u64, width: usize) -> ([u8; 8], usize) {
+    let mut out = [0u8; 8];
+    if width == 4 {
+        out[..4].copy_from_slice(&(value as u32).to_ne_bytes());
+        (out, 4)
+    } else {
+        out.copy_from_slice(&value.to_ne_bytes());
+        (out, 8)
+    }
+}
+
+/// Lays out the filter interpreter stack of `values` in `data` as LTTng-UST's C probe does
+/// (`lttng_ust__event_prepare_interpreter_stack` in `ust-tracepoint-event.h`) for a target
+/// whose pointers and `unsigned long` are `width` bytes (4 or 8): integers, bools and enums
+/// widened to 8 bytes, floats as an 8-byte `double`, a string as a `width`-byte pointer to a
+/// NUL-terminated copy (`c_string` makes it and returns its address), bytes as a `width`-byte
+/// length then a `width`-byte pointer. Returns the bytes used; slots beyond `data` are dropped
+/// (never the case for the stack of [`STACK_BYTES`]).
+fn lay_out_stack(
+    data: &mut [u8],
+    width: usize,
+    values: &[Value<'_>],
+    mut c_string: impl FnMut(&str) -> u64,
+) -> usize {
+    let mut at = 0usize;
+    let mut put = |bytes: &[u8]| {
+        if let Some(dst) = data.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        at += bytes.len();
+    };
+    let put_word = |value: u64, put: &mut dyn FnMut(&[u8])| {
+        let (bytes, n) = word_bytes(value, width);
+        put(&bytes[..n]);
+    };
+    for value in values {
+        match *value {
+            Value::I8(v) => put(&i64::from(v).to_ne_bytes()),
+            Value::I16(v) => put(&i64::from(v).to_ne_bytes()),
+            Value::I32(v) => put(&i64::from(v).to_ne_bytes()),
+            Value::I64(v) | Value::Enum(v) => put(&v.to_ne_bytes()),
+            Value::U8(v) => put(&u64::from(v).to_ne_bytes()),
+            Value::U16(v) => put(&u64::from(v).to_ne_bytes()),
+            Value::U32(v) => put(&u64::from(v).to_ne_bytes()),
+            Value::U64(v) => put(&v.to_ne_bytes()),
+            Value::Bool(v) => put(&u64::from(v).to_ne_bytes()),
+            Value::F32(v) => put(&f64::from(v).to_ne_bytes()),
+            Value::F64(v) => put(&v.to_ne_bytes()),
+            Value::Str(s) => put_word(c_string(s), &mut put),
+            Value::Bytes(b) => {
+                put_word(b.len() as u64, &mut put);
+                put_word(b.as_ptr() as usize as u64, &mut put);
             }
         }
     }
+    at
+}
+
+/// The interpreter stack of `values` for this target, string copies in `arena`.
+fn prepare_stack(stack: &mut InterpreterStack, arena: &mut StringArena<'_>, values: &[Value<'_>]) {
+    lay_out_stack(&mut stack.0, NATIVE_WIDTH, values, |s| {
+        arena.c_string(s) as usize as u64
+    });
 }
 
 /// String lengths (without NUL) of the string fields, by field index.
@@ -366,7 +430,7 @@ pub(crate) unsafe extern "C" fn probe_callback(
 ) {
     // SAFETY: the caller's contract; LTTng's event, channel and session objects stay valid
     // while the probe is attached (the RCU read lock taken by `dispatch`), and the fields read
-    // with `read_volatile` are the ones LTTng changes concurrently (CMM_ACCESS_ONCE in C).
+    // with `load_flag` are the ones LTTng changes concurrently (CMM_ACCESS_ONCE in C).
     unsafe {
         let common = data as *const lttng_ust_event_common;
         let rt = &*(event as *const EventRuntime);
@@ -378,10 +442,10 @@ pub(crate) unsafe extern "C" fn probe_callback(
                 let recorder = (*common).child as *const lttng_ust_event_recorder;
                 let chan = (*recorder).chan;
                 let chan_common = (*chan).parent;
-                if read_volatile(&(*(*chan_common).session).active) == 0 {
+                if load_flag(ptr::addr_of!((*(*chan_common).session).active)) == 0 {
                     return;
                 }
-                if read_volatile(&(*chan_common).enabled) == 0 {
+                if load_flag(ptr::addr_of!((*chan_common).enabled)) == 0 {
                     return;
                 }
             }
@@ -390,7 +454,7 @@ pub(crate) unsafe extern "C" fn probe_callback(
             // and harmless to skip.
             _ => return,
         }
-        if read_volatile(&(*common).enabled) == 0 {
+        if load_flag(ptr::addr_of!((*common).enabled)) == 0 {
             return;
         }
         let mut probe_ctx = lttng_ust_probe_ctx {
@@ -399,7 +463,9 @@ pub(crate) unsafe extern "C" fn probe_callback(
             // way to get it, so the `ip` context reads 0 for cotrace events.
             ip: ptr::null_mut(),
         };
-        if kind == LTTNG_UST_EVENT_TYPE_RECORDER && read_volatile(&(*common).eval_filter) == 0 {
+        if kind == LTTNG_UST_EVENT_TYPE_RECORDER
+            && load_flag(ptr::addr_of!((*common).eval_filter)) == 0
+        {
             // The common case, kept free of the interpreter stack.
             record(common, rt, payload, &mut probe_ctx);
         } else {
@@ -424,20 +490,18 @@ unsafe fn filtered_or_notifier(
     probe_ctx: &mut lttng_ust_probe_ctx,
 ) {
     let values = payload.values;
+    let mut stack = InterpreterStack([0; STACK_BYTES]);
+    let mut storage = [core::mem::MaybeUninit::<u8>::uninit(); STRING_ARENA];
+    let mut arena = StringArena::new(&mut storage);
     // SAFETY: the caller's contract (see `probe_callback`).
     unsafe {
-        let mut stack = InterpreterStack::new();
         let mut prepared = false;
-        if read_volatile(&(*common).eval_filter) != 0 {
-            stack.prepare(rt, values);
+        if load_flag(ptr::addr_of!((*common).eval_filter)) != 0 {
+            prepare_stack(&mut stack, &mut arena, values);
             prepared = true;
             if let Some(run_filter) = (*common).run_filter {
-                if run_filter(
-                    common,
-                    stack.data.as_ptr().cast(),
-                    probe_ctx,
-                    ptr::null_mut(),
-                ) != LTTNG_UST_EVENT_FILTER_ACCEPT as c_int
+                if run_filter(common, stack.0.as_ptr().cast(), probe_ctx, ptr::null_mut())
+                    != LTTNG_UST_EVENT_FILTER_ACCEPT as c_int
                 {
                     return;
                 }
@@ -450,18 +514,13 @@ unsafe fn filtered_or_notifier(
         let notifier = (*common).child as *const lttng_ust_event_notifier;
         let mut notif_ctx = lttng_ust_notification_ctx {
             struct_size: core::mem::size_of::<lttng_ust_notification_ctx>() as u32,
-            eval_capture: read_volatile(&(*notifier).eval_capture),
+            eval_capture: load_flag(ptr::addr_of!((*notifier).eval_capture)),
         };
         if !prepared && notif_ctx.eval_capture != 0 {
-            stack.prepare(rt, values);
+            prepare_stack(&mut stack, &mut arena, values);
         }
         if let Some(send) = (*notifier).notification_send {
-            send(
-                notifier,
-                stack.data.as_ptr().cast(),
-                probe_ctx,
-                &mut notif_ctx,
-            );
+            send(notifier, stack.0.as_ptr().cast(), probe_ctx, &mut notif_ctx);
         }
     }
 }
@@ -652,6 +711,127 @@ mod tests {
             Value::Bytes(&[1, 2]),
             Value::F32(1.5),
         ]
+    }
+
+    /// Issue 9: the arena handed out pointers that its next copy invalidated (a re-borrow of
+    /// the arena; a `Box` moved after `as_ptr()`). Miri reported, before the fix: "attempting
+    /// a read access using <tag> ... but that tag does not exist in the borrow stack".
+    #[test]
+    fn arena_strings_stay_valid_after_later_copies() {
+        let mut storage = [core::mem::MaybeUninit::<u8>::uninit(); STRING_ARENA];
+        let mut arena = StringArena::new(&mut storage);
+        let long = "x".repeat(600);
+        let a = arena.c_string("first");
+        let b = arena.c_string(&long);
+        let c = arena.c_string("third\0cut");
+        let d = arena.c_string(&long[..300]);
+        let e = arena.c_string(&long);
+        let f = arena.c_string(&long[..300]); // no longer fits: heap
+        // SAFETY: the pointers are the arena's NUL-terminated copies, alive with it.
+        let read = |p: *const c_char| unsafe { core::ffi::CStr::from_ptr(p).to_bytes().to_vec() };
+        assert_eq!(read(a), b"first");
+        assert_eq!(read(b), long.as_bytes());
+        assert_eq!(read(c), b"third");
+        assert_eq!(read(d), &long.as_bytes()[..300]);
+        assert_eq!(read(e), long.as_bytes());
+        assert_eq!(read(f), &long.as_bytes()[..300]);
+        assert_eq!(arena.heap.len(), 3);
+    }
+
+    /// The expected stack for `values`, built slot by slot for a target of `width`.
+    fn stack_for(width: usize, words: &[(u64, usize)]) -> Vec<u8> {
+        let mut out = vec![];
+        for &(v, n) in words {
+            if n == 8 {
+                out.extend_from_slice(&v.to_ne_bytes());
+            } else {
+                assert_eq!(n, width);
+                let (b, len) = word_bytes(v, width);
+                out.extend_from_slice(&b[..len]);
+            }
+        }
+        out
+    }
+
+    /// Issue 9: on 32-bit targets a string field's pointer (4 bytes) was copied into an 8-byte
+    /// slot (`copy_from_slice` length mismatch: abort). The layout is now computed for a given
+    /// pointer width, checked here for 4 and 8 on any host.
+    #[test]
+    fn interpreter_stack_layout_for_4_and_8_byte_pointers() {
+        let bytes: &[u8] = &[1, 2, 3];
+        let values = [
+            Value::I8(-1),
+            Value::Str("s"),
+            Value::Bytes(bytes),
+            Value::F32(0.5),
+            Value::Str("t"),
+            Value::U16(9),
+        ];
+        for width in [4usize, 8] {
+            let mut data = [0xaau8; STACK_BYTES];
+            let mut next = 0x1000u64;
+            let used = lay_out_stack(&mut data, width, &values, |_| {
+                next += 0x10;
+                next
+            });
+            let ptr = bytes.as_ptr() as usize as u64;
+            let want = stack_for(
+                width,
+                &[
+                    ((-1i64) as u64, 8),
+                    (0x1010, width),
+                    (3, width),
+                    (ptr, width),
+                    (0.5f64.to_bits(), 8),
+                    (0x1020, width),
+                    (9, 8),
+                ],
+            );
+            // C's `sizeof`s: 8 + p + 2p + 8 + p + 8.
+            assert_eq!(used, 24 + 4 * width, "width {width}");
+            assert_eq!(&data[..used], &want[..], "width {width}");
+            assert!(
+                data[used..].iter().all(|&b| b == 0xaa),
+                "width {width}: wrote past the end"
+            );
+        }
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                word_bytes(0x1122_3344_5566_7788, 4),
+                ([0x88, 0x77, 0x66, 0x55, 0, 0, 0, 0], 4)
+            );
+        }
+        // The largest event fits with 8-byte pointers: 16 bytes per field at most.
+        let max = [Value::Bytes(bytes); crate::MAX_FIELDS];
+        let mut data = [0u8; STACK_BYTES];
+        assert_eq!(lay_out_stack(&mut data, 8, &max, |_| 0), STACK_BYTES);
+    }
+
+    #[test]
+    fn native_stack_points_at_arena_copies() {
+        let values = [
+            Value::U32(7),
+            Value::Str("hello\0world"),
+            Value::Str("again"),
+        ];
+        let mut stack = InterpreterStack([0; STACK_BYTES]);
+        let mut storage = [core::mem::MaybeUninit::<u8>::uninit(); STRING_ARENA];
+        let mut arena = StringArena::new(&mut storage);
+        prepare_stack(&mut stack, &mut arena, &values);
+        let slot = |at: usize| {
+            let mut b = [0u8; NATIVE_WIDTH];
+            b.copy_from_slice(&stack.0[at..at + NATIVE_WIDTH]);
+            usize::from_ne_bytes(b) as *const c_char
+        };
+        // SAFETY: the slots hold the arena's NUL-terminated copies, alive with `arena`.
+        unsafe {
+            assert_eq!(core::ffi::CStr::from_ptr(slot(8)).to_bytes(), b"hello");
+            assert_eq!(
+                core::ffi::CStr::from_ptr(slot(8 + NATIVE_WIDTH)).to_bytes(),
+                b"again"
+            );
+        }
+        assert_eq!(u64::from_ne_bytes(stack.0[..8].try_into().unwrap()), 7);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! unregistration.
 
 use core::ffi::{CStr, c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::ffi::CString;
 use std::sync::Mutex;
 
@@ -40,8 +40,9 @@ pub(crate) struct EventRuntime {
     /// Our call site; null when liblttng-ust is unavailable.
     pub(crate) callsite: *mut sys::lttng_ust_tracepoint,
     pub(crate) lib: Option<&'static Loaded>,
-    /// How many users this event added to its word (attachments of our probe).
-    pub(crate) attached: AtomicU32,
+    /// The users this event added to its word (attachments of our probe): LTTng's share of the
+    /// count, which nobody else can release.
+    pub(crate) share: cotrace_word::UserShare<'static>,
     /// Largest ring-buffer alignment of the fields.
     pub(crate) largest_align: usize,
     live: AtomicBool,
@@ -74,7 +75,7 @@ impl core::fmt::Debug for EventHandle {
         f.debug_struct("EventHandle")
             .field("provider", &self.rt.spec.provider)
             .field("event", &self.rt.spec.event)
-            .field("attached", &self.rt.attached.load(Ordering::Relaxed))
+            .field("attached", &self.rt.share.held())
             .finish()
     }
 }
@@ -94,7 +95,7 @@ impl EventHandle {
 
     /// How many LTTng attachments of this event cotrace-ust has counted into the word.
     pub fn attached(&self) -> u32 {
-        self.rt.attached.load(Ordering::Acquire)
+        self.rt.share.held()
     }
 
     /// Records the event with `values` (one per field, in order) in every LTTng session and
@@ -407,7 +408,7 @@ pub fn register_provider(
             event_c,
             callsite,
             lib,
-            attached: AtomicU32::new(0),
+            share: cotrace_word::UserShare::new(spec.word),
             largest_align: crate::probe::largest_align(spec),
             live: AtomicBool::new(lib.is_some()),
             next: AtomicPtr::new(core::ptr::null_mut()),

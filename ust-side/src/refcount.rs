@@ -27,7 +27,9 @@
 //! If the slots cannot be found or patched (another architecture, a changed library layout, or
 //! `COTRACE_UST_REFCOUNT=poll`), a reconciler thread counts our entries in each live call site's
 //! `probes` array (under LTTng's RCU read lock) every [`POLL_INTERVAL`] and moves the word's
-//! count to match. Counts are then late by up to one interval, never wrong for longer.
+//! count to match. Counts are then late by up to one interval, never wrong for longer. The
+//! thread exists only in the polling mode, and is parked while no event is registered (a
+//! registration wakes it up).
 //!
 //! [`status`](crate::status) says which mode is active and why.
 
@@ -69,8 +71,11 @@ fn is_polling() -> bool {
 static HEAD: AtomicPtr<EventRuntime> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Adds an event to the list. Events are never removed (they are leaked on registration), only
-/// marked dead.
+/// marked dead. The objects holding the event's definition and word are pinned first
+/// ([`pin_object_of`]).
 pub(crate) fn push(event: &'static EventRuntime) {
+    pin_object_of(event.spec as *const crate::EventSpec as usize);
+    pin_object_of(event.spec.word as *const cotrace_word::EnableWord as usize);
     let mut head = HEAD.load(Ordering::Acquire);
     loop {
         event.next.store(head, Ordering::Relaxed);
@@ -83,6 +88,39 @@ pub(crate) fn push(event: &'static EventRuntime) {
             Ok(_) => return,
             Err(h) => head = h,
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinning: a plugin that contains cotrace must outlive its `dlclose`.
+
+/// Makes the loaded object that contains `addr` permanent (`RTLD_NODELETE`).
+///
+/// When cotrace lives in a shared object that the application loads and later closes (a
+/// plugin), the object holds what others keep pointers to for the rest of the process: enable
+/// words the kernel writes bit 31 into, event definitions the lock-free list walks, and the
+/// functions liblttng-ust's GOT and `pthread_atfork` call. Unmapping it would make those writes
+/// and calls land in unmapped or reused memory, so every registration pins it: `dladdr` names
+/// the object, and `dlopen(name, RTLD_NOLOAD | RTLD_NODELETE)` marks the already loaded object
+/// undeletable (idempotent; the reference it takes is kept on purpose). No lock of ours is
+/// taken, so a fork at any moment cannot leave one held. The main program, and anything
+/// `dladdr` cannot name (heap memory), is left alone: it is never unloaded.
+pub(crate) fn pin_object_of(addr: usize) {
+    // SAFETY: dladdr only fills `info`; the file name it returns is a NUL-terminated string
+    // owned by the dynamic loader, valid while the object is loaded (it is: it holds `addr`).
+    // dlopen with RTLD_NOLOAD never loads anything: it finds the loaded object by that name.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        if libc::dladdr(addr as *const c_void, &mut info) == 0
+            || info.dli_fname.is_null()
+            || *info.dli_fname == 0
+        {
+            return;
+        }
+        let _handle = libc::dlopen(
+            info.dli_fname,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        );
     }
 }
 
@@ -109,31 +147,22 @@ fn is_ours(func: ProbeCallback) -> bool {
     func.is_some_and(|f| f as usize == crate::probe::callback_address())
 }
 
-/// One more attachment of our probe to `event`.
+/// One more attachment of our probe to `event`, counted in LTTng's share of its word (a
+/// saturated word is left as it is).
 fn attach(event: &EventRuntime) {
-    if event.spec.word.acquire_user().is_ok() {
-        event.attached.fetch_add(1, Ordering::AcqRel);
-    }
+    let _ = event.share.acquire();
 }
 
-/// One fewer; ignored when we hold none (e.g. detaches of the parent's sessions in a forked
-/// child, whose count was reset).
+/// One fewer; ignored when the share holds none (e.g. detaches of the parent's sessions in a
+/// forked child, whose share was released). Never touches another tracer's count.
 fn detach(event: &EventRuntime) {
-    let dropped = event
-        .attached
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .is_ok();
-    if dropped {
-        let _ = event.spec.word.release_user();
-    }
+    let _ = event.share.release();
 }
 
 /// Releases every user we still hold for `event` (it is being unregistered).
 pub(crate) fn release_all(event: &EventRuntime) {
     let _guard = PollGuard::lock();
-    while event.attached.load(Ordering::Acquire) > 0 {
-        detach(event);
-    }
+    event.share.release_all();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +232,10 @@ fn try_exact(lib: &Loaded) -> Result<(), String> {
 }
 
 /// Chooses and installs the mechanism. Called once, by the loader, before any provider exists.
+/// First pins the object that contains this code: the wrappers installed in liblttng-ust's GOT,
+/// the probe callback and the fork hooks live there ([`pin_object_of`]).
 pub(crate) fn install(lib: &Loaded) {
+    pin_object_of(register_wrapper as ProbeRegisterQueueRelease as usize);
     let mode = if std::env::var(REFCOUNT_ENV).is_ok_and(|v| v == "poll") {
         RefcountMode::Polling {
             interval: POLL_INTERVAL,
@@ -264,21 +296,53 @@ pub(crate) fn unlock_poll() {
 }
 static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Starts the reconciler thread if the polling mode is active and it is not running.
+/// The reconciler thread's handle (leaked), for waking it up; null until it runs.
+static POLLER: AtomicPtr<std::thread::Thread> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Whether the reconciler has work: the polling mode is active and some event is registered.
+fn needs_polling() -> bool {
+    is_polling() && events().any(|e| e.is_live())
+}
+
+/// Starts the reconciler thread if the polling mode is active and it is not running, or wakes
+/// it up if it is parked. Called when a provider registers.
 pub(crate) fn ensure_poller() {
-    if !is_polling() || POLLER_STARTED.swap(true, Ordering::AcqRel) {
+    if !is_polling() {
+        return;
+    }
+    if POLLER_STARTED.swap(true, Ordering::AcqRel) {
+        wake_poller();
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("cotrace-ust-poll".into())
         .spawn(|| {
             loop {
+                if !needs_polling() {
+                    // Parked until a provider registers (`ensure_poller` unparks; an unpark
+                    // between the check and the park makes the park return at once).
+                    std::thread::park();
+                    continue;
+                }
                 reconcile_all();
                 std::thread::sleep(POLL_INTERVAL);
             }
         });
-    if spawned.is_err() {
-        POLLER_STARTED.store(false, Ordering::Release);
+    match spawned {
+        Ok(handle) => {
+            let thread = Box::into_raw(Box::new(handle.thread().clone()));
+            // The previous handle (a parent's thread, after a fork) is leaked: a few bytes.
+            POLLER.store(thread, Ordering::Release);
+        }
+        Err(_) => POLLER_STARTED.store(false, Ordering::Release),
+    }
+}
+
+fn wake_poller() {
+    // SAFETY: a non-null pointer comes from `Box::into_raw` in `ensure_poller` and is never
+    // freed.
+    if let Some(thread) = unsafe { POLLER.load(Ordering::Acquire).as_ref() } {
+        thread.unpark();
     }
 }
 
@@ -290,7 +354,7 @@ pub(crate) fn reconcile_all() {
     let _guard = PollGuard::lock();
     for event in events().filter(|e| e.is_live()) {
         let want = crate::probe::attached_probes(lib, event);
-        let mut have = event.attached.load(Ordering::Acquire);
+        let mut have = event.share.held();
         while have < want {
             attach(event);
             have += 1;
@@ -306,13 +370,15 @@ pub(crate) fn reconcile_all() {
 // Fork.
 
 /// In a forked child, before LTTng's own child hook: no session of the parent is ours any
-/// more. Bit 31 (the kernel copied our registrations into the child) is kept.
+/// more, so LTTng's share of every word is given back. Bit 31 (the kernel copied our
+/// registrations into the child) and other tracers' counts (an in-process tracer's state was
+/// copied into the child with the rest of memory) are kept.
 pub(crate) fn reset_after_fork_child() {
     for event in events() {
-        event.attached.store(0, Ordering::Release);
-        event.spec.word.reset_users_after_fork();
+        event.share.release_all();
     }
     // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
+    POLLER.store(core::ptr::null_mut(), Ordering::Release);
     POLLER_STARTED.store(false, Ordering::Release);
 }
 

@@ -1,0 +1,155 @@
+//! Issue 9: a plugin (a shared object containing cotrace) that is `dlclose`d must not leave
+//! liblttng-ust's GOT pointing at unmapped code, nor the kernel writing bit 31 into unmapped or
+//! reused memory. cotrace pins the object holding its words and hooks at `init()`.
+//!
+//! The plugin is loaded, initialized and closed; then its event is enabled by LTTng (a private
+//! lttng-sessiond: the enable calls the interposed attach function) and, where user_events
+//! exists (the VM), by ftrace: the process must not crash, the word must count both, and a
+//! fire through the plugin must be recorded by both.
+
+#[path = "../../ust-side/tests/common/mod.rs"]
+mod common;
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Lttng, isolated};
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+fn plugin_path() -> PathBuf {
+    // Cargo builds the package's cdylib before its integration tests, into `deps/`.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().join("libcotrace_plugin_test.so");
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated message owned by libc.
+    let e = unsafe { libc::dlerror() };
+    if e.is_null() {
+        "?".into()
+    } else {
+        // SAFETY: as above, non-null.
+        unsafe { std::ffi::CStr::from_ptr(e) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Whether `path` is still loaded in this process (`RTLD_NOLOAD` never loads).
+fn still_loaded(path: &CString) -> bool {
+    // SAFETY: dlopen with RTLD_NOLOAD only looks the object up; the extra reference it takes is
+    // given back at once.
+    unsafe {
+        let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+        if h.is_null() {
+            return false;
+        }
+        libc::dlclose(h);
+        true
+    }
+}
+
+fn wait_word(word: &AtomicU32, what: &str, ok: impl Fn(u32) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(word.load(Ordering::Relaxed)) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: word stayed {:#x}",
+            word.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True where the kernel half can run; panics where it is required but missing.
+fn user_events_here() -> bool {
+    if Path::new(TRACEFS).join("user_events_data").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
+        "user_events required here but missing"
+    );
+    eprintln!("SKIPPED the kernel half: no user_events in this kernel (the VM run has it)");
+    false
+}
+
+#[test]
+fn plugin_closed_after_init_then_enabled_by_both_tracers_does_not_crash() {
+    isolated(
+        "plugin_closed_after_init_then_enabled_by_both_tracers_does_not_crash",
+        || {
+            let mut lttng = Lttng::start("plugin");
+            lttng.create("pg");
+            lttng.lttng(&["enable-event", "-u", "plug:*", "-s", "pg"]);
+            // LTTng's HOME for the app: this process.
+            // SAFETY: set before liblttng-ust is loaded (by the plugin's init), while this
+            // isolated process runs this one test alone.
+            unsafe { std::env::set_var("LTTNG_HOME", lttng.home()) };
+
+            let path = CString::new(plugin_path().into_os_string().into_encoded_bytes()).unwrap();
+            // SAFETY: loading the test plugin runs no constructor of consequence; the symbols
+            // have the signatures of plugin-test/src/lib.rs.
+            let (word, fire) = unsafe {
+                let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+                assert!(!h.is_null(), "dlopen: {}", dl_error());
+                let init = libc::dlsym(h, c"cotrace_plugin_init".as_ptr());
+                let fire = libc::dlsym(h, c"cotrace_plugin_fire".as_ptr());
+                assert!(!init.is_null() && !fire.is_null(), "dlsym: {}", dl_error());
+                let init: extern "C" fn() -> *const u32 = std::mem::transmute(init);
+                let fire: extern "C" fn(u64) = std::mem::transmute(fire);
+                let word = init();
+                fire(1); // nobody enabled it yet
+                assert_eq!(libc::dlclose(h), 0, "dlclose: {}", dl_error());
+                (word, fire)
+            };
+            // The plugin holds registered words and liblttng-ust's GOT points into it: it must
+            // still be mapped.
+            assert!(
+                still_loaded(&path),
+                "the plugin was unloaded by dlclose although cotrace registered its words and hooks"
+            );
+            // SAFETY: the word is an AtomicU32 in the plugin, which stays mapped (just checked).
+            let word = unsafe { AtomicU32::from_ptr(word.cast_mut()) };
+
+            // LTTng enables the event: liblttng-ust calls the interposed attach function.
+            lttng.lttng(&["start", "pg"]);
+            wait_word(word, "LTTng start", |w| w & 0x00ff_ffff == 1);
+            fire(2);
+
+            // The kernel half, where user_events exists.
+            let kernel = user_events_here();
+            let enable = Path::new(TRACEFS).join("events/user_events/plug_ping/enable");
+            if kernel {
+                std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
+                std::fs::write(&enable, "1").unwrap();
+                wait_word(word, "ftrace enable", |w| w == 0x8000_0001);
+                fire(3);
+                let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
+                assert!(
+                    trace
+                        .lines()
+                        .any(|l| l.contains("plug_ping") && l.contains("(3)")),
+                    "the kernel did not record the plugin's fire:\n{trace}"
+                );
+                std::fs::write(&enable, "0").unwrap();
+                wait_word(word, "ftrace disable", |w| w == 1);
+            }
+
+            lttng.lttng(&["stop", "pg"]);
+            wait_word(word, "LTTng stop", |w| w == 0);
+            let ns: Vec<String> = lttng
+                .events("pg")
+                .iter()
+                .map(|e| e.get("n").to_owned())
+                .collect();
+            let want: &[&str] = if kernel { &["2", "3"] } else { &["2"] };
+            assert_eq!(ns, want);
+        },
+    );
+}
