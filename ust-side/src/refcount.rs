@@ -272,6 +272,17 @@ pub(crate) fn ensure_poller() {
     let spawned = std::thread::Builder::new()
         .name("cotrace-ust-poll".into())
         .spawn(|| {
+            // Register this thread with LTTng's RCU (a first read-side lock takes LTTng's RCU
+            // registry lock) before ever holding POLL_LOCK: a `fork` whose LTTng `before_fork`
+            // (holding that registry lock) ran before our `prepare` hook (LTTng's preload,
+            // another copy of cotrace-ust) then never waits for a poller that waits for it.
+            if let Some(lib) = crate::loader::loaded() {
+                // SAFETY: an empty read-side critical section of liblttng-ust's RCU.
+                unsafe {
+                    (lib.hidden.rcu_read_lock)();
+                    (lib.hidden.rcu_read_unlock)();
+                }
+            }
             loop {
                 reconcile_all();
                 std::thread::sleep(POLL_INTERVAL);

@@ -288,15 +288,15 @@ fn forked_child_is_traced_without_preload() {
     });
 }
 
-/// With LTTng-UST's own fork wrapper preloaded, cotrace-ust stays out of its way (calling the
-/// fork hooks twice would deadlock) and the child is still traced.
+/// With LTTng-UST's own fork wrapper preloaded, cotrace-ust leaves LTTng's fork hooks to it
+/// (calling them twice would deadlock) and the child is still traced.
 #[test]
 fn forked_child_is_traced_with_lttng_fork_preload() {
     isolated("forked_child_is_traced_with_lttng_fork_preload", || {
         fork_scenario(
             "forkpre",
             &[("LD_PRELOAD", "liblttng-ust-fork.so")],
-            "fork: liblttng-ust-fork.so preloaded, hooks not installed",
+            "fork: liblttng-ust-fork.so preloaded (it calls LTTng's fork hooks",
         );
     });
 }
@@ -312,6 +312,56 @@ fn forked_child_is_traced_in_polling_mode() {
             "fork: hooks installed",
         );
     });
+}
+
+/// With LTTng-UST's fork wrapper preloaded and the polling mode, the child still gets its own
+/// reconciler: a session started after the fork reaches the child's count (the child waits for
+/// it, then fires).
+#[test]
+fn forked_child_reconciles_in_polling_mode_with_lttng_fork_preload() {
+    isolated(
+        "forked_child_reconciles_in_polling_mode_with_lttng_fork_preload",
+        || {
+            let mut lttng = Lttng::start("forkprepoll");
+            lttng.create("fk");
+            lttng.lttng(&["enable-channel", "-u", "--buffers-pid", "-s", "fk", "ch"]);
+            lttng.lttng(&[
+                "enable-event",
+                "-u",
+                "cotrace_test:counted",
+                "-s",
+                "fk",
+                "-c",
+                "ch",
+            ]);
+            let mut app = lttng.app(&[
+                ("LD_PRELOAD", "liblttng-ust-fork.so"),
+                ("COTRACE_UST_REFCOUNT", "poll"),
+            ]);
+            let status = app.cmd("status");
+            assert!(
+                status.contains("fork: liblttng-ust-fork.so preloaded"),
+                "{status}"
+            );
+            assert!(status.contains("refcount: polling"), "{status}");
+            assert!(app.cmd("fork_bg 3").starts_with("child pid="));
+            lttng.lttng(&["start", "fk"]);
+            app.wait_users("counted", 1);
+            let reply = app.cmd("reap");
+            assert!(
+                reply.ends_with("exit=0"),
+                "the child's count never followed its session: {reply}"
+            );
+            assert!(app.quit());
+            lttng.lttng(&["stop", "fk"]);
+            let from_child = lttng
+                .events("fk")
+                .iter()
+                .filter(|e| e.get("s") == "\"child\"")
+                .count();
+            assert_eq!(from_child, 3);
+        },
+    );
 }
 
 fn fork_scenario(name: &str, env: &[(&str, &str)], expect_fork: &str) {

@@ -23,29 +23,56 @@ const INSIDE: &str = "COTRACE_UST_TEST_ISOLATED";
 
 /// Runs `body` in a private mount namespace (see the module docs). `name` is the test's name.
 pub fn isolated(name: &str, body: impl FnOnce()) {
+    isolated_within(name, Duration::from_secs(600), body);
+}
+
+/// [`isolated`], and the isolated run (with every process it started, as one process group) is
+/// killed and the test fails if it takes longer than `limit`: for tests whose failure mode is a
+/// hang.
+pub fn isolated_within(name: &str, limit: Duration, body: impl FnOnce()) {
+    use std::os::unix::process::CommandExt;
     if std::env::var_os(INSIDE).is_some() {
         body();
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new("unshare")
+    let dir = std::env::temp_dir().join(format!("cotrace-ust-iso-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg("mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec \"$0\" \"$@\"")
         .arg(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
         .stdin(Stdio::null())
-        .output()
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0)
+        .spawn()
         .expect("run unshare (util-linux) to isolate the test; needs root");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) of the process group this test just created (the isolated run and
+            // everything it forked).
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
     print!("{stdout}");
     eprint!("{stderr}");
-    assert!(
-        out.status.success(),
-        "isolated test {name} failed: {}",
-        out.status
-    );
+    let status =
+        status.unwrap_or_else(|| panic!("isolated test {name} hung: killed after {limit:?}"));
+    assert!(status.success(), "isolated test {name} failed: {status}");
     assert!(
         stdout.contains("1 passed"),
         "isolated run of {name} did not run exactly that test"

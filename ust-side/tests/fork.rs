@@ -1,0 +1,197 @@
+//! `fork` never hangs the parent or the child.
+//!
+//! - Exactly one caller runs LTTng-UST's fork hooks per `fork`, whoever installed them:
+//!   `lttng_ust_before_fork` takes a plain mutex, and a second call in the same thread before
+//!   the matching `after_fork` deadlocks.
+//! - A fork while another thread is still loading liblttng-ust (which can take LTTng's
+//!   registration timeout, 3 s) leaves a child whose `status()` answers.
+//!
+//! Each test forks in a loop in an isolated run that is killed (and the test failed) if it does
+//! not finish in time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::isolated_within;
+
+/// Generous: 100 forks take well under a second here.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Forks `n` times; each child calls `in_child` and `_exit`s with its result. Panics (in the
+/// isolated run) if a child fails or does not exit within 10 s.
+fn fork_n(n: u32, mut before: impl FnMut(), mut after_parent: impl FnMut(), in_child: fn() -> i32) {
+    for i in 0..n {
+        before();
+        // SAFETY: the child only calls `in_child` (status reads) and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let code = in_child();
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        after_parent();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for the child just forked, without blocking.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("fork {i}: the child did not exit within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "fork {i}: child status {status:#x}"
+        );
+    }
+}
+
+fn both_loaded() {
+    let first = cotrace_ust::status();
+    let second = cotrace_ust_second_copy::status();
+    println!("first copy: {first}\nsecond copy: {second}");
+    assert!(first.to_string().contains("LTTng-UST: loaded"), "{first}");
+    assert!(second.to_string().contains("LTTng-UST: loaded"), "{second}");
+}
+
+fn child_status() -> i32 {
+    let ok = cotrace_ust::status().to_string().contains("LTTng-UST")
+        && cotrace_ust_second_copy::status()
+            .to_string()
+            .contains("LTTng-UST");
+    if ok { 0 } else { 4 }
+}
+
+/// Two independent copies of cotrace-ust (the same sources under two crate names), both loaded,
+/// both with fork hooks: 100 forks, no hang.
+#[test]
+fn two_copies_fork_100_times() {
+    isolated_within("two_copies_fork_100_times", LIMIT, || {
+        both_loaded();
+        fork_n(100, || {}, || {}, child_status);
+        println!("forked 100 times");
+    });
+}
+
+type ForkHook = unsafe extern "C" fn(*mut libc::sigset_t);
+
+fn lttng_fork_hook(name: &core::ffi::CStr) -> ForkHook {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name; liblttng-ust was loaded with
+    // RTLD_GLOBAL by cotrace-ust (checked by `both_loaded`).
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    assert!(!f.is_null(), "{name:?} not found");
+    // SAFETY: the three `lttng/ust-fork.h` functions take a `sigset_t *`.
+    unsafe { core::mem::transmute::<*mut libc::c_void, ForkHook>(f) }
+}
+
+/// An application that calls LTTng's fork hooks itself around `fork` (as `lttng/ust-fork.h`
+/// tells it to), with two copies of cotrace-ust loaded: 100 forks, no hang.
+#[test]
+fn app_calling_lttng_fork_hooks_itself() {
+    isolated_within("app_calling_lttng_fork_hooks_itself", LIMIT, || {
+        both_loaded();
+        let before = lttng_fork_hook(c"lttng_ust_before_fork");
+        let parent = lttng_fork_hook(c"lttng_ust_after_fork_parent");
+        static mut SAVED: core::mem::MaybeUninit<libc::sigset_t> = core::mem::MaybeUninit::uninit();
+        fn child() -> i32 {
+            let f = lttng_fork_hook(c"lttng_ust_after_fork_child");
+            // SAFETY: the child's copy of the sigset the parent's `before_fork` filled.
+            unsafe { f(core::ptr::addr_of_mut!(SAVED).cast()) };
+            child_status()
+        }
+        fork_n(
+            100,
+            // SAFETY: LTTng writes the old signal mask into SAVED (used by this thread only).
+            || unsafe { before(core::ptr::addr_of_mut!(SAVED).cast()) },
+            // SAFETY: the sigset `before_fork` filled.
+            || unsafe { parent(core::ptr::addr_of_mut!(SAVED).cast()) },
+            child,
+        );
+        println!("forked 100 times");
+    });
+}
+
+/// A fork while another thread loads liblttng-ust (slowed down to LTTng's 3 s registration
+/// timeout by a fake session daemon that accepts and never answers): every child's `status()`
+/// returns and the child exits.
+#[test]
+fn fork_while_loading_child_status_returns() {
+    isolated_within("fork_while_loading_child_status_returns", LIMIT, || {
+        use std::os::unix::net::UnixListener;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let home =
+            std::env::temp_dir().join(format!("cotrace-ust-forkload-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".lttng")).unwrap();
+        std::fs::create_dir_all("/run/lttng").unwrap();
+        // SAFETY: no other thread of this (isolated, single-test) process reads the environment yet.
+        unsafe { std::env::set_var("LTTNG_HOME", &home) };
+        let listeners = [
+            UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
+            UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
+        ];
+        // Set when liblttng-ust's listener thread (started inside `dlopen`) connected.
+        let connected = Arc::new(AtomicBool::new(false));
+        for l in listeners {
+            let connected = connected.clone();
+            std::thread::spawn(move || {
+                let mut held = vec![];
+                for s in l.incoming() {
+                    connected.store(true, Ordering::SeqCst);
+                    held.push(s);
+                }
+            });
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let loader = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let status = cotrace_ust::status();
+                done.store(true, Ordering::SeqCst);
+                status
+            })
+        };
+        let start = Instant::now();
+        while !connected.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "liblttng-ust never connected"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut during = 0;
+        while !done.load(Ordering::SeqCst) {
+            fork_n(1, || {}, || {}, child_status_first_copy);
+            during += 1;
+        }
+        let took = start.elapsed();
+        let status = loader.join().unwrap();
+        println!("loading took {took:?}, {during} forks meanwhile; parent: {status}");
+        assert!(
+            took > Duration::from_secs(1),
+            "loading was not slowed down by the fake session daemon: {took:?}"
+        );
+        assert!(during >= 3, "only {during} forks while loading");
+        assert!(status.to_string().contains("LTTng-UST: loaded"), "{status}");
+        // And after loading, forks still work (the child re-registers: up to 3 s here).
+        fork_n(1, || {}, || {}, child_status_first_copy);
+    });
+}
+
+/// Also runs the exit handlers and liblttng-ust's destructor in the child (`exit`, not `_exit`).
+fn child_status_first_copy() -> i32 {
+    let status = cotrace_ust::status();
+    std::process::exit(if status.to_string().contains("LTTng-UST") {
+        0
+    } else {
+        4
+    })
+}
