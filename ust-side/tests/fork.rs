@@ -125,31 +125,9 @@ fn app_calling_lttng_fork_hooks_itself() {
 #[test]
 fn fork_while_loading_child_status_returns() {
     isolated_within("fork_while_loading_child_status_returns", LIMIT, || {
-        use std::os::unix::net::UnixListener;
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
-        let home =
-            std::env::temp_dir().join(format!("cotrace-ust-forkload-{}", std::process::id()));
-        std::fs::create_dir_all(home.join(".lttng")).unwrap();
-        std::fs::create_dir_all("/run/lttng").unwrap();
-        // SAFETY: no other thread of this (isolated, single-test) process reads the environment yet.
-        unsafe { std::env::set_var("LTTNG_HOME", &home) };
-        let listeners = [
-            UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
-            UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
-        ];
-        // Set when liblttng-ust's listener thread (started inside `dlopen`) connected.
-        let connected = Arc::new(AtomicBool::new(false));
-        for l in listeners {
-            let connected = connected.clone();
-            std::thread::spawn(move || {
-                let mut held = vec![];
-                for s in l.incoming() {
-                    connected.store(true, Ordering::SeqCst);
-                    held.push(s);
-                }
-            });
-        }
+        let connected = fake_sessiond("forkload");
         let done = Arc::new(AtomicBool::new(false));
         let loader = {
             let done = done.clone();
@@ -194,4 +172,78 @@ fn child_status_first_copy() -> i32 {
     } else {
         4
     })
+}
+
+/// A session daemon that accepts liblttng-ust's connections and never answers, so that
+/// loading liblttng-ust (and LTTng's child hook) waits out LTTng's 3 s registration timeout.
+/// Sets `LTTNG_HOME`; the returned flag turns true when liblttng-ust connected.
+fn fake_sessiond(name: &str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let home = std::env::temp_dir().join(format!("cotrace-ust-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".lttng")).unwrap();
+    std::fs::create_dir_all("/run/lttng").unwrap();
+    // SAFETY: called before any other thread of this (isolated, single-test) process reads
+    // the environment.
+    unsafe { std::env::set_var("LTTNG_HOME", &home) };
+    let listeners = [
+        UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
+        UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
+    ];
+    let connected = Arc::new(AtomicBool::new(false));
+    for l in listeners {
+        let connected = connected.clone();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for s in l.incoming() {
+                connected.store(true, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+    }
+    connected
+}
+
+fn fork_timed(in_child: fn() -> i32) -> Duration {
+    let start = Instant::now();
+    fork_n(1, || {}, || {}, in_child);
+    start.elapsed()
+}
+
+/// `COTRACE_UST_FORK=exec-only` (and `set_fork_policy`): a child does not wait for the session
+/// daemon (LTTng's child hook is skipped) and its LTTng side says it is off; switching back to
+/// `TraceChildren` makes the child re-register again (3 s against the silent daemon).
+#[test]
+fn exec_only_policy_skips_lttng_in_the_child() {
+    isolated_within("exec_only_policy_skips_lttng_in_the_child", LIMIT, || {
+        use cotrace_ust::{ForkPolicy, fork_policy, set_fork_policy};
+        fake_sessiond("execonly");
+        // SAFETY: single-threaded so far but for the listener threads, which do not read the
+        // environment.
+        unsafe { std::env::set_var("COTRACE_UST_FORK", "exec-only") };
+        let status = cotrace_ust::status();
+        assert!(status.to_string().contains("fork: exec-only"), "{status}");
+        assert_eq!(fork_policy(), ForkPolicy::ExecOnly);
+        fn child_off() -> i32 {
+            let s = cotrace_ust::status().to_string();
+            if s.contains("LTTng-UST: unavailable") && s.contains("ExecOnly") {
+                0
+            } else {
+                5
+            }
+        }
+        let quick = fork_timed(child_off);
+        assert!(
+            quick < Duration::from_secs(1),
+            "exec-only fork took {quick:?}"
+        );
+        set_fork_policy(ForkPolicy::TraceChildren);
+        let traced = fork_timed(child_status_first_copy);
+        println!("exec-only fork: {quick:?}; traced fork: {traced:?}");
+        assert!(
+            traced > Duration::from_secs(2),
+            "LTTng's child hook did not run: {traced:?}"
+        );
+    });
 }
