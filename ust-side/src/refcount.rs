@@ -195,10 +195,7 @@ fn try_exact(lib: &Loaded) -> Result<(), String> {
     ORIGINAL_UNREGISTER.store(unreg_plan.original(), Ordering::Release);
     // SAFETY: the wrappers have the symbols' signatures and forward to the originals stored
     // just above; the library was loaded by `loader` in this call, once per process.
-    unsafe {
-        crate::got::apply(&reg_plan, reg)?;
-        crate::got::apply(&unreg_plan, unreg)?;
-    }
+    unsafe { crate::got::patch_all(&[(&reg_plan, reg), (&unreg_plan, unreg)])? };
     Ok(())
 }
 

@@ -60,6 +60,16 @@ fn both_loaded() {
     println!("first copy: {first}\nsecond copy: {second}");
     assert!(first.to_string().contains("LTTng-UST: loaded"), "{first}");
     assert!(second.to_string().contains("LTTng-UST: loaded"), "{second}");
+    // The second copy finds the first one's wrapper in liblttng-ust's GOT slots: it does not
+    // hook the hook, and polls.
+    if cfg!(target_arch = "x86_64") {
+        assert!(first.to_string().contains("refcount: exact"), "{first}");
+        assert!(
+            second.to_string().contains("refcount: polling")
+                && second.to_string().contains("not patching"),
+            "{second}"
+        );
+    }
 }
 
 fn child_status() -> i32 {
