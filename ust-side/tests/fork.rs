@@ -13,46 +13,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::isolated_within;
+use common::{fake_sessiond, fork_n, isolated_within};
 
 /// Generous: 100 forks take well under a second here.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Forks `n` times; each child calls `in_child` and `_exit`s with its result. Panics (in the
-/// isolated run) if a child fails or does not exit within 10 s.
-fn fork_n(n: u32, mut before: impl FnMut(), mut after_parent: impl FnMut(), in_child: fn() -> i32) {
-    for i in 0..n {
-        before();
-        // SAFETY: the child only calls `in_child` (status reads) and `_exit`s.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            let code = in_child();
-            // SAFETY: ends the child without running the parent's exit handlers.
-            unsafe { libc::_exit(code) };
-        }
-        after_parent();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut status = 0;
-        loop {
-            // SAFETY: waits for the child just forked, without blocking.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if r == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                panic!("fork {i}: the child did not exit within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "fork {i}: child status {status:#x}"
-        );
-    }
-}
 
 fn both_loaded() {
     let first = cotrace_ust::status();
@@ -182,37 +146,6 @@ fn child_status_first_copy() -> i32 {
     } else {
         4
     })
-}
-
-/// A session daemon that accepts liblttng-ust's connections and never answers, so that
-/// loading liblttng-ust (and LTTng's child hook) waits out LTTng's 3 s registration timeout.
-/// Sets `LTTNG_HOME`; the returned flag turns true when liblttng-ust connected.
-fn fake_sessiond(name: &str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use std::os::unix::net::UnixListener;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let home = std::env::temp_dir().join(format!("cotrace-ust-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(home.join(".lttng")).unwrap();
-    std::fs::create_dir_all("/run/lttng").unwrap();
-    // SAFETY: called before any other thread of this (isolated, single-test) process reads
-    // the environment.
-    unsafe { std::env::set_var("LTTNG_HOME", &home) };
-    let listeners = [
-        UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
-        UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
-    ];
-    let connected = Arc::new(AtomicBool::new(false));
-    for l in listeners {
-        let connected = connected.clone();
-        std::thread::spawn(move || {
-            let mut held = vec![];
-            for s in l.incoming() {
-                connected.store(true, Ordering::SeqCst);
-                held.push(s);
-            }
-        });
-    }
-    connected
 }
 
 fn fork_timed(in_child: fn() -> i32) -> Duration {
