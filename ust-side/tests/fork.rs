@@ -190,3 +190,52 @@ fn exec_only_policy_skips_lttng_in_the_child() {
         );
     });
 }
+
+/// A copy of cotrace-ust in the polling mode whose reconciler thread has just started, while
+/// the application holds LTTng's fork lock (it called `lttng_ust_before_fork`): the reconciler's
+/// first RCU read-side lock waits for LTTng's RCU registry lock, which `before_fork` holds, so it
+/// must not hold the lock our `prepare` hook takes meanwhile.
+#[test]
+fn app_fork_hooks_while_a_new_poller_starts() {
+    isolated_within("app_fork_hooks_while_a_new_poller_starts", LIMIT, || {
+        use cotrace_ust_second_copy::{EventSpec, FieldSpec, FieldType, Loglevel};
+        static WORD: cotrace_word::EnableWord = cotrace_word::EnableWord::new();
+        static EV: EventSpec = EventSpec {
+            provider: "cotrace_fork_poll",
+            event: "ev",
+            loglevel: Loglevel::Info,
+            fields: &[FieldSpec {
+                name: "n",
+                ty: FieldType::U32,
+            }],
+            word: &WORD,
+        };
+        both_loaded();
+        let before = lttng_fork_hook(c"lttng_ust_before_fork");
+        let parent = lttng_fork_hook(c"lttng_ust_after_fork_parent");
+        static mut SAVED: core::mem::MaybeUninit<libc::sigset_t> = core::mem::MaybeUninit::uninit();
+        fn child() -> i32 {
+            let f = lttng_fork_hook(c"lttng_ust_after_fork_child");
+            // SAFETY: the child's copy of the sigset the parent's `before_fork` filled.
+            unsafe { f(core::ptr::addr_of_mut!(SAVED).cast()) };
+            0
+        }
+        // Starts the second copy's reconciler thread.
+        let provider = cotrace_ust_second_copy::register_provider("cotrace_fork_poll", &[&EV])
+            .expect("register");
+        fork_n(
+            1,
+            || {
+                // SAFETY: LTTng writes the old signal mask into SAVED (this thread only).
+                unsafe { before(core::ptr::addr_of_mut!(SAVED).cast()) };
+                // Let the new reconciler reach LTTng's RCU registry lock.
+                std::thread::sleep(Duration::from_millis(100));
+            },
+            // SAFETY: the sigset `before_fork` filled.
+            || unsafe { parent(core::ptr::addr_of_mut!(SAVED).cast()) },
+            child,
+        );
+        drop(provider);
+        println!("forked");
+    });
+}
