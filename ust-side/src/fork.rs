@@ -39,7 +39,7 @@
 //!
 //! Loading can take LTTng's registration timeout (3 s, `LTTNG_UST_REGISTER_TIMEOUT`) when the
 //! session daemon is slow. A child forked meanwhile has a half-run liblttng-ust constructor whose
-//! thread does not exist: the child's LTTng side stays off, and [`status`](crate::status) says
+//! thread does not exist: the child's LTTng side stays off, and [`status()`](crate::status()) says
 //! so at once instead of waiting for the load.
 //!
 //! # Opting out: processes that fork only to `exec`

@@ -3,8 +3,19 @@
 //! See [`crate::refcount`] for why. Everything here reads the dynamic section of a loaded ELF
 //! object (found with `dl_iterate_phdr`) to find the relocations that bind a symbol in that
 //! object, and swaps the address stored in the slot. Supported: 64-bit x86 and Arm (RELA
-//! relocations, `JUMP_SLOT` and `GLOB_DAT`); elsewhere [`patch`] returns an error and the caller
+//! relocations, `JUMP_SLOT` and `GLOB_DAT`); elsewhere [`plan`] returns an error and the caller
 //! falls back to polling.
+//!
+//! Three rules keep the swap safe:
+//!
+//! - the wrapper forwards to the symbol's definition as `dlsym` finds it, never to what a slot
+//!   holds: a slot of a library loaded without `BIND_NOW` holds a PLT stub until its first call,
+//!   and that stub would overwrite the wrapper. A slot holding anything else (somebody else's
+//!   hook) is refused ([`forward_to`]);
+//! - only pages the dynamic loader made read-only (entirely inside the RELRO segment, rounded
+//!   down to pages) are made writable and read-only again: the partial last page is shared with
+//!   `.data` ([`page_to_unprotect`]);
+//! - every slot of every symbol is patched, or none ([`patch_all`]).
 
 use core::ffi::{CStr, c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +23,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;
 const PT_GNU_RELRO: u32 = 0x6474_e552;
+const PF_X: u32 = 1;
 const DT_NULL: i64 = 0;
 const DT_PLTRELSZ: i64 = 2;
 const DT_STRTAB: i64 = 5;
@@ -64,8 +76,8 @@ struct Object {
     base: usize,
     dynamic: usize,
     relro: Option<(usize, usize)>,
-    /// From the lowest to the end of the highest `PT_LOAD` segment.
-    mapped: core::ops::Range<usize>,
+    /// Its executable `PT_LOAD` segment(s), where its PLT stubs are.
+    code: core::ops::Range<usize>,
 }
 
 struct Search {
@@ -102,7 +114,7 @@ unsafe extern "C" fn visit(
         let (mut low, mut high) = (usize::MAX, 0);
         for ph in phdrs {
             match ph.p_type {
-                PT_LOAD => {
+                PT_LOAD if ph.p_flags & PF_X != 0 => {
                     let start = base + ph.p_vaddr as usize;
                     low = low.min(start);
                     high = high.max(start + ph.p_memsz as usize);
@@ -115,7 +127,7 @@ unsafe extern "C" fn visit(
                 _ => {}
             }
         }
-        object.mapped = low..high;
+        object.code = low..high;
         search.object = object;
         1
     }
@@ -231,7 +243,7 @@ pub(crate) fn plan(inside: usize, symbol: &CStr, replacement: usize) -> Result<P
         .collect();
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name.
     let resolved = unsafe { libc::dlsym(libc::RTLD_DEFAULT, symbol.as_ptr()) } as usize;
-    let original = forward_to(&values, resolved, replacement, &object.mapped)
+    let original = forward_to(&values, resolved, replacement, &object.code)
         .map_err(|why| format!("{}: {why}; not patching", symbol.to_string_lossy()))?;
     Ok(Plan {
         slots,
@@ -241,7 +253,7 @@ pub(crate) fn plan(inside: usize, symbol: &CStr, replacement: usize) -> Result<P
 }
 
 /// The function a wrapper must forward to, given what the slots hold (`values`), what `dlsym`
-/// finds (`resolved`), and where the patched object is mapped.
+/// finds (`resolved`), and where the patched object's code is mapped (`code`).
 ///
 /// A slot holds `resolved` once bound; before its first call a lazily bound `JUMP_SLOT` (the
 /// object was loaded without `BIND_NOW`) holds the address of the object's own PLT stub, which
@@ -252,7 +264,7 @@ fn forward_to(
     values: &[usize],
     resolved: usize,
     replacement: usize,
-    object: &core::ops::Range<usize>,
+    code: &core::ops::Range<usize>,
 ) -> Result<usize, String> {
     if values.contains(&replacement) {
         return Err("already patched".into());
@@ -262,7 +274,7 @@ fn forward_to(
     }
     match values
         .iter()
-        .find(|&&v| v != resolved && !object.contains(&v))
+        .find(|&&v| v != resolved && !code.contains(&v))
     {
         Some(v) => Err(format!(
             "a GOT slot holds {v:#x}, neither its definition ({resolved:#x}) nor a lazy-binding stub"
