@@ -2,10 +2,10 @@
 //!
 //! The application is not linked to liblttng-ust: the first registration (or
 //! [`status`](crate::status)) opens `liblttng-ust.so.1` with
-//! `dlopen(RTLD_NOW | RTLD_GLOBAL)` the first time cotrace-ust needs it and looks up the functions
-//! it calls; `runtime()` installs the fork hooks ([`crate::fork`]) before and the reference-count
-//! mechanism ([`crate::refcount`]) after. If the library is missing the result is an error string that
-//! [`status`](crate::status) reports, and every event stays off.
+//! `dlopen(RTLD_NOW | RTLD_GLOBAL)` the first time cotrace-ust needs it and looks up the
+//! functions it calls; `runtime()` installs the fork hooks ([`crate::fork`]) before and the
+//! reference-count mechanism ([`crate::refcount`]) after. If the library is missing the result
+//! is an error string that [`status`](crate::status) reports, and every event stays off.
 //!
 //! The library is never closed: call sites, probes and patched GOT slots refer to it for the
 //! rest of the process.
@@ -29,7 +29,9 @@ pub(crate) struct Loaded {
 static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
 
 /// True from before `dlopen` until [`RUNTIME`] is complete: a child forked meanwhile must not
-/// touch `RUNTIME` (its once-cell waits for a thread that does not exist in the child).
+/// touch `RUNTIME` (its once-cell waits for a thread that does not exist in the child). Also
+/// true for a moment around a `runtime()` call that finds it complete, which a child tells
+/// apart by `RUNTIME` being complete.
 static LOADING: AtomicBool = AtomicBool::new(false);
 
 /// Why liblttng-ust must not be used in this (forked) process; set by the fork child hook.
@@ -61,10 +63,10 @@ pub(crate) fn runtime() -> Result<&'static Loaded, &'static str> {
         return r.as_ref().map_err(String::as_str);
     }
     crate::fork::install();
-    let r = RUNTIME.get_or_init(|| {
-        LOADING.store(true, Ordering::SeqCst);
-        load().inspect(crate::refcount::install)
-    });
+    // Set before the once-cell can be running, cleared only once it is complete (whoever
+    // completed it): whenever it is incomplete, a child sees LOADING.
+    LOADING.store(true, Ordering::SeqCst);
+    let r = RUNTIME.get_or_init(|| load().inspect(crate::refcount::install));
     LOADING.store(false, Ordering::SeqCst);
     r.as_ref().map_err(String::as_str)
 }
