@@ -4,7 +4,7 @@
 # (ust-side/benches/fork_exec.rs), against a private lttng-sessiond in a private mount namespace
 # (root needed).
 #
-#   scripts/bench-fork.sh            7 rounds of 200 spawns per case
+#   scripts/bench-fork.sh            15 rounds of 100 spawns per case
 #   scripts/bench-fork.sh --quick    3 rounds of 50
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,11 +11,12 @@
 //!
 //! The first two run in fresh copies of this program (one per round), the last two in this
 //! process; the four alternate round by round so that a busy machine weighs on all of them.
-//! Reported: the median of each, and its ratio to the baseline. Run it with a session daemon,
+//! Reported per case: the median and the 10th percentile of the single spawn times (the latter
+//! moves less when other processes compete for the CPU), each with its ratio to the baseline. Run it with a session daemon,
 //! as `scripts/bench-fork.sh` does (a private one in a private mount namespace); without one,
 //! the child hook has no daemon to talk to and costs little.
 //!
-//! `--quick`: 3 rounds of 50 (default 7 rounds of 200).
+//! `--quick`: 3 rounds of 50 (default 15 rounds of 100).
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -23,16 +24,19 @@ use std::time::{Duration, Instant};
 
 use cotrace_ust::{ForkPolicy, set_fork_policy};
 
-fn spawn_wait(n: u32) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        let mut cmd = Command::new("/bin/true");
-        // SAFETY: the closure does nothing (it only forces the fork path).
-        unsafe { cmd.pre_exec(|| Ok(())) };
-        let status = cmd.spawn().expect("spawn /bin/true").wait().expect("wait");
-        assert!(status.success());
-    }
-    start.elapsed() / n
+/// The time of each of `n` spawns.
+fn spawn_wait(n: u32) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            let mut cmd = Command::new("/bin/true");
+            // SAFETY: the closure does nothing (it only forces the fork path).
+            unsafe { cmd.pre_exec(|| Ok(())) };
+            let status = cmd.spawn().expect("spawn /bin/true").wait().expect("wait");
+            assert!(status.success());
+            start.elapsed()
+        })
+        .collect()
 }
 
 fn load_lttng() {
@@ -49,19 +53,22 @@ fn load_lttng() {
 }
 
 /// One round in a fresh copy of this program (`--round baseline|lttng N`).
-fn round_in_child(case: &str, n: u32) -> Duration {
+fn round_in_child(case: &str, n: u32) -> Vec<Duration> {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--round", case, &n.to_string()])
         .output()
         .expect("run a round");
     assert!(out.status.success(), "{case} round failed");
-    let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    Duration::from_nanos(ns)
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|ns| Duration::from_nanos(ns.parse().unwrap()))
+        .collect()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The `q`-quantile (0..=1) of `v`.
+fn quantile(v: &mut [Duration], q: f64) -> Duration {
     v.sort();
-    v[v.len() / 2]
+    v[((v.len() - 1) as f64 * q) as usize]
 }
 
 fn main() {
@@ -72,11 +79,13 @@ fn main() {
             load_lttng();
         }
         spawn_wait(n / 4);
-        println!("{}", spawn_wait(n).as_nanos());
+        for d in spawn_wait(n) {
+            println!("{}", d.as_nanos());
+        }
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let (rounds, n) = if quick { (3, 50) } else { (7, 200) };
+    let (rounds, n) = if quick { (3, 50) } else { (15, 100) };
     println!("{}", cotrace_ust::status());
     spawn_wait(n / 4);
     let mut cases: [(&str, Vec<Duration>); 4] = [
@@ -86,23 +95,31 @@ fn main() {
         ("ForkPolicy::ExecOnly (opt-out)", vec![]),
     ];
     for _ in 0..rounds {
-        cases[0].1.push(round_in_child("baseline", n));
-        cases[1].1.push(round_in_child("lttng", n));
+        cases[0].1.extend(round_in_child("baseline", n));
+        cases[1].1.extend(round_in_child("lttng", n));
         set_fork_policy(ForkPolicy::TraceChildren);
-        cases[2].1.push(spawn_wait(n));
+        cases[2].1.extend(spawn_wait(n));
         set_fork_policy(ForkPolicy::ExecOnly);
-        cases[3].1.push(spawn_wait(n));
+        cases[3].1.extend(spawn_wait(n));
     }
-    let medians: Vec<(&str, Duration)> = cases
-        .into_iter()
-        .map(|(name, v)| (name, median(v)))
+    let stats: Vec<(&str, Duration, Duration)> = cases
+        .iter_mut()
+        .map(|(name, v)| (*name, quantile(v, 0.5), quantile(v, 0.1)))
         .collect();
-    let baseline = medians[0].1.as_secs_f64();
-    println!("Command::spawn + wait with pre_exec, median of {rounds} rounds of {n}:");
-    for (name, d) in medians {
+    let (base_median, base_p10) = (stats[0].1.as_secs_f64(), stats[0].2.as_secs_f64());
+    println!(
+        "Command::spawn + wait with pre_exec, {} spawns per case in {rounds} alternating rounds:",
+        rounds * n
+    );
+    println!(
+        "  {:<40} {:>10} {:>6}  {:>10} {:>6}",
+        "", "median", "", "p10", ""
+    );
+    for (name, median, p10) in stats {
         println!(
-            "  {name:<40} {d:>10.1?}  {:.2}x",
-            d.as_secs_f64() / baseline
+            "  {name:<40} {median:>10.1?} {:>5.2}x  {p10:>10.1?} {:>5.2}x",
+            median.as_secs_f64() / base_median,
+            p10.as_secs_f64() / base_p10
         );
     }
 }
