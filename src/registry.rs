@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::event::Event;
 use crate::macro_support::EVENTS;
@@ -34,6 +35,15 @@ pub fn events() -> impl ExactSizeIterator<Item = &'static Event> {
 /// ```
 pub fn init() -> Status {
     static ONCE: Once = Once::new();
+    // The process that started registering. A child forked meanwhile (loading liblttng-ust can
+    // take seconds) has a copy of `ONCE` that waits for a thread that does not exist in it:
+    // the child returns the status as it is (cotrace-ust keeps its LTTng side off) instead.
+    static STARTED_IN: AtomicU32 = AtomicU32::new(0);
+    let me = std::process::id();
+    let _ = STARTED_IN.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire);
+    if STARTED_IN.load(Ordering::Acquire) != me && !ONCE.is_completed() {
+        return status();
+    }
     ONCE.call_once(register_all);
     status()
 }

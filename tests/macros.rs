@@ -232,8 +232,8 @@ fn fields_may_be_named_like_items_in_scope() {
         .collect();
     assert_eq!(names, ["second", "limit", "unit", "None", "type"]);
     let event = shadowing::first.event();
-    event.word().acquire_user().unwrap();
+    let guard = event.word().acquire_user().unwrap();
     cotrace::fire!(shadowing::first(1, 2, "three", 4, -5));
     cotrace::fire!(shadowing::second(1));
-    event.word().release_user().unwrap();
+    drop(guard);
 }

@@ -1,19 +1,120 @@
 //! `fork` hooks: what LTTng-UST's `liblttng-ust-fork.so` preload would do, without a preload.
 //!
-//! `pthread_atfork` handlers, installed once when liblttng-ust is loaded, call its public
+//! `pthread_atfork` handlers, installed before liblttng-ust is loaded, call its public
 //! `lttng_ust_before_fork`, `lttng_ust_after_fork_parent` and `lttng_ust_after_fork_child`
 //! (`lttng/ust-fork.h`), so a forked child registers with the session daemon and is traced.
 //! In the child, before LTTng's hook runs, every event's user count is reset to 0 (bit 31 kept:
 //! the kernel copies user_events registrations into the child): the parent's sessions are not
-//! the child's, and LTTng then attaches the child's own sessions, counted afresh.
+//! the child's, and LTTng then attaches the child's own sessions, counted afresh (in the polling
+//! mode by a new reconciler thread: the parent's does not exist in the child).
 //!
-//! If LTTng-UST's `fork` wrapper is preloaded (`LD_PRELOAD=liblttng-ust-fork.so`), it already
-//! calls those functions around `fork`; calling them a second time from the hooks would
-//! deadlock on LTTng's lock, so the hooks are then not installed ([`ForkHandling`]).
+//! # One caller of LTTng's hooks per fork
+//!
+//! `lttng_ust_before_fork` takes a plain mutex: a second call in the same thread before the
+//! matching `after_fork` deadlocks. Besides cotrace-ust's hooks, it may be called by
+//! LTTng-UST's own `fork` wrapper (`LD_PRELOAD=liblttng-ust-fork.so`), by another copy of
+//! cotrace-ust in the same process (two semver-incompatible versions in one dependency graph:
+//! each has its own statics and its own `pthread_atfork` hooks), or by the application itself.
+//!
+//! The claim that all of them can see is the one LTTng itself leaves: `lttng_ust_before_fork`
+//! blocks every signal in the calling thread, and only its `after_fork` counterpart restores the
+//! mask. So the `prepare` hook calls it only if the forking thread does not already have every
+//! signal blocked, and remembers (per thread) whether it did; the `parent` and `child` hooks call
+//! LTTng's counterparts only after a `prepare` that did. Why this rather than a marker of our own:
+//!
+//! - it needs no agreement between copies: a copy built from another version, the preload and
+//!   an application calling `lttng/ust-fork.h` by hand all leave the same mark, and the mark is
+//!   in the forking thread's kernel state, visible to every copy;
+//! - an exported symbol, found with `dlsym(RTLD_DEFAULT)`, would not work here: an executable
+//!   exports nothing unless linked with `-rdynamic`, and two copies linked into one executable
+//!   cannot both define one `#[no_mangle]` name;
+//! - it is per thread, as LTTng's lock is: two threads forking at once each claim their own
+//!   fork, and LTTng's mutex orders them.
+//!
+//! The mark can be left without LTTng: a thread that blocked every signal itself before `fork`.
+//! cotrace-ust then does not call LTTng's hooks for that fork, and the child is traced as a C
+//! application without the preload would be (not re-registered), rather than risking a deadlock.
+//!
+//! # Fork while liblttng-ust is loading
+//!
+//! Loading can take LTTng's registration timeout (3 s, `LTTNG_UST_REGISTER_TIMEOUT`) when the
+//! session daemon is slow. A child forked meanwhile has a half-run liblttng-ust constructor whose
+//! thread does not exist: the child's LTTng side stays off, and [`status()`](crate::status()) says
+//! so at once instead of waiting for the load.
+//!
+//! # Opting out: processes that fork only to `exec`
+//!
+//! LTTng's child hook re-registers the child with the session daemon, which costs each fork
+//! (with `Command::pre_exec`, say) a round trip to it. [`set_fork_policy`] with
+//! [`ForkPolicy::ExecOnly`], or `COTRACE_UST_FORK=exec-only` in the environment, skips LTTng's
+//! hooks: a child then has its LTTng side off (events count 0, `status()` says why), which is
+//! right for a child that calls `exec` or `_exit`.
 
-use core::cell::UnsafeCell;
+use core::cell::{Cell, UnsafeCell};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use cotrace_lttng_sys::sigset_t;
+
+/// Environment variable: `exec-only` sets [`ForkPolicy::ExecOnly`] (read when liblttng-ust is
+/// first loaded; [`set_fork_policy`] overrides it).
+pub const FORK_ENV: &str = "COTRACE_UST_FORK";
+
+/// What a forked child gets from cotrace-ust. See [`set_fork_policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkPolicy {
+    /// The child re-registers with the session daemon and is traced (the default).
+    TraceChildren,
+    /// The process forks only to `exec` (or `_exit`): LTTng's fork hooks are skipped, and a
+    /// child's LTTng side is off. Forks are as cheap as without LTTng-UST.
+    ExecOnly,
+}
+
+const POLICY_UNSET: u8 = 0;
+const POLICY_TRACE: u8 = 1;
+const POLICY_EXEC_ONLY: u8 = 2;
+
+static POLICY: AtomicU8 = AtomicU8::new(POLICY_UNSET);
+
+/// Chooses what later forks do (process-wide; takes effect at the next `fork`, and overrides
+/// `COTRACE_UST_FORK`).
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_ust::{ForkPolicy, fork_policy, set_fork_policy};
+///
+/// // This program only forks to exec: skip LTTng's re-registration of each child.
+/// set_fork_policy(ForkPolicy::ExecOnly);
+/// assert_eq!(fork_policy(), ForkPolicy::ExecOnly);
+/// # set_fork_policy(ForkPolicy::TraceChildren);
+/// ```
+pub fn set_fork_policy(policy: ForkPolicy) {
+    let v = match policy {
+        ForkPolicy::TraceChildren => POLICY_TRACE,
+        ForkPolicy::ExecOnly => POLICY_EXEC_ONLY,
+    };
+    POLICY.store(v, Ordering::Relaxed);
+}
+
+/// The policy later forks follow: set by [`set_fork_policy`], else by `COTRACE_UST_FORK`
+/// (once liblttng-ust was loaded), else [`ForkPolicy::TraceChildren`].
+pub fn fork_policy() -> ForkPolicy {
+    if POLICY.load(Ordering::Relaxed) == POLICY_EXEC_ONLY {
+        ForkPolicy::ExecOnly
+    } else {
+        ForkPolicy::TraceChildren
+    }
+}
+
+/// The policy named by the environment, if any.
+fn policy_from_env(value: Option<&str>) -> Option<ForkPolicy> {
+    match value {
+        Some("exec-only") => Some(ForkPolicy::ExecOnly),
+        Some("trace") => Some(ForkPolicy::TraceChildren),
+        _ => None,
+    }
+}
 
 thread_local! {
     // The signal mask LTTng saves in `before_fork` and restores after. Per thread: two threads
@@ -22,57 +123,124 @@ thread_local! {
     static SAVED_SIGSET: UnsafeCell<sigset_t> = const {
         UnsafeCell::new(cotrace_lttng_sys::__BindgenOpaqueArray8([0; 128]))
     };
+    // Whether this thread's `prepare` called `lttng_ust_before_fork` for the fork under way.
+    static CLAIMED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread has every signal it can block blocked: the state
+/// `lttng_ust_before_fork` leaves until its `after_fork` counterpart, whoever called it.
+fn every_signal_blocked() -> bool {
+    let mut set = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: a null new set only queries the mask into `set`.
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), set.as_mut_ptr()) } != 0 {
+        // Cannot tell: assume somebody holds LTTng's fork lock (a child not re-registered is
+        // better than a deadlock).
+        return true;
+    }
+    // SAFETY: filled by pthread_sigmask.
+    let set = unsafe { set.assume_init() };
+    blockable_signals()
+        // SAFETY: `set` is an initialised sigset_t and `s` a valid signal number.
+        .all(|s| unsafe { libc::sigismember(&set, s) } == 1)
+}
+
+/// Every signal `sigfillset` + `sigprocmask` can block: not SIGKILL/SIGSTOP, not the C library's
+/// internal real-time signals below `SIGRTMIN`.
+fn blockable_signals() -> impl Iterator<Item = libc::c_int> {
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    (1..=rtmax).filter(move |&s| s != libc::SIGKILL && s != libc::SIGSTOP && (s < 32 || s >= rtmin))
 }
 
 unsafe extern "C" fn prepare() {
     crate::refcount::lock_poll();
-    if let Some(lib) = crate::loader::loaded() {
-        // SAFETY: the pointer is this thread's own sigset, alive for the thread; LTTng writes
-        // the old mask into it and takes its locks until one of the other hooks runs.
-        SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_before_fork)(s.get()) });
-    }
+    let claim = match crate::loader::loaded() {
+        Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !every_signal_blocked() => {
+            // SAFETY: the pointer is this thread's own sigset, alive for the thread; LTTng
+            // writes the old mask into it and takes its locks until one of the other hooks
+            // runs. Nobody else holds LTTng's fork lock in this thread (its mask is not full).
+            SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_before_fork)(s.get()) });
+            true
+        }
+        _ => false,
+    };
+    CLAIMED.set(claim);
 }
 
 unsafe extern "C" fn parent() {
-    if let Some(lib) = crate::loader::loaded() {
-        // SAFETY: the same thread's sigset that `prepare` filled.
-        SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_parent)(s.get()) });
+    if CLAIMED.replace(false) {
+        if let Some(lib) = crate::loader::loaded() {
+            // SAFETY: the same thread's sigset that `prepare` filled.
+            SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_parent)(s.get()) });
+        }
     }
     crate::refcount::unlock_poll();
 }
 
 unsafe extern "C" fn child() {
+    let claimed = CLAIMED.replace(false);
+    if crate::loader::forked_while_loading() {
+        // liblttng-ust's constructor was running in a thread that does not exist here.
+        crate::loader::turn_off_in_child(crate::loader::ChildOff::ForkedWhileLoading);
+        crate::refcount::unlock_poll();
+        return;
+    }
+    let Some(lib) = crate::loader::loaded() else {
+        crate::refcount::unlock_poll();
+        return;
+    };
     crate::refcount::reset_after_fork_child();
     crate::refcount::unlock_poll();
-    if let Some(lib) = crate::loader::loaded() {
+    if claimed {
         // SAFETY: the child's copy of the forking thread's sigset that `prepare` filled.
         SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_child)(s.get()) });
+    } else if fork_policy() == ForkPolicy::ExecOnly {
+        // Nobody ran LTTng's hooks (unless another copy or the application did): its locks may
+        // be held by threads that do not exist here. Stay off it.
+        crate::loader::turn_off_in_child(crate::loader::ChildOff::ExecOnly);
+        return;
     }
+    // Not claimed otherwise: whoever called `before_fork` (the preload, another copy, the
+    // application) calls `after_fork_child` after this hook returns. A reconciler started now
+    // waits on LTTng's RCU registry lock until then.
     crate::refcount::restart_after_fork_child();
 }
 
-/// Installs the handlers (once; called by the loader after loading the library), unless
-/// LTTng-UST's own `fork` wrapper (`LD_PRELOAD=liblttng-ust-fork.so`) is in the process: it
-/// already calls the same hooks around `fork`, and calling them twice would deadlock on
-/// LTTng's lock.
+static INSTALLING: AtomicBool = AtomicBool::new(false);
+static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the handlers, once; called before liblttng-ust is loaded, so that a fork while it
+/// loads is seen. Never blocks (a fork during this call leaves a child that simply has none).
 pub(crate) fn install() {
-    let handling = if fork_is_lttng_wrapper() {
-        ForkHandling::LttngForkPreload
-    } else {
-        // SAFETY: the handlers are plain functions that live for the whole process.
-        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-        if rc == 0 {
-            ForkHandling::Hooks
-        } else {
-            ForkHandling::Unavailable {
-                reason: format!(
-                    "pthread_atfork failed: {}",
-                    std::io::Error::from_raw_os_error(rc)
-                ),
-            }
+    if INSTALLING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if POLICY.load(Ordering::Relaxed) == POLICY_UNSET {
+        if let Some(p) = policy_from_env(std::env::var(FORK_ENV).ok().as_deref()) {
+            let _ = POLICY.compare_exchange(
+                POLICY_UNSET,
+                if p == ForkPolicy::ExecOnly {
+                    POLICY_EXEC_ONLY
+                } else {
+                    POLICY_TRACE
+                },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
+    }
+    PRELOADED.store(fork_is_lttng_wrapper(), Ordering::Relaxed);
+    // SAFETY: the handlers are plain functions that live for the whole process.
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    let result = if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "pthread_atfork failed: {}",
+            std::io::Error::from_raw_os_error(rc)
+        ))
     };
-    let _ = HANDLING.set(handling);
+    let _ = INSTALLED.set(result);
 }
 
 /// Whether the `fork` this process calls is liblttng-ust-fork.so's wrapper.
@@ -95,17 +263,19 @@ fn fork_is_lttng_wrapper() -> bool {
     }
 }
 
-static HANDLING: std::sync::OnceLock<ForkHandling> = std::sync::OnceLock::new();
-
 /// How a forked child gets traced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForkHandling {
-    /// cotrace-ust's `pthread_atfork` hooks call LTTng-UST's fork functions.
+    /// cotrace-ust's `pthread_atfork` hooks call LTTng-UST's fork functions (unless somebody
+    /// else already did for that fork: see the [module docs](crate::fork)).
     Hooks,
-    /// LTTng-UST's own `fork` wrapper is preloaded and does it; cotrace-ust's hooks are not
-    /// installed (both would deadlock). The child's user counts are then not reset by
-    /// cotrace-ust; LTTng's detach of the parent's sessions in the child brings them down.
+    /// LTTng-UST's own `fork` wrapper is preloaded and calls LTTng's fork functions;
+    /// cotrace-ust's hooks see it and only reset the child's counts (and restart the polling
+    /// reconciler in the child).
     LttngForkPreload,
+    /// [`ForkPolicy::ExecOnly`]: LTTng's fork functions are not called; a child's LTTng side
+    /// is off.
+    ExecOnly,
     /// Not handled: a forked child is not traced.
     Unavailable {
         /// Why.
@@ -113,7 +283,61 @@ pub enum ForkHandling {
     },
 }
 
-/// How forks are handled, once the library is loaded.
-pub(crate) fn handling() -> Option<&'static ForkHandling> {
-    HANDLING.get()
+/// How forks are handled, once the hooks were installed.
+pub(crate) fn handling() -> Option<ForkHandling> {
+    Some(match INSTALLED.get()? {
+        Err(reason) => ForkHandling::Unavailable {
+            reason: reason.clone(),
+        },
+        Ok(()) if fork_policy() == ForkPolicy::ExecOnly => ForkHandling::ExecOnly,
+        Ok(()) if PRELOADED.load(Ordering::Relaxed) => ForkHandling::LttngForkPreload,
+        Ok(()) => ForkHandling::Hooks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_from_env_values() {
+        assert_eq!(
+            policy_from_env(Some("exec-only")),
+            Some(ForkPolicy::ExecOnly)
+        );
+        assert_eq!(
+            policy_from_env(Some("trace")),
+            Some(ForkPolicy::TraceChildren)
+        );
+        assert_eq!(policy_from_env(Some("")), None);
+        assert_eq!(policy_from_env(None), None);
+    }
+
+    /// The claim test sees a mask filled the way `lttng_ust_before_fork` fills it
+    /// (`sigfillset` + `sigprocmask(SIG_BLOCK)`), and not an ordinary one.
+    #[test]
+    fn full_mask_is_seen_as_claimed() {
+        std::thread::spawn(|| {
+            assert!(!every_signal_blocked());
+            let mut all = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            let mut old = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            // SAFETY: fills a local set, blocks it in this (test-owned) thread, restores after.
+            unsafe {
+                libc::sigfillset(all.as_mut_ptr());
+                libc::sigprocmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
+            }
+            assert!(every_signal_blocked());
+            // SAFETY: restores this thread's mask.
+            unsafe {
+                libc::sigprocmask(libc::SIG_SETMASK, old.as_ptr(), core::ptr::null_mut());
+                let mut one = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                libc::sigfillset(one.as_mut_ptr());
+                libc::sigdelset(one.as_mut_ptr(), libc::SIGUSR1);
+                libc::sigprocmask(libc::SIG_BLOCK, one.as_ptr(), core::ptr::null_mut());
+            }
+            assert!(!every_signal_blocked(), "SIGUSR1 is not blocked");
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -13,13 +13,16 @@
 //!   trigger, exactly (or by polling as a fallback): see [`refcount`];
 //! - liblttng-ust is loaded with `dlopen` at run time: without it, the application runs and
 //!   [`status`] says why events stay off ([`loader`]);
-//! - a forked child is traced without `LD_PRELOAD` ([`fork`]).
+//! - a forked child is traced without `LD_PRELOAD` ([`fork`]), or not at all if the process
+//!   only forks to `exec` ([`set_fork_policy`]).
 //!
 //! # Environment
 //!
 //! - `COTRACE_UST_LIBRARY`: library to load instead of `liblttng-ust.so.1` (ignored in setuid,
 //!   setgid and setcap processes).
 //! - `COTRACE_UST_REFCOUNT=poll`: use the polling fallback even where the exact mode works.
+//! - `COTRACE_UST_FORK=exec-only`: the process forks only to `exec`; skip LTTng's fork hooks
+//!   ([`ForkPolicy::ExecOnly`]).
 //! - LTTng-UST's own variables apply (`LTTNG_HOME`, `LTTNG_UST_DEBUG`, ...).
 //!
 //! # Crate Feature Flags
@@ -45,7 +48,7 @@ mod spec;
 mod status;
 
 pub use error::{Error, FireError};
-pub use fork::ForkHandling;
+pub use fork::{ForkHandling, ForkPolicy, fork_policy, set_fork_policy};
 pub use provider::{
     EventHandle, MAX_ARRAY_LEN, MAX_FIELDS, MAX_NAME_LEN, Provider, register_provider,
 };

@@ -379,11 +379,13 @@ pub fn register_provider(
     events: &[&'static EventSpec],
 ) -> Result<Provider, Error> {
     validate(provider, events)?;
+    // Loading can take seconds (LTTng's registration timeout): not under the lock, which a
+    // child forked meanwhile would inherit held.
+    let lib = crate::loader::runtime().ok();
     let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
     if active.contains(&provider) {
         return Err(Error::AlreadyRegistered(provider.into()));
     }
-    let lib = crate::loader::runtime().ok();
     let provider_c: &'static CStr = leak_cstr(provider);
     let mut handles = Vec::with_capacity(events.len());
     let mut callsites: Vec<*mut sys::lttng_ust_tracepoint> = Vec::with_capacity(events.len());

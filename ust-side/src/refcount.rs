@@ -224,10 +224,7 @@ fn try_exact(lib: &Loaded) -> Result<(), String> {
     ORIGINAL_UNREGISTER.store(unreg_plan.original(), Ordering::Release);
     // SAFETY: the wrappers have the symbols' signatures and forward to the originals stored
     // just above; the library was loaded by `loader` in this call, once per process.
-    unsafe {
-        crate::got::apply(&reg_plan, reg)?;
-        crate::got::apply(&unreg_plan, unreg)?;
-    }
+    unsafe { crate::got::patch_all(&[(&reg_plan, reg), (&unreg_plan, unreg)])? };
     Ok(())
 }
 
@@ -317,6 +314,17 @@ pub(crate) fn ensure_poller() {
     let spawned = std::thread::Builder::new()
         .name("cotrace-ust-poll".into())
         .spawn(|| {
+            // Register this thread with LTTng's RCU (a first read-side lock takes LTTng's RCU
+            // registry lock) before ever holding POLL_LOCK: a `fork` whose LTTng `before_fork`
+            // (holding that registry lock) ran before our `prepare` hook (LTTng's preload,
+            // another copy of cotrace-ust) then never waits for a poller that waits for it.
+            if let Some(lib) = crate::loader::loaded() {
+                // SAFETY: an empty read-side critical section of liblttng-ust's RCU.
+                unsafe {
+                    (lib.hidden.rcu_read_lock)();
+                    (lib.hidden.rcu_read_unlock)();
+                }
+            }
             loop {
                 if !needs_polling() {
                     // Parked until a provider registers (`ensure_poller` unparks; an unpark

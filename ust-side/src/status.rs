@@ -65,11 +65,9 @@ pub fn status() -> Status {
             refcount: crate::refcount::mode()
                 .cloned()
                 .unwrap_or(RefcountMode::Inactive),
-            fork: crate::fork::handling().cloned().unwrap_or(
-                crate::fork::ForkHandling::Unavailable {
-                    reason: "hooks not installed".into(),
-                },
-            ),
+            fork: crate::fork::handling().unwrap_or(crate::fork::ForkHandling::Unavailable {
+                reason: "hooks not installed".into(),
+            }),
         },
         Err(reason) => Status {
             availability: Availability::Unavailable {
@@ -100,11 +98,13 @@ impl fmt::Display for Status {
         }
         match &self.fork {
             crate::fork::ForkHandling::Hooks => write!(f, "; fork: hooks installed"),
-            crate::fork::ForkHandling::LttngForkPreload => {
-                write!(
-                    f,
-                    "; fork: liblttng-ust-fork.so preloaded, hooks not installed"
-                )
+            crate::fork::ForkHandling::LttngForkPreload => write!(
+                f,
+                "; fork: liblttng-ust-fork.so preloaded (it calls LTTng's fork hooks; \
+                 cotrace-ust's reset the child's counts)"
+            ),
+            crate::fork::ForkHandling::ExecOnly => {
+                write!(f, "; fork: exec-only (children are not traced)")
             }
             crate::fork::ForkHandling::Unavailable { reason } => {
                 write!(f, "; fork: not handled ({reason})")

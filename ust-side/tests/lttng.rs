@@ -77,6 +77,78 @@ fn refcount_follows_sessions_exactly() {
     });
 }
 
+/// liblttng-ust loaded before cotrace-ust without `BIND_NOW` (here: preloaded, from a copy of
+/// the system's library with `BIND_NOW`/`NOW` cleared and `GNU_RELRO` dropped, as a distribution
+/// building without `-z now -z relro` would ship it): its GOT slot holds the PLT stub until the
+/// first call. The counts must still follow every session, in the exact mode.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn refcount_exact_with_lazily_bound_liblttng_ust() {
+    isolated("refcount_exact_with_lazily_bound_liblttng_ust", || {
+        let dir = std::env::temp_dir().join(format!("cotrace-ust-lazy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lazy = dir.join("liblttng-ust.so.1");
+        lazy_copy(
+            std::path::Path::new("/usr/lib/x86_64-linux-gnu/liblttng-ust.so.1"),
+            &lazy,
+        );
+        refcount_scenario(
+            "refcount_lazy",
+            &[("LD_PRELOAD", lazy.to_str().unwrap())],
+            "refcount: exact",
+            true,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// Copies an x86_64 ELF shared object, clearing `DF_BIND_NOW` and `DF_1_NOW` in its dynamic
+/// section and turning its `PT_GNU_RELRO` header into `PT_NULL` (a lazily bound GOT must stay
+/// writable).
+fn lazy_copy(from: &std::path::Path, to: &std::path::Path) {
+    let mut elf = std::fs::read(from).unwrap();
+    let u16_at = |e: &[u8], o: usize| u16::from_le_bytes(e[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |e: &[u8], o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap());
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "not a 64-bit ELF");
+    let (phoff, phentsize, phnum) = (
+        u64_at(&elf, 0x20) as usize,
+        u16_at(&elf, 0x36),
+        u16_at(&elf, 0x38),
+    );
+    let (mut relro, mut cleared) = (false, 0);
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let p_type = u32::from_le_bytes(elf[ph..ph + 4].try_into().unwrap());
+        if p_type == 0x6474_e552 {
+            elf[ph..ph + 4].copy_from_slice(&0u32.to_le_bytes());
+            relro = true;
+        }
+        if p_type == 2 {
+            let (off, size) = (
+                u64_at(&elf, ph + 8) as usize,
+                u64_at(&elf, ph + 32) as usize,
+            );
+            for d in (off..off + size).step_by(16) {
+                let (tag, val) = (u64_at(&elf, d), u64_at(&elf, d + 8));
+                let new = match tag {
+                    30 => val & !0x8,          // DT_FLAGS: DF_BIND_NOW
+                    0x6fff_fffb => val & !0x1, // DT_FLAGS_1: DF_1_NOW
+                    24 => panic!("DT_BIND_NOW present: extend this helper"),
+                    _ => continue,
+                };
+                elf[d + 8..d + 16].copy_from_slice(&new.to_le_bytes());
+                cleared += 1;
+            }
+        }
+    }
+    assert!(
+        relro && cleared > 0,
+        "{} has no RELRO or no BIND_NOW",
+        from.display()
+    );
+    std::fs::write(to, elf).unwrap();
+}
+
 #[test]
 fn refcount_follows_sessions_polling_fallback() {
     isolated("refcount_follows_sessions_polling_fallback", || {
@@ -288,15 +360,15 @@ fn forked_child_is_traced_without_preload() {
     });
 }
 
-/// With LTTng-UST's own fork wrapper preloaded, cotrace-ust stays out of its way (calling the
-/// fork hooks twice would deadlock) and the child is still traced.
+/// With LTTng-UST's own fork wrapper preloaded, cotrace-ust leaves LTTng's fork hooks to it
+/// (calling them twice would deadlock) and the child is still traced.
 #[test]
 fn forked_child_is_traced_with_lttng_fork_preload() {
     isolated("forked_child_is_traced_with_lttng_fork_preload", || {
         fork_scenario(
             "forkpre",
             &[("LD_PRELOAD", "liblttng-ust-fork.so")],
-            "fork: liblttng-ust-fork.so preloaded, hooks not installed",
+            "fork: liblttng-ust-fork.so preloaded (it calls LTTng's fork hooks",
         );
     });
 }
@@ -312,6 +384,56 @@ fn forked_child_is_traced_in_polling_mode() {
             "fork: hooks installed",
         );
     });
+}
+
+/// With LTTng-UST's fork wrapper preloaded and the polling mode, the child still gets its own
+/// reconciler: a session started after the fork reaches the child's count (the child waits for
+/// it, then fires).
+#[test]
+fn forked_child_reconciles_in_polling_mode_with_lttng_fork_preload() {
+    isolated(
+        "forked_child_reconciles_in_polling_mode_with_lttng_fork_preload",
+        || {
+            let mut lttng = Lttng::start("forkprepoll");
+            lttng.create("fk");
+            lttng.lttng(&["enable-channel", "-u", "--buffers-pid", "-s", "fk", "ch"]);
+            lttng.lttng(&[
+                "enable-event",
+                "-u",
+                "cotrace_test:counted",
+                "-s",
+                "fk",
+                "-c",
+                "ch",
+            ]);
+            let mut app = lttng.app(&[
+                ("LD_PRELOAD", "liblttng-ust-fork.so"),
+                ("COTRACE_UST_REFCOUNT", "poll"),
+            ]);
+            let status = app.cmd("status");
+            assert!(
+                status.contains("fork: liblttng-ust-fork.so preloaded"),
+                "{status}"
+            );
+            assert!(status.contains("refcount: polling"), "{status}");
+            assert!(app.cmd("fork_bg 3").starts_with("child pid="));
+            lttng.lttng(&["start", "fk"]);
+            app.wait_users("counted", 1);
+            let reply = app.cmd("reap");
+            assert!(
+                reply.ends_with("exit=0"),
+                "the child's count never followed its session: {reply}"
+            );
+            assert!(app.quit());
+            lttng.lttng(&["stop", "fk"]);
+            let from_child = lttng
+                .events("fk")
+                .iter()
+                .filter(|e| e.get("s") == "\"child\"")
+                .count();
+            assert_eq!(from_child, 3);
+        },
+    );
 }
 
 fn fork_scenario(name: &str, env: &[(&str, &str)], expect_fork: &str) {

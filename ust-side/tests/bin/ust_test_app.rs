@@ -5,7 +5,7 @@
 //! Commands: `status`, `count EVENT`, `wait_count EVENT N TIMEOUT_MS`, `fire_table`,
 //! `fire_counted FROM TO` (s = "keep" for even n, "drop" for odd), `fire_levels N`,
 //! `fire_trigger CODE`, `flip on|off`, `fire_bg on|off` (two threads firing `counted`),
-//! `fork N`, `quit`.
+//! `fork N`, `fork_bg N` (the same child, not waited for), `reap` (waits for it), `quit`.
 
 #[path = "../common/cases.rs"]
 mod cases;
@@ -32,6 +32,7 @@ fn main() {
     let firing = Arc::new(AtomicBool::new(false));
     let fired = Arc::new(AtomicU64::new(0));
     let mut firers: Vec<std::thread::JoinHandle<()>> = vec![];
+    let mut background: Option<libc::pid_t> = None;
     writeln!(out, "ready {}", std::process::id()).unwrap();
     out.flush().unwrap();
     for line in stdin.lock().lines() {
@@ -180,6 +181,33 @@ fn main() {
                 // SAFETY: waits for the child just forked.
                 unsafe { libc::waitpid(pid, &mut status, 0) };
                 e.fire(&[Value::U32(1), Value::Str("parent")]).unwrap();
+                format!("child pid={pid} exit={}", libc::WEXITSTATUS(status))
+            }
+            ["fork_bg", n] => {
+                let n: u32 = n.parse().unwrap();
+                let e = event(&provider, "counted");
+                // SAFETY: as for `fork`.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while !e.is_enabled() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    for i in 0..n {
+                        e.fire(&[Value::U32(1000 + i), Value::Str("child")])
+                            .unwrap();
+                    }
+                    // SAFETY: as for `fork`.
+                    unsafe { libc::_exit(if e.is_enabled() { 0 } else { 3 }) };
+                }
+                background = Some(pid);
+                format!("child pid={pid}")
+            }
+            ["reap"] => {
+                let pid = background.take().expect("fork_bg first");
+                let mut status = 0;
+                // SAFETY: waits for the child `fork_bg` forked.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
                 format!("child pid={pid} exit={}", libc::WEXITSTATUS(status))
             }
             ["quit"] => break,

@@ -23,33 +23,132 @@ const INSIDE: &str = "COTRACE_UST_TEST_ISOLATED";
 
 /// Runs `body` in a private mount namespace (see the module docs). `name` is the test's name.
 pub fn isolated(name: &str, body: impl FnOnce()) {
+    isolated_within(name, Duration::from_secs(600), body);
+}
+
+/// [`isolated`], and the isolated run (with every process it started, as one process group) is
+/// killed and the test fails if it takes longer than `limit`: for tests whose failure mode is a
+/// hang.
+pub fn isolated_within(name: &str, limit: Duration, body: impl FnOnce()) {
+    use std::os::unix::process::CommandExt;
     if std::env::var_os(INSIDE).is_some() {
         body();
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new("unshare")
+    let dir = std::env::temp_dir().join(format!("cotrace-ust-iso-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg("mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec \"$0\" \"$@\"")
         .arg(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
         .stdin(Stdio::null())
-        .output()
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .process_group(0)
+        .spawn()
         .expect("run unshare (util-linux) to isolate the test; needs root");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) of the process group this test just created (the isolated run and
+            // everything it forked).
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
     print!("{stdout}");
     eprint!("{stderr}");
-    assert!(
-        out.status.success(),
-        "isolated test {name} failed: {}",
-        out.status
-    );
+    let status =
+        status.unwrap_or_else(|| panic!("isolated test {name} hung: killed after {limit:?}"));
+    assert!(status.success(), "isolated test {name} failed: {status}");
     assert!(
         stdout.contains("1 passed"),
         "isolated run of {name} did not run exactly that test"
     );
+}
+
+/// Forks `n` times; each child calls `in_child` and `_exit`s with its result. Panics (in the
+/// isolated run) if a child fails or does not exit within 10 s.
+pub fn fork_n(
+    n: u32,
+    mut before: impl FnMut(),
+    mut after_parent: impl FnMut(),
+    in_child: fn() -> i32,
+) {
+    for i in 0..n {
+        before();
+        // SAFETY: the child only calls `in_child` (status reads) and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let code = in_child();
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        after_parent();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for the child just forked, without blocking.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("fork {i}: the child did not exit within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "fork {i}: child status {status:#x}"
+        );
+    }
+}
+
+/// A session daemon that accepts liblttng-ust's connections and never answers, so that
+/// loading liblttng-ust (and LTTng's child hook) waits out LTTng's 3 s registration timeout.
+/// Sets `LTTNG_HOME`; the returned flag turns true when liblttng-ust connected.
+pub fn fake_sessiond(name: &str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let home = std::env::temp_dir().join(format!("cotrace-ust-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".lttng")).unwrap();
+    std::fs::create_dir_all("/run/lttng").unwrap();
+    // SAFETY: called before any other thread of this (isolated, single-test) process reads
+    // the environment.
+    unsafe { std::env::set_var("LTTNG_HOME", &home) };
+    let listeners = [
+        UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
+        UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
+    ];
+    let connected = Arc::new(AtomicBool::new(false));
+    for l in listeners {
+        let connected = connected.clone();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for s in l.incoming() {
+                connected.store(true, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+    }
+    connected
 }
 
 fn tool(name: &str) -> Command {

@@ -1,0 +1,63 @@
+//! A `fork` while another thread is inside `cotrace::init()` (loading liblttng-ust can take
+//! LTTng's 3 s registration timeout): the child's `init()` and `status()` return at once, with
+//! the LTTng side off, instead of waiting forever for a thread that does not exist in the child.
+
+#[path = "../ust-side/tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{fake_sessiond, fork_n, isolated_within};
+
+cotrace::provider! {
+    /// Events of this test.
+    pub mod fork_init_test {
+        /// One.
+        fn ping(n: u32);
+    }
+}
+
+fn child() -> i32 {
+    let status = cotrace::init();
+    let again = cotrace::status();
+    if status.to_string().is_empty() || again.to_string().is_empty() {
+        4
+    } else {
+        0
+    }
+}
+
+#[test]
+fn fork_during_init_child_init_returns() {
+    isolated_within(
+        "fork_during_init_child_init_returns",
+        Duration::from_secs(60),
+        || {
+            let connected = fake_sessiond("rootforkinit");
+            let done = Arc::new(AtomicBool::new(false));
+            let initializer = {
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let status = cotrace::init();
+                    done.store(true, Ordering::SeqCst);
+                    status
+                })
+            };
+            let start = Instant::now();
+            while !connected.load(Ordering::SeqCst) {
+                assert!(start.elapsed() < Duration::from_secs(10), "never connected");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let mut during = 0;
+            while !done.load(Ordering::SeqCst) {
+                fork_n(1, || {}, || {}, child);
+                during += 1;
+            }
+            let status = initializer.join().unwrap();
+            println!("{during} forks during init(); parent: {status}");
+            assert!(during >= 3, "only {during} forks during init()");
+        },
+    );
+}
