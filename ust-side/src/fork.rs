@@ -3,8 +3,9 @@
 //! `pthread_atfork` handlers, installed before liblttng-ust is loaded, call its public
 //! `lttng_ust_before_fork`, `lttng_ust_after_fork_parent` and `lttng_ust_after_fork_child`
 //! (`lttng/ust-fork.h`), so a forked child registers with the session daemon and is traced.
-//! In the child, before LTTng's hook runs, every event's user count is reset to 0 (bit 31 kept:
-//! the kernel copies user_events registrations into the child): the parent's sessions are not
+//! In the child, before LTTng's hook runs, every event gives back LTTng's share of its user count
+//! (other in-process holders' counts and bit 31 are kept: the kernel copies user_events
+//! registrations into the child): the parent's sessions are not
 //! the child's, and LTTng then attaches the child's own sessions, counted afresh (in the polling
 //! mode by a new reconciler thread: the parent's does not exist in the child).
 //!
