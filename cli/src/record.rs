@@ -133,7 +133,8 @@ impl KernelReader {
                         pending.extend_from_slice(&buf[..n]);
                         while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
                             let line: Vec<u8> = pending.drain(..=nl).collect();
-                            if let Some(r) = tracefs::parse_line(&String::from_utf8_lossy(&line)) {
+                            let line = String::from_utf8_lossy(&line);
+                            if let Some(r) = tracefs::parse_line(line.trim_end()) {
                                 records.push(r);
                                 count2.fetch_add(1, Ordering::Relaxed);
                             }
@@ -185,6 +186,14 @@ fn bytes_under(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// Whether a CTF `metadata` file lies under `dir`.
+fn has_metadata(dir: &Path) -> bool {
+    fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let path = e.path();
+        e.file_name() == "metadata" || (path.is_dir() && has_metadata(&path))
+    })
 }
 
 /// babeltrace2's payload `a = 1, s = "x", d = [ [0] = 0x1 ]` as pairs (quotes removed).
@@ -506,7 +515,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     }
     let problems = guard.cleanup();
     drop(guard);
-    let lttng_records = if use_lttng {
+    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
+    let lttng_records = if use_lttng && has_metadata(&lttng_dir) {
         lttng::read_trace(&lttng_dir)?
     } else {
         Vec::new()
