@@ -12,7 +12,8 @@
 #      the kernel is built once and cached)
 #   6. the facade's coexistence matrix, registration, names and #[persist] tests in that same
 #      kernel, where both tracers are real: a private lttng-sessiond and ftrace enable the shop
-#      example's events; a persistent event is read after its process exits
+#      example's events; a persistent event is read after its process exits; and the `cotrace`
+#      command's tests (cli/tests/cli.rs: record, list, cleanup, errors; ~60 s in the VM)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,13 +58,20 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist]"
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], the cotrace command"
 mapfile -t facade_tests < <(
   cargo test -p cotrace --test coexistence --test registration --test names --test persist \
     --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
 ((${#facade_tests[@]} == 4)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+# The cotrace command's tests (record/list against both real tracers) need the shop example.
+cargo build -p cotrace --example shop
+mapfile -t -O "${#facade_tests[@]}" facade_tests < <(
+  cargo test -p cotrace-cli --test cli --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
+)
+((${#facade_tests[@]} == 5)) || { echo "test.sh: cotrace-cli test binary not built" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

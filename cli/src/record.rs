@@ -549,6 +549,17 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         event: r.event,
         fields: lttng_fields(&r.fields),
     }));
+    // ftrace knows a thread's process only once it has seen it (`(-----)`): take it from
+    // another record of that thread.
+    let pids: BTreeMap<u32, u32> = entries
+        .iter()
+        .filter_map(|e| Some((e.tid?, e.pid?)))
+        .collect();
+    for e in &mut entries {
+        if e.pid.is_none() {
+            e.pid = e.tid.and_then(|t| pids.get(&t).copied());
+        }
+    }
     timeline::sort(&mut entries);
     let timeline_path = match args.format {
         Format::Text => {

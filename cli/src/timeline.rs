@@ -50,7 +50,7 @@ pub struct Entry {
 
 /// Sorts by time (ties: kernel first, then by thread).
 pub fn sort(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| (a.ts_ns, a.tracer, a.tid).cmp(&(b.ts_ns, b.tracer, b.tid)));
+    entries.sort_by_key(|e| (e.ts_ns, e.tracer, e.tid));
 }
 
 /// One line per entry: `seconds.nanoseconds tracer pid/tid provider:event name=value ...`.
