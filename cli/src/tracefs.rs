@@ -22,6 +22,15 @@ pub fn find() -> Result<PathBuf, String> {
         }
     }
     let Some(tracefs) = candidates.into_iter().find(|d| d.join("trace").exists()) else {
+        if kernel_lacks_user_events() {
+            return Err(format!(
+                "this kernel ({}) was built without CONFIG_USER_EVENTS (/proc/kallsyms has no \
+                 user_events_ioctl), and tracefs is not mounted either: mounting it would not \
+                 help; use Linux 6.4+ with CONFIG_USER_EVENTS=y, or pass --lttng to record \
+                 with LTTng only",
+                kernel_release()
+            ));
+        }
         return Err(
             "tracefs is not mounted (no /sys/kernel/tracing/trace): mount it with \
                     `mount -t tracefs nodev /sys/kernel/tracing`, or pass --lttng to record \
@@ -38,6 +47,14 @@ pub fn find() -> Result<PathBuf, String> {
         ));
     }
     Ok(tracefs)
+}
+
+/// True when `/proc/kallsyms` is readable and has no `user_events_ioctl`.
+fn kernel_lacks_user_events() -> bool {
+    match fs::read_to_string("/proc/kallsyms") {
+        Ok(symbols) => !symbols.is_empty() && !symbols.contains(" user_events_ioctl"),
+        Err(_) => false,
+    }
 }
 
 fn kernel_release() -> String {
