@@ -317,6 +317,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     {
         let interrupted = interrupted.clone();
         // Ctrl-C reaches CMD too (same process group); cotrace waits for it, then cleans up.
+        // SIGTERM and SIGHUP likewise (ctrlc's `termination` feature).
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
     let mut guard = Guard::default();
@@ -384,6 +385,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             "cotrace",
             "--subbuf-size=1M",
             "--num-subbuf=8",
+            // Packets reach the disk every 500 ms: the live line shows LTTng progress.
+            "--switch-timer=500000",
         ])?;
         for p in &patterns {
             lttng::lttng(&["enable-event", "-u", "-s", &name, "-c", "cotrace", p])?;

@@ -189,6 +189,31 @@ fn record_without_sessiond_says_how_to_get_one() {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains("no lttng-sessiond is running"), "{stderr}");
         assert!(stderr.contains("--start-sessiond"), "{stderr}");
+
+        // Offered: --start-sessiond records with a private one, stopped at the end.
+        let out = cotrace()
+            .args(["record", "--lttng", "--start-sessiond", "-o"])
+            .arg(l.dir.join("out"))
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "3"])
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("started a private lttng-sessiond"),
+            "{stderr}"
+        );
+        let want = expected(&stdout);
+        let got = summary_lttng(&stdout);
+        assert_eq!(want.len(), 4, "{stdout}");
+        assert_eq!(want, got, "{stdout}");
+        assert!(
+            !l.try_lttng(&["list"]).status.success(),
+            "the private lttng-sessiond still answers"
+        );
     });
 }
 
@@ -229,6 +254,18 @@ fn summary(stdout: &str) -> BTreeMap<String, (u64, u64)> {
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
             Some((w[0].to_string(), (w[1].parse().ok()?, w[2].parse().ok()?)))
+        })
+        .collect()
+}
+
+/// The summary rows of an LTTng-only recording: event -> LTTng count.
+fn summary_lttng(stdout: &str) -> BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("shop:"))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[1] == "-").then(|| (w[0].to_string(), w[2].parse().unwrap()))
         })
         .collect()
 }
