@@ -117,6 +117,29 @@ fn list_binary_reads_the_shop_events_without_running_it() {
     assert!(row("job_done").contains("notice"));
     assert!(stdout.contains("4 events in"), "{stdout}");
 
+    // The section survives `strip` (it is not debug information).
+    let stripped = std::env::temp_dir().join(format!("cotrace-cli-shop-{}", std::process::id()));
+    let status = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(shop())
+        .status()
+        .expect("strip (binutils)");
+    assert!(status.success());
+    let out = cotrace()
+        .args(["list", "--binary"])
+        .arg(&stripped)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&stripped);
+    assert_eq!(
+        text(&out).0,
+        stdout.replace(
+            &shop().display().to_string(),
+            &stripped.display().to_string()
+        )
+    );
+
     // A binary without the section: a clear error, non-zero exit.
     let out = cotrace()
         .args(["list", "--binary", "/bin/true"])
