@@ -229,6 +229,35 @@ fn lttng_fields(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The per-event table: count per tracer (`-` for a tracer not recording), a flag where both
+/// recorded and their counts differ, and a total line.
+fn summary(counts: &BTreeMap<String, (u64, u64)>, use_kernel: bool, use_lttng: bool) -> String {
+    let show = |on: bool, n: u64| if on { n.to_string() } else { "-".into() };
+    let mut out = format!("{:<36} {:>8} {:>8}\n", "EVENT", "KERNEL", "LTTNG");
+    let (mut disagree, mut kernel_total, mut lttng_total) = (0, 0, 0);
+    for (event, &(k, l)) in counts {
+        kernel_total += k;
+        lttng_total += l;
+        let flag = if use_kernel && use_lttng && k != l {
+            disagree += 1;
+            "  <- the tracers disagree"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{event:<36} {:>8} {:>8}{flag}\n",
+            show(use_kernel, k),
+            show(use_lttng, l)
+        ));
+    }
+    out.push_str(&format!(
+        "total: kernel {} lttng {}; {disagree} events where the tracers disagree\n",
+        show(use_kernel, kernel_total),
+        show(use_lttng, lttng_total)
+    ));
+    out
+}
+
 /// `cotrace record`.
 pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let (use_kernel, use_lttng) = if args.kernel || args.lttng {
@@ -588,28 +617,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             Tracer::Lttng => c.1 += 1,
         }
     }
-    let show = |on: bool, n: u64| if on { n.to_string() } else { "-".into() };
-    println!("{:<36} {:>8} {:>8}", "EVENT", "KERNEL", "LTTNG");
-    let mut disagree = 0;
-    for (event, (k, l)) in &counts {
-        let flag = if use_kernel && use_lttng && k != l {
-            disagree += 1;
-            "  <- the tracers disagree"
-        } else {
-            ""
-        };
-        println!(
-            "{event:<36} {:>8} {:>8}{flag}",
-            show(use_kernel, *k),
-            show(use_lttng, *l)
-        );
-    }
-    let total = |t: Tracer| entries.iter().filter(|e| e.tracer == t).count();
-    println!(
-        "total: kernel {} lttng {}; {disagree} events where the tracers disagree",
-        show(use_kernel, total(Tracer::Kernel) as u64),
-        show(use_lttng, total(Tracer::Lttng) as u64)
-    );
+    print!("{}", summary(&counts, use_kernel, use_lttng));
     println!("timeline: {}", timeline_path.display());
     if use_kernel {
         println!("kernel records: {}", out_dir.join("kernel.txt").display());
@@ -648,6 +656,27 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_flags_disagreements() {
+        let counts: BTreeMap<String, (u64, u64)> =
+            [("p:a".to_string(), (3, 3)), ("p:b".to_string(), (2, 1))].into();
+        let both = summary(&counts, true, true);
+        let lines: Vec<&str> = both.lines().collect();
+        assert!(!lines[1].contains("disagree"), "{both}");
+        assert!(lines[2].ends_with("<- the tracers disagree"), "{both}");
+        assert!(
+            lines[3].starts_with("total: kernel 5 lttng 4; 1 events where"),
+            "{both}"
+        );
+        // One tracer: nothing to compare, its column only.
+        let kernel = summary(&counts, true, false);
+        assert!(!kernel.contains("<-"), "{kernel}");
+        assert!(
+            kernel.contains("total: kernel 5 lttng -; 0 events"),
+            "{kernel}"
+        );
+    }
 
     #[test]
     fn babeltrace_payloads() {
