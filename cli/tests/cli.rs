@@ -431,6 +431,28 @@ fn list_shows_the_running_shop_and_its_enablers() {
         while !lines.next().unwrap().unwrap().starts_with("shop: done") {
             assert!(Instant::now() < deadline);
         }
+        // perf too enables one of them, system-wide.
+        let mut perf = Command::new("perf")
+            .args(["record", "-a", "-e", "user_events:shop_request_start", "-o"])
+            .arg(l.dir.join("perf.data"))
+            .args(["--", "sleep", "120"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf (package linux-perf)");
+        let status = Path::new(TRACEFS).join("user_events_status");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&status)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("shop_request_start ") && l.contains("perf"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "perf never enabled shop_request_start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let out = cotrace()
             .arg("list")
             .env("LTTNG_HOME", l.home())
@@ -438,6 +460,8 @@ fn list_shows_the_running_shop_and_its_enablers() {
             .unwrap();
         let (stdout, stderr) = text(&out);
         println!("{stdout}{stderr}");
+        let _ = perf.kill();
+        let _ = perf.wait();
         std::fs::write(&hold, "").unwrap();
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(record.wait().unwrap().success(), "{rest:?}");
@@ -452,6 +476,11 @@ fn list_shows_the_running_shop_and_its_enablers() {
             assert!(row.contains("ftrace instance cotrace-"), "{row}");
             assert!(row.contains("lttng session cotrace-"), "{row}");
             assert!(row.contains("(active)"), "{row}");
+            assert_eq!(
+                row.contains("perf"),
+                event == "request_start",
+                "perf enables request_start only: {row}"
+            );
         }
         assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
     });
