@@ -335,6 +335,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .unwrap_or(0);
         PathBuf::from(format!("cotrace-{secs}"))
     });
+    if out_dir.join("lttng").exists() {
+        return Err(format!(
+            "{} already holds a recording (lttng/): choose another -o DIR",
+            out_dir.display()
+        ));
+    }
     fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let out_dir = out_dir

@@ -237,6 +237,23 @@ fn record_without_sessiond_says_how_to_get_one() {
             !l.try_lttng(&["list"]).status.success(),
             "the private lttng-sessiond still answers"
         );
+
+        // The same -o DIR again: refused, the first recording kept.
+        let out = cotrace()
+            .args(["record", "--lttng", "--start-sessiond", "-o"])
+            .arg(l.dir.join("out"))
+            .arg("--")
+            .arg(shop())
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out).1.contains("already holds a recording"),
+            "{:?}",
+            text(&out)
+        );
+        assert!(l.dir.join("out/timeline.txt").exists());
     });
 }
 
