@@ -213,6 +213,17 @@ fn record_without_sessiond_says_how_to_get_one() {
         assert!(stderr.contains("no lttng-sessiond is running"), "{stderr}");
         assert!(stderr.contains("--start-sessiond"), "{stderr}");
 
+        // `list` without a session daemon: the kernel side alone, and a note saying so.
+        let out = cotrace()
+            .arg("list")
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.starts_with("EVENT (LTTng)"), "{stdout}");
+        assert!(stderr.contains("no lttng-sessiond answers"), "{stderr}");
+
         // Offered: --start-sessiond records with a private one, stopped at the end.
         let out = cotrace()
             .args(["record", "--lttng", "--start-sessiond", "-o"])
