@@ -13,7 +13,8 @@
 #   6. the facade's coexistence matrix, registration, names, #[persist] and kernel-write tests
 #      in that same kernel, where both tracers are real: a private lttng-sessiond and ftrace
 #      enable the shop example's events; a persistent event is read after its process exits;
-#      and a dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs)
+#      a dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs); and the
+#      `cotrace` command's tests (cli/tests/cli.rs: record, list, cleanup, errors; ~60 s in the VM)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,21 +59,19 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes, closed plugin"
-# The facade's test files that need both real tracers; each is built and run in the kernel.
-facade_names=(coexistence registration names persist kernel_writes)
-mapfile -t facade_tests < <(
-  cargo test -p cotrace "${facade_names[@]/#/--test=}" \
-    --no-run --message-format=json 2>/dev/null |
-    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
-)
-# The plugin that is dlclose'd after init (plugin-test/tests/unload.rs): both tracers enable it.
-mapfile -t -O "${#facade_tests[@]}" facade_tests < <(
-  cargo test -p cotrace-plugin-test --test unload --no-run --message-format=json 2>/dev/null |
-    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
-)
-((${#facade_tests[@]} == ${#facade_names[@]} + 1)) ||
-  { echo "test.sh: facade test binaries not built (${#facade_tests[@]} of $((${#facade_names[@]} + 1)))" >&2; exit 1; }
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes, closed plugin, the cotrace command"
+# The test files that need both real tracers, as PACKAGE:TEST; each is built and run in the kernel.
+vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
+  cotrace:kernel_writes cotrace-plugin-test:unload cotrace-cli:cli)
+# The cotrace command's tests (record/list against both real tracers) need the shop example.
+cargo build -p cotrace --example shop
+facade_tests=()
+for t in "${vm_tests[@]}"; do
+  bin=$(cargo test -p "${t%%:*}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable')
+  [[ -n $bin ]] || { echo "test.sh: test binary $t not built" >&2; exit 1; }
+  facade_tests+=("$bin")
+done
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

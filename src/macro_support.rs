@@ -6,7 +6,7 @@
 pub use core::{compile_error, concat, module_path, panic, stringify};
 pub use linkme::{self, distributed_slice};
 
-use crate::event::Event;
+use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
 
 /// Every event declared with [`provider!`](crate::provider) anywhere in the program, collected
@@ -93,6 +93,133 @@ pub(crate) const fn name_args_len(kernel_name: &str, fields: &[FieldDesc]) -> us
         i += 1;
     }
     len
+}
+
+/// Name of the ELF section where [`provider!`](crate::provider) places each event's
+/// [description record](describe), so tools (`cotrace list --binary`) read a binary's events
+/// without running it.
+pub const DESCRIPTION_SECTION: &str = "cotrace_events";
+
+/// First bytes of every description record.
+pub const DESCRIPTION_MAGIC: [u8; 4] = *b"CTEV";
+/// Version of the description record's layout.
+pub const DESCRIPTION_VERSION: u8 = 1;
+
+/// Code of a field kind in a description record (stable: part of the record's layout).
+pub const fn kind_code(kind: FieldKind) -> u8 {
+    match kind {
+        FieldKind::U8 => 1,
+        FieldKind::U16 => 2,
+        FieldKind::U32 => 3,
+        FieldKind::U64 => 4,
+        FieldKind::I8 => 5,
+        FieldKind::I16 => 6,
+        FieldKind::I32 => 7,
+        FieldKind::I64 => 8,
+        FieldKind::Bool => 9,
+        FieldKind::F32 => 10,
+        FieldKind::F64 => 11,
+        FieldKind::Str => 12,
+        FieldKind::Bytes => 13,
+    }
+}
+
+/// Length of an event's description record (see [`describe`]).
+pub const fn description_len(desc: &EventDesc) -> usize {
+    let mut len = 4 + 1 + 4; // magic, version, record length
+    len += 2 + desc.provider.len() + 2 + desc.name.len() + 2 + desc.kernel_name.len();
+    len += 2 + desc.module_path.len();
+    len += 1 + 1 + 1; // level, flags, field count
+    let mut i = 0;
+    while i < desc.fields.len() {
+        len += 1 + 2 + desc.fields[i].name.len();
+        i += 1;
+    }
+    len + 2 + name_args_len(desc.kernel_name, desc.fields)
+}
+
+/// Appends bytes to a record being built at compile time.
+struct Writer<const N: usize> {
+    out: [u8; N],
+    at: usize,
+}
+
+impl<const N: usize> Writer<N> {
+    const fn bytes(mut self, bytes: &[u8]) -> Self {
+        let mut i = 0;
+        while i < bytes.len() {
+            self.out[self.at] = bytes[i];
+            self.at += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn byte(self, b: u8) -> Self {
+        self.bytes(&[b])
+    }
+
+    /// A string: its length (u16, little-endian), then its bytes.
+    const fn str(self, s: &str) -> Self {
+        let len = s.len() as u16;
+        self.bytes(&len.to_le_bytes()).bytes(s.as_bytes())
+    }
+}
+
+/// An event's self-contained description record, built at compile time; all integers are
+/// little-endian, strings are a u16 length then UTF-8 bytes:
+///
+/// ```text
+/// "CTEV" version:u8 record_len:u32 (the whole record)
+/// provider:str event:str kernel_name:str module_path:str
+/// lttng_loglevel:u8 flags:u8 (bit 0 persist, bit 1 multi_format) field_count:u8
+/// field_count x (kind:u8 (see kind_code) name:str)
+/// user_events_description:str (`kernel_name type field; type field...`, as registered)
+/// ```
+///
+/// Records of every event of a program lie back to back in the section
+/// [`DESCRIPTION_SECTION`]; a reader skips zero bytes between records.
+pub const fn describe<const N: usize>(desc: &EventDesc) -> [u8; N] {
+    let mut w = Writer { out: [0; N], at: 0 };
+    w = w
+        .bytes(&DESCRIPTION_MAGIC)
+        .byte(DESCRIPTION_VERSION)
+        .bytes(&(N as u32).to_le_bytes());
+    w = w
+        .str(desc.provider)
+        .str(desc.name)
+        .str(desc.kernel_name)
+        .str(desc.module_path);
+    let flags = (desc.persist as u8) | ((desc.multi_format as u8) << 1);
+    w = w
+        .byte(desc.level.lttng_loglevel() as u8)
+        .byte(flags)
+        .byte(desc.fields.len() as u8);
+    let mut i = 0;
+    while i < desc.fields.len() {
+        w = w
+            .byte(kind_code(desc.fields[i].kind))
+            .str(desc.fields[i].name);
+        i += 1;
+    }
+    // The user_events description, spelled as `name_args_len` counts it.
+    let len = name_args_len(desc.kernel_name, desc.fields) as u16;
+    w = w
+        .bytes(&len.to_le_bytes())
+        .bytes(desc.kernel_name.as_bytes());
+    let mut i = 0;
+    while i < desc.fields.len() {
+        w = w
+            .bytes(if i == 0 { b" " } else { b"; " })
+            .bytes(kernel_spelling(desc.fields[i].kind).as_bytes())
+            .byte(b' ')
+            .bytes(desc.fields[i].name.as_bytes());
+        i += 1;
+    }
+    if w.at != N {
+        panic!("cotrace: description record length mismatch");
+    }
+    w.out
 }
 
 /// A compile-time message: what is wrong with a declaration, or nothing.
@@ -302,6 +429,49 @@ mod tests {
         FieldDesc { name, kind }
     }
 
+    /// [`describe`] at run time (its length is a const generic).
+    fn describe_vec(desc: &EventDesc) -> Vec<u8> {
+        macro_rules! try_len {
+            ($($n:literal)*) => {{
+                let len = description_len(desc);
+                $(if len == $n { return describe::<$n>(desc).to_vec(); })*
+                std::panic!("add {len} to the lengths");
+            }};
+        }
+        try_len!(99 226)
+    }
+
+    #[test]
+    fn description_record_layout() {
+        static FIELDS: [FieldDesc; 2] =
+            [field("id", FieldKind::U64), field("path", FieldKind::Str)];
+        let desc = EventDesc {
+            provider: "shop",
+            name: "sold",
+            kernel_name: "shop_sold",
+            module_path: "app::shop",
+            level: crate::Level::Notice,
+            persist: false,
+            multi_format: true,
+            fields: &FIELDS,
+        };
+        let r = describe_vec(&desc);
+        assert_eq!(&r[..5], b"CTEV\x01");
+        assert_eq!(
+            u32::from_le_bytes(r[5..9].try_into().unwrap()) as usize,
+            r.len()
+        );
+        assert_eq!(&r[9..15], b"\x04\x00shop");
+        let text = String::from_utf8_lossy(&r);
+        assert!(
+            text.ends_with("shop_sold u64 id; __rel_loc char[] path"),
+            "{text}"
+        );
+        // level 5 (notice), flags 2 (multi_format), 2 fields, then u64 `id`.
+        let at = r.windows(3).position(|w| w == [5, 2, 2]).unwrap();
+        assert_eq!(&r[at + 3..at + 7], b"\x04\x02\x00i");
+    }
+
     #[test]
     fn unraw_strips_only_the_raw_prefix() {
         assert_eq!(unraw("r#type"), "type");
@@ -369,5 +539,18 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(name_args_len("p_e", &fields), format.as_str().len());
+        // The description record carries the same user_events description, byte for byte.
+        let desc = EventDesc {
+            provider: "p",
+            name: "e",
+            kernel_name: "p_e",
+            module_path: "m",
+            level: crate::Level::Warn,
+            persist: true,
+            multi_format: false,
+            fields: fields.clone().leak(),
+        };
+        let record = describe_vec(&desc);
+        assert!(record.ends_with(format.as_str().as_bytes()));
     }
 }

@@ -242,6 +242,16 @@ macro_rules! __cotrace_event {
                 [$($field : $ty),*]
             }
         }
+
+        // The event's description record in the binary's `cotrace_events` section, for tools
+        // that read a binary without running it (`cotrace list --binary`). Nothing reads it at
+        // run time.
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = "cotrace_events")]
+            static DESCRIPTION: [u8; $crate::__macro_support::description_len(&$e::DESC)] =
+                $crate::__macro_support::describe(&$e::DESC);
+        };
     };
 }
 

@@ -1,0 +1,284 @@
+//! The LTTng side: the `lttng` command (its machine interface, `--mi xml`), and babeltrace2.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs `lttng --no-sessiond ARGS` (never spawning a daemon of its own) and returns stdout.
+pub fn lttng(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("lttng")
+        .arg("--no-sessiond")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `lttng` ({e}): install lttng-tools"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`lttng {}` failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    }
+}
+
+/// Whether an `lttng-sessiond` answers (for this user / `LTTNG_HOME`).
+pub fn sessiond_running() -> bool {
+    lttng(&["list"]).is_ok()
+}
+
+/// An `lttng-sessiond --no-kernel` that cotrace started and stops.
+pub struct PrivateSessiond {
+    child: std::process::Child,
+}
+
+impl PrivateSessiond {
+    /// Starts one and waits (up to 10 s) until it answers.
+    pub fn start() -> Result<Self, String> {
+        let child = Command::new("lttng-sessiond")
+            .arg("--no-kernel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start lttng-sessiond ({e}): install lttng-tools"))?;
+        let mut me = Self { child };
+        for _ in 0..200 {
+            if sessiond_running() {
+                return Ok(me);
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                return Err(format!("lttng-sessiond exited at start ({status})"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        me.stop();
+        Err("lttng-sessiond did not answer within 10 s".into())
+    }
+
+    /// Stops it.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on the pid of our own child, which we have not yet waited for.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn children<'a, 'i>(
+    node: roxmltree::Node<'a, 'i>,
+    name: &'a str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> + 'a {
+    node.children().filter(move |n| n.has_tag_name(name))
+}
+
+fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &'a str) -> Option<&'a str> {
+    children(node, name).next().and_then(|n| n.text())
+}
+
+fn descend<'a, 'i>(node: roxmltree::Node<'a, 'i>, path: &[&str]) -> Vec<roxmltree::Node<'a, 'i>> {
+    let mut nodes = vec![node];
+    for name in path {
+        nodes = nodes
+            .into_iter()
+            .flat_map(|n| n.children().filter(|c| c.has_tag_name(*name)))
+            .collect();
+    }
+    nodes
+}
+
+/// An LTTng-UST event an application registered (`lttng --mi xml list -u`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEvent {
+    /// `provider:event`.
+    pub name: String,
+    /// The process.
+    pub pid: u32,
+    /// Its executable.
+    pub process: String,
+    /// Its loglevel (`TRACE_INFO`).
+    pub loglevel: String,
+}
+
+/// Parses `lttng --mi xml list -u`.
+pub fn parse_app_events(xml: &str) -> Result<Vec<AppEvent>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("lttng MI: {e}"))?;
+    let mut out = Vec::new();
+    for domain in descend(doc.root_element(), &["output", "domains", "domain"]) {
+        for pid in descend(domain, &["pids", "pid"]) {
+            let id = child_text(pid, "id")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let process = child_text(pid, "name").unwrap_or("?").to_string();
+            for event in descend(pid, &["events", "event"]) {
+                out.push(AppEvent {
+                    name: child_text(event, "name").unwrap_or("?").to_string(),
+                    pid: id,
+                    process: process.clone(),
+                    loglevel: child_text(event, "loglevel").unwrap_or("").to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `lttng --mi xml list`: the sessions' names.
+pub fn parse_sessions(xml: &str) -> Result<Vec<String>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("lttng MI: {e}"))?;
+    Ok(
+        descend(doc.root_element(), &["output", "sessions", "session"])
+            .into_iter()
+            .filter_map(|s| child_text(s, "name").map(String::from))
+            .collect(),
+    )
+}
+
+/// What one session enables in the user-space domain (`lttng --mi xml list SESSION`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRules {
+    /// The session.
+    pub session: String,
+    /// Whether it is started.
+    pub active: bool,
+    /// Enabled event rules (names or patterns such as `shop:*`) of enabled channels.
+    pub patterns: Vec<String>,
+}
+
+/// Parses `lttng --mi xml list SESSION`.
+pub fn parse_session(xml: &str) -> Result<Vec<SessionRules>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("lttng MI: {e}"))?;
+    let mut out = Vec::new();
+    for session in descend(doc.root_element(), &["output", "sessions", "session"]) {
+        let mut rules = SessionRules {
+            session: child_text(session, "name").unwrap_or("?").to_string(),
+            active: child_text(session, "enabled") == Some("true"),
+            patterns: Vec::new(),
+        };
+        for domain in descend(session, &["domains", "domain"]) {
+            if child_text(domain, "type") != Some("UST") {
+                continue;
+            }
+            for channel in descend(domain, &["channels", "channel"]) {
+                if child_text(channel, "enabled") != Some("true") {
+                    continue;
+                }
+                for event in descend(channel, &["events", "event"]) {
+                    if child_text(event, "enabled") == Some("true") {
+                        if let Some(name) = child_text(event, "name") {
+                            rules.patterns.push(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.push(rules);
+    }
+    Ok(out)
+}
+
+/// One event of the LTTng trace, from babeltrace2's text output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Monotonic time in ns (`--clock-cycles` of LTTng's monotonic clock at 1 GHz).
+    pub ts_ns: u64,
+    /// `vpid` context.
+    pub pid: Option<u32>,
+    /// `vtid` context.
+    pub tid: Option<u32>,
+    /// `provider:event`.
+    pub event: String,
+    /// The payload, as babeltrace2 prints it (`worker = 0, path = "/a"`).
+    pub fields: String,
+}
+
+/// Reads an LTTng trace with `babeltrace2 --clock-cycles --no-delta`.
+pub fn read_trace(dir: &Path) -> Result<Vec<Record>, String> {
+    let out = Command::new("babeltrace2")
+        .args(["--clock-cycles", "--no-delta"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run babeltrace2 ({e}): install babeltrace2"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "babeltrace2 {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(parse_line)
+        .collect())
+}
+
+/// Parses `[00000001626444978263] host shop:request_start: { cpu_id = 0 }, { vpid = 1, vtid = 2 }, { worker = 0 }`.
+pub fn parse_line(line: &str) -> Option<Record> {
+    let rest = line.strip_prefix('[')?;
+    let (ts, rest) = rest.split_once(']')?;
+    let ts_ns = ts.trim().parse().ok()?;
+    let mut words = rest.trim_start().splitn(3, ' ');
+    let _host = words.next()?;
+    let event = words.next()?.strip_suffix(':')?.to_string();
+    let rest = words.next().unwrap_or("");
+    let number = |key: &str| {
+        let at = rest.find(key)? + key.len();
+        let digits: String = rest[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let (pid, tid) = (number("vpid = "), number("vtid = "));
+    // The payload is the last `{ ... }` group (after the stream and event contexts).
+    let groups: Vec<&str> = rest.split("}, {").collect();
+    let payload = if groups.len() >= 3 || (groups.len() == 2 && pid.is_none()) {
+        groups.last().copied().unwrap_or("")
+    } else {
+        ""
+    };
+    let fields = payload
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim()
+        .to_string();
+    Some(Record {
+        ts_ns,
+        pid,
+        tid,
+        event,
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn babeltrace_lines() {
+        let r = parse_line("[00000001626444986753] vm shop:request_done: { cpu_id = 0 }, { vpid = 29894, vtid = 29899 }, { worker = 0, status = 404, path = \"/item/0\" }").unwrap();
+        assert_eq!(r.ts_ns, 1_626_444_986_753);
+        assert_eq!((r.pid, r.tid), (Some(29894), Some(29899)));
+        assert_eq!(r.event, "shop:request_done");
+        assert_eq!(r.fields, "worker = 0, status = 404, path = \"/item/0\"");
+        let r = parse_line("[5] vm p:e: { cpu_id = 0 }, { vpid = 1, vtid = 1 }").unwrap();
+        assert_eq!(r.fields, "");
+    }
+
+    #[test]
+    fn machine_interface() {
+        let xml = r#"<?xml version="1.0"?><command xmlns="https://lttng.org/xml/ns/lttng-mi"><name>list</name><output><sessions><session><name>s1</name><enabled>true</enabled><domains><domain><type>UST</type><channels><channel><name>c</name><enabled>true</enabled><events><event><name>shop:*</name><enabled>true</enabled></event><event><name>x:y</name><enabled>false</enabled></event></events></channel></channels></domain></domains></session></sessions></output></command>"#;
+        let s = parse_session(xml).unwrap();
+        assert_eq!(s[0].session, "s1");
+        assert!(s[0].active);
+        assert_eq!(s[0].patterns, vec!["shop:*"]);
+        assert_eq!(parse_sessions(xml).unwrap(), vec!["s1"]);
+        let xml = r#"<command><output><domains><domain><type>UST</type><pids><pid><id>7</id><name>/bin/shop</name><events><event><name>shop:a</name><loglevel>TRACE_INFO</loglevel></event></events></pid></pids></domain></domains></output></command>"#;
+        let e = parse_app_events(xml).unwrap();
+        assert_eq!(e[0].pid, 7);
+        assert_eq!(e[0].name, "shop:a");
+    }
+}

@@ -1,0 +1,131 @@
+//! `cotrace`: one command for both tracers of cotrace's events.
+//!
+//! - `cotrace list`: every user_events and LTTng-UST event on this machine now, who registered
+//!   it and who enables it.
+//! - `cotrace list --binary PATH`: the events a binary declares, read from its
+//!   `cotrace_events` ELF section without running it.
+//! - `cotrace record [-e PATTERN]... [--kernel] [--lttng] [-o DIR] -- CMD [ARGS]`: records CMD
+//!   with a private ftrace instance and an LTTng session on one monotonic time axis, and merges
+//!   both into one timeline.
+
+mod describe;
+mod list;
+mod lttng;
+mod record;
+mod timeline;
+mod tracefs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// One command for both tracers of cotrace's events (Linux user_events and LTTng-UST).
+#[derive(Parser, Debug)]
+#[command(name = "cotrace", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Lists the user_events and LTTng-UST events of this machine, or of one binary.
+    List {
+        /// List the events this binary declares (read from its ELF file, not run).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
+    /// Records CMD with ftrace (user_events) and LTTng-UST on one time axis.
+    Record(RecordArgs),
+}
+
+/// The merged timeline's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Time-ordered lines tagged with the tracer (`timeline.txt`).
+    Text,
+    /// Trace Event Format for Perfetto UI / chrome://tracing (`timeline.json`).
+    ChromeJson,
+}
+
+/// `cotrace record` options.
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    /// Events to record, `provider:event` with `*` wildcards (repeatable); default: every
+    /// event CMD declares.
+    #[arg(short = 'e', long = "event", value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Record with the kernel (user_events through a private ftrace instance).
+    #[arg(long)]
+    pub kernel: bool,
+    /// Record with LTTng-UST. With neither --kernel nor --lttng, both.
+    #[arg(long)]
+    pub lttng: bool,
+    /// Where to leave the traces and the timeline (created; default `cotrace-<time>`).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// The merged timeline's format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Start a private `lttng-sessiond` when none runs (stopped at the end).
+    #[arg(long)]
+    pub start_sessiond: bool,
+    /// The command to record, and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { binary: Some(path) } => list::binary(&path),
+        Command::List { binary: None } => list::machine(),
+        Command::Record(args) => record::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("cotrace: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("shop:*", "shop:request_start"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("s*p:*_done", "shop:request_done"));
+        assert!(!glob_match("shop:*_done", "shop:request_start"));
+        assert!(glob_match("shop:cache_miss", "shop:cache_miss"));
+        assert!(!glob_match("shop:cache", "shop:cache_miss"));
+    }
+}

@@ -1,0 +1,345 @@
+//! The kernel side: tracefs, user_events, ftrace instances.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where tracefs is mounted, or why the kernel side cannot be used.
+pub fn find() -> Result<PathBuf, String> {
+    let mut candidates = vec![
+        PathBuf::from("/sys/kernel/tracing"),
+        PathBuf::from("/sys/kernel/debug/tracing"),
+    ];
+    if let Ok(mounts) = fs::read_to_string("/proc/mounts") {
+        for line in mounts.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some(_), Some(dir), Some("tracefs")) =
+                (words.next(), words.next(), words.next())
+            {
+                candidates.push(PathBuf::from(dir));
+            }
+        }
+    }
+    let Some(tracefs) = candidates.into_iter().find(|d| d.join("trace").exists()) else {
+        if kernel_lacks_user_events() {
+            return Err(format!(
+                "this kernel ({}) was built without CONFIG_USER_EVENTS (/proc/kallsyms has no \
+                 user_events_ioctl), and tracefs is not mounted either: mounting it would not \
+                 help; use Linux 6.4+ with CONFIG_USER_EVENTS=y, or pass --lttng to record \
+                 with LTTng only",
+                kernel_release()
+            ));
+        }
+        return Err(
+            "tracefs is not mounted (no /sys/kernel/tracing/trace): mount it with \
+                    `mount -t tracefs nodev /sys/kernel/tracing`, or pass --lttng to record \
+                    with LTTng only"
+                .into(),
+        );
+    };
+    if !tracefs.join("user_events_data").exists() {
+        return Err(format!(
+            "this kernel ({}) has no user_events ({} has no user_events_data): it needs \
+             Linux 6.4+ with CONFIG_USER_EVENTS=y; pass --lttng to record with LTTng only",
+            kernel_release(),
+            tracefs.display()
+        ));
+    }
+    Ok(tracefs)
+}
+
+/// True when `/proc/kallsyms` is readable and has no `user_events_ioctl`.
+fn kernel_lacks_user_events() -> bool {
+    match fs::read_to_string("/proc/kallsyms") {
+        Ok(symbols) => !symbols.is_empty() && !symbols.contains(" user_events_ioctl"),
+        Err(_) => false,
+    }
+}
+
+fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Writes `value` to a tracefs file (appending where the file is a command list).
+pub fn write(path: &Path, value: &str, append: bool) -> Result<(), String> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    file.write_all(value.as_bytes())
+        .map_err(|e| format!("writing `{value}` to {}: {e}", path.display()))
+}
+
+/// One line of `user_events_status`: an event and who uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    /// The tracepoint name (`provider_event`, or `name.<id>` for multi-format events).
+    pub name: String,
+    /// `ftrace`, `perf`, `other`, as the kernel prints them.
+    pub used_by: Vec<String>,
+}
+
+/// Parses `user_events_status`: `NAME[ # Used by ftrace perf other]` lines, then a blank line
+/// and the `Active:`/`Busy:` counters.
+pub fn parse_status(text: &str) -> Vec<StatusLine> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            break;
+        }
+        let (name, rest) = match line.split_once(" #") {
+            Some((n, r)) => (n.trim(), r),
+            None => (line, ""),
+        };
+        let used_by = rest
+            .trim()
+            .strip_prefix("Used by")
+            .map(|s| s.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        out.push(StatusLine {
+            name: name.to_string(),
+            used_by,
+        });
+    }
+    out
+}
+
+/// Which ftrace buffers (top level, instances) enable `system:event`.
+pub fn ftrace_enablers(tracefs: &Path, system: &str, event: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let enabled = |dir: &Path| {
+        fs::read_to_string(dir.join("events").join(system).join(event).join("enable"))
+            .map(|s| s.trim_start().starts_with('1'))
+            .unwrap_or(false)
+    };
+    if enabled(tracefs) {
+        out.push("ftrace".to_string());
+    }
+    if let Ok(dir) = fs::read_dir(tracefs.join("instances")) {
+        let mut names: Vec<String> = dir
+            .flatten()
+            .filter(|e| enabled(&e.path()))
+            .map(|e| format!("ftrace instance {}", e.file_name().to_string_lossy()))
+            .collect();
+        names.sort();
+        out.extend(names);
+    }
+    out
+}
+
+/// A private ftrace instance with the monotonic clock. Removed by [`Instance::remove`].
+pub struct Instance {
+    /// Its directory, `<tracefs>/instances/NAME`.
+    pub dir: PathBuf,
+}
+
+impl Instance {
+    /// Creates `<tracefs>/instances/name`, with `trace_clock` mono and the thread group id
+    /// recorded.
+    pub fn create(tracefs: &Path, name: &str) -> Result<Self, String> {
+        let dir = tracefs.join("instances").join(name);
+        fs::create_dir(&dir)
+            .map_err(|e| format!("cannot create ftrace instance {}: {e}", dir.display()))?;
+        let instance = Self { dir };
+        instance.write("trace_clock", "mono")?;
+        instance.write("options/record-tgid", "1")?;
+        instance.write("buffer_size_kb", "4096")?;
+        Ok(instance)
+    }
+
+    /// Writes a file of the instance.
+    pub fn write(&self, file: &str, value: &str) -> Result<(), String> {
+        write(&self.dir.join(file), value, false)
+    }
+
+    /// Disables every event and removes the instance (retrying briefly while the kernel says
+    /// it is busy).
+    pub fn remove(&self) -> Result<(), String> {
+        let _ = self.write("tracing_on", "0");
+        let _ = self.write("events/enable", "0");
+        retry(|| fs::remove_dir(&self.dir))
+            .map_err(|e| format!("cannot remove ftrace instance {}: {e}", self.dir.display()))
+    }
+}
+
+/// Retries `f` for up to 2 s while it fails with EBUSY (the kernel lets go of an event after an
+/// RCU grace period).
+pub fn retry(mut f: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates a user_event through `dynamic_events` (`u:<description>`): it exists before the
+/// app starts, so the kernel can enable it and record its very first firing.
+pub fn create_user_event(tracefs: &Path, description: &str) -> Result<(), String> {
+    write(
+        &tracefs.join("dynamic_events"),
+        &format!("u:{description}\n"),
+        true,
+    )
+}
+
+/// Deletes a user_event created with [`create_user_event`] (the full description is needed).
+pub fn delete_user_event(tracefs: &Path, description: &str) -> Result<(), String> {
+    let path = tracefs.join("dynamic_events");
+    retry(|| {
+        let mut f = fs::OpenOptions::new().append(true).open(&path)?;
+        f.write_all(format!("!u:{description}\n").as_bytes())
+    })
+    .map_err(|e| format!("cannot delete user_event `{description}`: {e}"))
+}
+
+/// One record of ftrace's text output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Monotonic time in ns (ftrace prints microseconds).
+    pub ts_ns: u64,
+    /// Thread group (process) id, when `record-tgid` is on.
+    pub pid: Option<u32>,
+    /// Thread id.
+    pub tid: u32,
+    /// The event's name (`shop_request_start`).
+    pub event: String,
+    /// `name=value` pairs.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Parses one line of `trace`/`trace_pipe`:
+/// `  shop-123  (  120) [001] .....  12.345678: shop_request_start: worker=0x0 (0) path=/a`.
+pub fn parse_line(line: &str) -> Option<Record> {
+    if line.starts_with('#') {
+        return None;
+    }
+    let open = line.find(" [")?;
+    let (task, rest) = line.split_at(open);
+    let (task, pid) = match task.rfind('(') {
+        Some(p) if task.trim_end().ends_with(')') => {
+            let pid = task[p + 1..]
+                .trim()
+                .trim_end_matches(')')
+                .trim()
+                .parse()
+                .ok();
+            (task[..p].trim(), pid)
+        }
+        _ => (task.trim(), None),
+    };
+    let tid = task.rsplit_once('-')?.1.parse().ok()?;
+    let close = rest.find(']')?;
+    let mut rest = &rest[close + 1..];
+    // Flags (optional), then the timestamp ending with ':'.
+    let ts_ns = loop {
+        rest = rest.trim_start();
+        let end = rest.find(' ')?;
+        let word = &rest[..end];
+        rest = &rest[end..];
+        if let Some(ts) = word.strip_suffix(':') {
+            break parse_seconds(ts)?;
+        }
+    };
+    let rest = rest.trim_start();
+    let (event, fields) = rest
+        .split_once(": ")
+        .unwrap_or((rest.trim_end_matches(':'), ""));
+    Some(Record {
+        ts_ns,
+        pid,
+        tid,
+        event: event.to_string(),
+        fields: parse_fields(fields),
+    })
+}
+
+fn parse_seconds(ts: &str) -> Option<u64> {
+    let (s, frac) = ts.split_once('.')?;
+    let s: u64 = s.parse().ok()?;
+    let digits = frac.len().min(9);
+    let frac_ns: u64 = frac[..digits].parse().ok()?;
+    Some(s * 1_000_000_000 + frac_ns * 10u64.pow(9 - digits as u32))
+}
+
+/// `a=0x5 (5) s=hello b=ARRAY[...]` into pairs; integers keep their decimal form.
+fn parse_fields(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut words = text.split(' ').peekable();
+    while let Some(word) = words.next() {
+        match word.split_once('=') {
+            Some((name, value))
+                if !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                let mut value = value.to_string();
+                // `0x5 (5)`: keep the decimal.
+                if value.starts_with("0x") {
+                    if let Some(dec) = words.peek().and_then(|w| {
+                        w.strip_prefix('(')
+                            .and_then(|w| w.strip_suffix(')'))
+                            .map(str::to_string)
+                    }) {
+                        words.next();
+                        value = dec;
+                    }
+                }
+                out.push((name.to_string(), value));
+            }
+            _ => {
+                if let Some(last) = out.last_mut() {
+                    last.1.push(' ');
+                    last.1.push_str(word);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        let text = "shop_a # Used by ftrace perf\nshop_b\n\nActive: 2\nBusy: 1\nMax: 32768\n";
+        let s = parse_status(text);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].used_by, vec!["ftrace", "perf"]);
+        assert!(s[1].used_by.is_empty());
+    }
+
+    #[test]
+    fn trace_lines() {
+        let r = parse_line(
+            "            shop-123     (  120) [001] ..... 12.345678: shop_request_done: worker=0x1 (1) status=0xc8 (200) path=/item/1",
+        )
+        .unwrap();
+        assert_eq!((r.pid, r.tid, r.ts_ns), (Some(120), 123, 12_345_678_000));
+        assert_eq!(r.event, "shop_request_done");
+        assert_eq!(
+            r.fields,
+            vec![
+                ("worker".into(), "1".into()),
+                ("status".into(), "200".into()),
+                ("path".into(), "/item/1".into())
+            ]
+        );
+        let r = parse_line("  my-app-7 [000] 1.000001: x: ").unwrap();
+        assert_eq!(
+            (r.pid, r.tid, r.ts_ns, r.event.as_str()),
+            (None, 7, 1_000_001_000, "x")
+        );
+        assert!(parse_line("# tracer: nop").is_none());
+    }
+}

@@ -1,0 +1,572 @@
+//! The `cotrace` command against real tracers: a private `lttng-sessiond` (cotrace-ust's test
+//! harness, in a private mount namespace) and, for the kernel side, real user_events: those
+//! tests run in the 6.12 VM (scripts/test.sh) with `COTRACE_REQUIRE_USER_EVENTS=1`, where a
+//! missing user_events fails; on a host without it they print SKIPPED.
+//!
+//! They use the `shop` example (`cargo build --example shop` puts it in
+//! `target/<profile>/examples/`).
+
+#[path = "../../ust-side/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{Lttng, isolated};
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+const EVENTS: [&str; 4] = ["request_start", "request_done", "cache_miss", "job_done"];
+
+/// Kernel tests share event names and tracefs: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn cotrace() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cotrace"))
+}
+
+fn shop() -> PathBuf {
+    let path = common::target_profile_dir().join("examples/shop");
+    assert!(
+        path.exists(),
+        "{} missing: `cargo build --example shop` first",
+        path.display()
+    );
+    path
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// False (printing SKIPPED) where the kernel side cannot run; panics where it is required.
+fn user_events(test: &str) -> bool {
+    if Path::new(TRACEFS).join("user_events_data").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
+        "{test}: user_events required here but {TRACEFS}/user_events_data is missing"
+    );
+    // Straight to stderr, past libtest's capture, so CI counts it as a skip.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: no user_events here (scripts/test.sh runs it in the VM)"
+    );
+    false
+}
+
+/// What the system holds of cotrace: ftrace instances and shop user_events left behind.
+fn leftovers() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(Path::new(TRACEFS).join("instances")) {
+        out.extend(
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("cotrace-"))
+                .map(|n| format!("instance {n}")),
+        );
+    }
+    if let Ok(events) = std::fs::read_to_string(Path::new(TRACEFS).join("dynamic_events")) {
+        out.extend(
+            events
+                .lines()
+                .filter(|l| l.contains("shop_"))
+                .map(|l| format!("dynamic event {l}")),
+        );
+    }
+    out
+}
+
+fn sessions(l: &Lttng) -> String {
+    String::from_utf8_lossy(&l.try_lttng(&["list"]).stdout).into_owned()
+}
+
+#[test]
+fn list_binary_reads_the_shop_events_without_running_it() {
+    let out = cotrace()
+        .args(["list", "--binary"])
+        .arg(shop())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let row = |event: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("shop:{event} ")))
+            .unwrap_or_else(|| panic!("no row for shop:{event} in:\n{stdout}"))
+            .to_string()
+    };
+    let done = row("request_done");
+    assert!(done.contains("shop_request_done"), "{done}");
+    assert!(done.contains("info"), "{done}");
+    assert!(
+        done.contains("(worker: u32, id: u64, status: u16, path: &str, latency_ns: u64)"),
+        "{done}"
+    );
+    assert!(row("cache_miss").contains("warn"));
+    assert!(row("cache_miss").contains("digest: &[u8]"));
+    assert!(row("job_done").contains("notice"));
+    assert!(stdout.contains("4 events in"), "{stdout}");
+
+    // The section survives `strip` (it is not debug information).
+    let stripped = std::env::temp_dir().join(format!("cotrace-cli-shop-{}", std::process::id()));
+    let status = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(shop())
+        .status()
+        .expect("strip (binutils)");
+    assert!(status.success());
+    let out = cotrace()
+        .args(["list", "--binary"])
+        .arg(&stripped)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&stripped);
+    assert_eq!(
+        text(&out).0,
+        stdout.replace(
+            &shop().display().to_string(),
+            &stripped.display().to_string()
+        )
+    );
+
+    // A binary without the section: a clear error, non-zero exit.
+    let out = cotrace()
+        .args(["list", "--binary", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("has no cotrace_events section"));
+}
+
+#[test]
+fn record_errors_change_nothing() {
+    // Checked before anything is changed: CMD not found, a pattern matching nothing.
+    let out = cotrace()
+        .args(["record", "--lttng", "--", "cotrace-no-such-command"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("command not found: cotrace-no-such-command")
+    );
+
+    let out = cotrace()
+        .args(["record", "--lttng", "-e", "nope:*", "--"])
+        .arg(shop())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out).1;
+    assert!(
+        stderr.contains("pattern `nope:*` matches none of the events")
+            && stderr.contains("shop:cache_miss"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn record_without_root_is_refused() {
+    // A copy in a 0755 directory, so `nobody` can run it wherever the checkout is.
+    let dir = std::env::temp_dir().join(format!("cotrace-cli-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("cotrace");
+    std::fs::copy(env!("CARGO_BIN_EXE_cotrace"), &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args(["record", "--", "true"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(text(&out).1.contains("needs root"), "{:?}", text(&out));
+}
+
+#[test]
+fn record_without_sessiond_says_how_to_get_one() {
+    isolated("record_without_sessiond_says_how_to_get_one", || {
+        let l = Lttng::without_sessiond("cli-no-sessiond");
+        let out = cotrace()
+            .args(["record", "--lttng", "--"])
+            .arg(shop())
+            .env("LTTNG_HOME", l.home())
+            .current_dir(&l.dir)
+            .output()
+            .unwrap();
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("no lttng-sessiond is running"), "{stderr}");
+        assert!(stderr.contains("--start-sessiond"), "{stderr}");
+
+        // `list` without a session daemon: the kernel side alone, and a note saying so.
+        let out = cotrace()
+            .arg("list")
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.starts_with("EVENT (LTTng)"), "{stdout}");
+        assert!(stderr.contains("no lttng-sessiond answers"), "{stderr}");
+
+        // Offered: --start-sessiond records with a private one, stopped at the end.
+        let out = cotrace()
+            .args(["record", "--lttng", "--start-sessiond", "-o"])
+            .arg(l.dir.join("out"))
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "3"])
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("started a private lttng-sessiond"),
+            "{stderr}"
+        );
+        let want = expected(&stdout);
+        let got = summary_lttng(&stdout);
+        assert_eq!(want.len(), 4, "{stdout}");
+        assert_eq!(want, got, "{stdout}");
+        assert!(
+            !l.try_lttng(&["list"]).status.success(),
+            "the private lttng-sessiond still answers"
+        );
+
+        // The same -o DIR again: refused, the first recording kept.
+        let out = cotrace()
+            .args(["record", "--lttng", "--start-sessiond", "-o"])
+            .arg(l.dir.join("out"))
+            .arg("--")
+            .arg(shop())
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out).1.contains("already holds a recording"),
+            "{:?}",
+            text(&out)
+        );
+        assert!(l.dir.join("out/timeline.txt").exists());
+    });
+}
+
+#[test]
+fn record_without_tracefs_is_refused() {
+    // In a private mount namespace without tracefs (unmounted there if the host has it).
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(format!(
+            "umount -l /sys/kernel/debug 2>/dev/null; umount -l {TRACEFS} 2>/dev/null; exec \"$0\" record --kernel -- true"
+        ))
+        .arg(env!("CARGO_BIN_EXE_cotrace"))
+        .output()
+        .unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tracefs is not mounted") || stderr.contains("has no user_events"),
+        "{stderr}"
+    );
+}
+
+/// `expected <event> <n>` lines of the shop's output.
+fn expected(stdout: &str) -> BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("expected "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(e, n)| (format!("shop:{e}"), n.parse().unwrap()))
+        .collect()
+}
+
+/// The summary rows: event -> (kernel, lttng).
+fn summary(stdout: &str) -> BTreeMap<String, (u64, u64)> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("shop:"))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some((w[0].to_string(), (w[1].parse().ok()?, w[2].parse().ok()?)))
+        })
+        .collect()
+}
+
+/// The summary rows of an LTTng-only recording: event -> LTTng count.
+fn summary_lttng(stdout: &str) -> BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("shop:"))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[1] == "-").then(|| (w[0].to_string(), w[2].parse().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn record_both_tracers_counts_timeline_and_chrome_json() {
+    if !user_events("record_both_tracers_counts_timeline_and_chrome_json") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated(
+        "record_both_tracers_counts_timeline_and_chrome_json",
+        || {
+            let l = Lttng::start("cli-record");
+            for format in ["chrome-json", "text"] {
+                let dir = l.dir.join(format!("out-{format}"));
+                let started = Instant::now();
+                let out = cotrace()
+                    .args(["record", "--format", format, "-o"])
+                    .arg(&dir)
+                    .arg("--")
+                    .arg(shop())
+                    .args(["--requests", "10"])
+                    .env("LTTNG_HOME", l.home())
+                    .output()
+                    .unwrap();
+                let (stdout, stderr) = text(&out);
+                println!("{format}: {:?}\n{stdout}\n{stderr}", started.elapsed());
+                assert!(out.status.success(), "{stdout}{stderr}");
+                assert!(
+                    stderr.contains("created before CMD starts, nothing lost: shop_request_done"),
+                    "{stderr}"
+                );
+                let want = expected(&stdout);
+                let got = summary(&stdout);
+                assert_eq!(want.len(), 4, "{stdout}");
+                for (event, n) in &want {
+                    assert_eq!(got.get(event), Some(&(*n, *n)), "{event}: {stdout}");
+                }
+                assert!(
+                    stdout.contains("0 events where the tracers disagree"),
+                    "{stdout}"
+                );
+                let total: u64 = want.values().sum::<u64>() * 2;
+                if format == "chrome-json" {
+                    let json: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(dir.join("timeline.json")).unwrap())
+                            .expect("timeline.json parses");
+                    let events = json["traceEvents"].as_array().unwrap();
+                    let records: Vec<&serde_json::Value> =
+                        events.iter().filter(|e| e["ph"] != "M").collect();
+                    assert_eq!(records.len() as u64, total);
+                    for (pid, name) in [(1, "kernel"), (2, "LTTng")] {
+                        assert!(
+                            events.iter().any(|e| e["ph"] == "M"
+                                && e["name"] == "process_name"
+                                && e["pid"] == pid
+                                && e["args"]["name"].as_str().unwrap().starts_with(name)),
+                            "no {name} track"
+                        );
+                        let threads: std::collections::BTreeSet<u64> = records
+                            .iter()
+                            .filter(|e| e["pid"] == pid)
+                            .map(|e| e["tid"].as_u64().unwrap())
+                            .collect();
+                        // Two request threads and the forked worker.
+                        assert!(threads.len() >= 3, "{name}: threads {threads:?}");
+                    }
+                    assert!(
+                        records
+                            .iter()
+                            .any(|e| e["ph"] == "B" && e["name"] == "shop:request")
+                    );
+                    assert!(
+                        records
+                            .iter()
+                            .any(|e| e["ph"] == "i" && e["name"] == "shop:cache_miss")
+                    );
+                } else {
+                    let timeline = std::fs::read_to_string(dir.join("timeline.txt")).unwrap();
+                    let lines: Vec<&str> = timeline.lines().collect();
+                    assert_eq!(lines.len() as u64, total);
+                    let times: Vec<f64> = lines
+                        .iter()
+                        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+                        .collect();
+                    assert!(
+                        times.windows(2).all(|w| w[0] <= w[1]),
+                        "timeline not sorted"
+                    );
+                    // The two halves agree: the same events with the same values per tracer.
+                    let half = |tag: &str| {
+                        let mut v: Vec<String> = lines
+                            .iter()
+                            .filter(|l| l.split_whitespace().nth(1) == Some(tag))
+                            .map(|l| {
+                                let w: Vec<&str> = l.split_whitespace().collect();
+                                // event and `id=` value (present in the request events and misses).
+                                let id = w
+                                    .iter()
+                                    .find(|x| x.starts_with("id=") || x.starts_with("job="));
+                                format!("{} {} {}", w[3], id.unwrap_or(&""), w[2])
+                            })
+                            .collect();
+                        v.sort();
+                        v
+                    };
+                    assert_eq!(half("kernel"), half("lttng"));
+                }
+                assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+                assert!(!sessions(&l).contains("cotrace-"), "{}", sessions(&l));
+            }
+        },
+    );
+}
+
+#[test]
+fn list_shows_the_running_shop_and_its_enablers() {
+    if !user_events("list_shows_the_running_shop_and_its_enablers") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated("list_shows_the_running_shop_and_its_enablers", || {
+        let l = Lttng::start("cli-list");
+        let hold = l.dir.join("hold");
+        let mut record = cotrace()
+            .args(["record", "-o"])
+            .arg(l.dir.join("out"))
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "2", "--hold"])
+            .arg(&hold)
+            .env("LTTNG_HOME", l.home())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !lines.next().unwrap().unwrap().starts_with("shop: done") {
+            assert!(Instant::now() < deadline);
+        }
+        // perf too enables one of them, system-wide.
+        let mut perf = Command::new("perf")
+            .args(["record", "-a", "-e", "user_events:shop_request_start", "-o"])
+            .arg(l.dir.join("perf.data"))
+            .args(["--", "sleep", "120"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf (package linux-perf)");
+        let status = Path::new(TRACEFS).join("user_events_status");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&status)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("shop_request_start ") && l.contains("perf"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "perf never enabled shop_request_start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = cotrace()
+            .arg("list")
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        println!("{stdout}{stderr}");
+        let _ = perf.kill();
+        let _ = perf.wait();
+        std::fs::write(&hold, "").unwrap();
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(record.wait().unwrap().success(), "{rest:?}");
+        assert!(out.status.success());
+        for event in EVENTS {
+            let row = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("shop:{event} ")))
+                .unwrap_or_else(|| panic!("no row for shop:{event}:\n{stdout}"));
+            assert!(row.contains(&format!("shop_{event}")), "{row}");
+            assert!(row.contains("shop["), "no registering process: {row}");
+            assert!(row.contains("ftrace instance cotrace-"), "{row}");
+            assert!(row.contains("lttng session cotrace-"), "{row}");
+            assert!(row.contains("(active)"), "{row}");
+            assert_eq!(
+                row.contains("perf"),
+                event == "request_start",
+                "perf enables request_start only: {row}"
+            );
+        }
+        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+    });
+}
+
+#[test]
+fn record_cleans_up_when_cmd_crashes_or_on_ctrl_c() {
+    if !user_events("record_cleans_up_when_cmd_crashes_or_on_ctrl_c") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated("record_cleans_up_when_cmd_crashes_or_on_ctrl_c", || {
+        let l = Lttng::start("cli-crash");
+        // CMD crashes: its signal is reported, the exit status is 128 + signal, nothing stays.
+        let out = cotrace()
+            .args(["record", "-e", "shop:*", "-o"])
+            .arg(l.dir.join("crash"))
+            .args(["--", "sh", "-c", "kill -SEGV $$"])
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(128 + 11), "{stderr}");
+        assert!(stderr.contains("killed by signal 11"), "{stderr}");
+        assert!(stderr.contains("firings before that are LOST"), "{stderr}");
+        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert!(!sessions(&l).contains("cotrace-"));
+
+        // Ctrl-C: SIGINT to the whole process group, as a terminal sends it.
+        use std::os::unix::process::CommandExt;
+        let hold = l.dir.join("never");
+        let mut record = cotrace()
+            .args(["record", "-o"])
+            .arg(l.dir.join("ctrl-c"))
+            .arg("--")
+            .arg(shop())
+            .args(["--hold"])
+            .arg(&hold)
+            .env("LTTNG_HOME", l.home())
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+        while !lines.next().unwrap().unwrap().starts_with("shop: done") {}
+        assert!(
+            !leftovers().is_empty(),
+            "the instance should exist while recording"
+        );
+        // SAFETY: kill(2) on the process group of a child we started and have not reaped.
+        unsafe { libc::kill(-(record.id() as libc::pid_t), libc::SIGINT) };
+        let status = record.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut record.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert!(!sessions(&l).contains("cotrace-"));
+    });
+}
