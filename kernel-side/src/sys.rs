@@ -328,6 +328,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "makes syscalls Miri does not model")]
     fn writev_reaches_a_real_file_descriptor() {
         let mut fds = [0; 2];
         // SAFETY: pipe writes two fds into the 2-element array.

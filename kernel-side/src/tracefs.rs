@@ -442,6 +442,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "makes syscalls Miri does not model")]
     fn finds_tracefs_in_proc_mounts() {
         let mounts = "proc /proc proc rw 0 0\n\
                       none /mnt/my\\040trace tracefs rw,relatime 0 0\n\
@@ -454,6 +455,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "makes syscalls Miri does not model")]
     fn descriptors_move_high_close_on_exec_and_avoid_a_number() {
         use std::os::fd::IntoRawFd;
         let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
