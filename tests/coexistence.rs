@@ -310,6 +310,27 @@ impl Drop for Perf {
     }
 }
 
+/// Waits (bounded) until `user_events_status` lists perf among the event's users.
+fn wait_perf_listed() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = std::fs::read_to_string(Path::new(TRACEFS).join("user_events_status"))
+            .unwrap_or_default();
+        let line = status
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(EVENT))
+            .unwrap_or("");
+        if line.contains("perf") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "perf never attached; user_events_status:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn perf_records(file: &Path) -> Vec<Record> {
     let out = Command::new("perf")
         .args(["script", "-i"])
@@ -497,7 +518,9 @@ impl<'a> Cell<'a> {
             self.perf = Some(Perf::attach(self.app.pid, file));
             self.perf_used = true;
             self.settle();
-            // The bit goes up when perf opens the event; give it time to map its buffers.
+            // With ftrace on, bit 31 was already set: wait for the kernel to list perf as a
+            // user, then give perf time to map its buffers.
+            wait_perf_listed();
             std::thread::sleep(Duration::from_millis(500));
         } else if let Some(p) = self.perf.take() {
             self.perf_files.push(p.detach());
