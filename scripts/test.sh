@@ -8,8 +8,9 @@
 #      and cotrace-lttng-sys against real lttng-sessiond instances the tests start themselves
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
-#   6. the facade's coexistence matrix and registration tests in that same kernel, where both
-#      tracers are real: a private lttng-sessiond and ftrace enable the shop example's events
+#   6. the facade's coexistence matrix, soak under faults (COTRACE_SOAK_SECS, default 60) and
+#      registration tests in that same kernel, where both tracers are real (a private
+#      lttng-sessiond, ftrace, perf); the matrix and soak tables go to target/coexistence-matrix.md
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,22 +39,29 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix and registration"
+step "facade in the user_events kernel: coexistence matrix, soak under faults, registration"
 mapfile -t facade_tests < <(
   cargo test -p cotrace --test coexistence --test registration --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
 ((${#facade_tests[@]} == 2)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
-trap 'rm -f "$runner"' EXIT
+facade_log=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade-log.XXXXXX")
+trap 'rm -f "$runner" "$facade_log"' EXIT
 {
   echo 'set -e'
   for b in "${facade_tests[@]}"; do printf '%q --test-threads=1 --color=never\n' "$b"; done
 } >"$runner"
+# The soak's length (tests/coexistence.rs): 60 s unless COTRACE_SOAK_SECS says otherwise.
+export COTRACE_SOAK_SECS=${COTRACE_SOAK_SECS:-60}
 if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
-  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner"
+  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner" 2>&1 | tee "$facade_log"
 else
-  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner"
+  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner" 2>&1 | tee "$facade_log"
 fi
+# The guest cannot write to the tree: keep the matrix and soak tables it printed (README).
+sed -n '/^<!-- coexistence-\(matrix\|soak\): begin -->$/,/^<!-- coexistence-\(matrix\|soak\): end -->$/p' \
+  "$facade_log" >target/coexistence-matrix.md
+echo "test.sh: coexistence tables in target/coexistence-matrix.md"
 
 step "all test suites passed"

@@ -220,6 +220,9 @@ fn clear_ftrace() {
     }
 }
 
+/// One fired event as a tracer should record it: (pid, thread, seq).
+type Fired = (u32, u32, u64);
+
 /// One recorded event: (tag, pid, thread, seq, ok).
 type Record = (String, u32, u32, u64, bool);
 
@@ -443,7 +446,7 @@ struct Cell<'a> {
     sessions: BTreeMap<String, bool>,
     triggers: Vec<String>,
     /// Tracer -> tag -> the (pid, thread, seq) it must have recorded.
-    want: BTreeMap<String, BTreeMap<String, Vec<(u32, u32, u64)>>>,
+    want: BTreeMap<String, BTreeMap<String, Vec<Fired>>>,
     tags: Vec<String>,
     items: Items,
     children: Vec<(String, String)>,
@@ -1370,7 +1373,8 @@ fn table(rows: &[Row], title: &str, marker: &str) -> String {
 
 /// Prints the table and writes it next to `target/` (when writable; the VM's tree is not).
 fn publish(text: &str, file: &str) {
-    println!("{text}");
+    // A newline first: the test harness has just printed `test NAME ... ` on this line.
+    println!("\n{text}");
     let target = common::target_profile_dir().parent().unwrap().to_path_buf();
     let path = target.join(file);
     match std::fs::write(&path, text) {
