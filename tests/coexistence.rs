@@ -1371,15 +1371,37 @@ fn table(rows: &[Row], title: &str, marker: &str) -> String {
     s
 }
 
-/// Prints the table and writes it next to `target/` (when writable; the VM's tree is not).
+/// Writes a table to `target/FILE` (when writable; the VM's tree is not) and to the temporary
+/// directory, where [`show_published`] finds it.
 fn publish(text: &str, file: &str) {
-    // A newline first: the test harness has just printed `test NAME ... ` on this line.
-    println!("\n{text}");
     let target = common::target_profile_dir().parent().unwrap().to_path_buf();
     let path = target.join(file);
-    match std::fs::write(&path, text) {
-        Ok(()) => println!("written to {}", path.display()),
-        Err(e) => println!("(not written to {}: {e})", path.display()),
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("(not written to {}: {e})", path.display());
+    }
+    std::fs::write(std::env::temp_dir().join(file), text).unwrap();
+}
+
+/// Runs `body` isolated (see `common::isolated`), then prints the table it published straight
+/// to stdout, past the test harness's capture, so `scripts/test.sh` can keep it even when the
+/// test passes.
+fn isolated_with_table(name: &str, file: &str, body: impl FnOnce()) {
+    let inside = std::env::var_os("COTRACE_UST_TEST_ISOLATED").is_some();
+    let tmp = std::env::temp_dir().join(file);
+    if !inside {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| isolated(name, body)));
+    if !inside {
+        if let Ok(text) = std::fs::read_to_string(&tmp) {
+            let mut out = std::io::stdout().lock();
+            // A newline first: the harness may have printed `test NAME ... ` on this line.
+            let _ = writeln!(out, "\n{text}");
+            let _ = out.flush();
+        }
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
     }
 }
 
@@ -1398,7 +1420,7 @@ fn run_cell(l: &mut Lttng, f: CellFn) -> Result<Items, String> {
 
 #[test]
 fn matrix() {
-    isolated("matrix", || {
+    isolated_with_table("matrix", "coexistence-matrix.md", || {
         let started = Instant::now();
         let mut l = Lttng::start("matrix");
         let kernel = user_events_here();
@@ -1501,7 +1523,7 @@ fn soak_under_faults() {
         eprintln!("SKIPPED soak_under_faults: no user_events in this kernel (runs in the VM)");
         return;
     }
-    isolated("soak_under_faults", soak::run);
+    isolated_with_table("soak_under_faults", "coexistence-soak.md", soak::run);
 }
 
 mod soak {
@@ -1675,6 +1697,12 @@ mod soak {
                 .push(format!("killed with sessiond: {}", lost.join(" ")));
             // The app keeps running and LTTng's count drops to 0 (parent and child).
             self.settle("sessiond SIGKILL");
+            // Events fired between the kill and the app noticing it went to the dead sessions:
+            // not accounted for.
+            let r = self.app.cmd("soak pause");
+            assert!(r.starts_with("paused"), "soak pause: {r}");
+            self.last_enabled = counter(&r, "enabled_fired");
+            self.resume();
             if !self.app.alive() {
                 self.failures.push("the app died with sessiond".into());
             }
