@@ -40,6 +40,8 @@ if [[ -x scripts/test-kernel.sh ]]; then
 fi
 
 step "facade in the user_events kernel: coexistence matrix, soak under faults, registration"
+# The traced apps the facade tests start (cargo test --no-run builds no examples).
+cargo build -p cotrace --example coexist --example shop
 mapfile -t facade_tests < <(
   cargo test -p cotrace --test coexistence --test registration --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
