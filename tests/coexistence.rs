@@ -481,11 +481,16 @@ impl<'a> Cell<'a> {
         } else {
             "kernel=failed:"
         };
+        let label = if self.kernel {
+            "registered with both"
+        } else {
+            "registered with LTTng (no user_events here)"
+        };
         self.items.push(
             "init",
-            "registered with both",
+            label,
             if reply.contains(want_kernel) && reply.contains("lttng=registered") {
-                "registered with both".to_string()
+                label.to_string()
             } else {
                 reply
             },
