@@ -116,6 +116,7 @@ const FIRED: usize = 5; // + emitter
 const ENABLED: usize = 8; // + emitter: fired while an LTTng session or trigger wanted the event
 const INVALID: usize = 11; // + emitter: word had bits outside bit 31 and the count
 const CHILD_WORD: usize = 14;
+const MAX_USERS: usize = 15; // the largest LTTng count any emitter read
 const EMITTERS: usize = 3;
 
 fn shared_counters() -> &'static [AtomicU64; SHM_SLOTS] {
@@ -160,6 +161,7 @@ fn emitter(shm: &'static [AtomicU64; SHM_SLOTS], me: usize, interval: Duration) 
         if s.users_enabled() {
             shm[ENABLED + me].fetch_add(1, Ordering::SeqCst);
         }
+        shm[MAX_USERS].fetch_max(u64::from(s.users()), Ordering::SeqCst);
         cotrace::fire!(cx::tick(seq, pid, me as u32, seq % 2 == 0, "soak"));
         shm[FIRED + me].fetch_add(1, Ordering::SeqCst);
         seq += 1;
@@ -196,10 +198,11 @@ impl Soak {
                 .sum()
         };
         format!(
-            "fired={} enabled_fired={} invalid={}",
+            "fired={} enabled_fired={} invalid={} max_users={}",
             sum(FIRED),
             sum(ENABLED),
-            sum(INVALID)
+            sum(INVALID),
+            self.shm[MAX_USERS].load(Ordering::SeqCst)
         )
     }
 

@@ -1846,6 +1846,13 @@ mod soak {
         let invalid = counter(&stop, "invalid");
         let child_exit = counter(&stop, "child_exit");
         let fired = counter(&stop, "fired");
+        // At most 3 sessions are started at once: a larger count is a corrupted word.
+        let max_users = counter(&stop, "max_users");
+        if max_users > 3 {
+            s.failures.push(format!(
+                "an emitter read an LTTng count of {max_users} with at most 3 sessions started"
+            ));
+        }
         if invalid != 0 {
             s.failures.push(format!(
                 "{invalid} word reads had bits outside bit 31 and the count"
@@ -1883,7 +1890,7 @@ mod soak {
             (
                 "word",
                 format!(
-                    "{} settles checked (parent and child); {invalid} invalid reads",
+                    "{} settles checked (parent and child); {invalid} invalid reads; largest count read {max_users}",
                     s.settles
                 ),
             ),
