@@ -10,11 +10,12 @@
 #      and cotrace-lttng-sys against real lttng-sessiond instances the tests start themselves
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
-#   6. the facade's coexistence matrix, registration, names, #[persist] and kernel-write tests
-#      in that same kernel, where both tracers are real: a private lttng-sessiond and ftrace
-#      enable the shop example's events; a persistent event is read after its process exits;
-#      a dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs); and the
-#      `cotrace` command's tests (cli/tests/cli.rs: record, list, cleanup, errors; ~60 s in the VM)
+#   6. the facade's coexistence matrix, soak under faults (COTRACE_SOAK_SECS, default 60),
+#      registration, names, #[persist] and kernel-write tests in that same kernel, where both
+#      tracers are real (a private lttng-sessiond, ftrace, perf): the matrix and soak tables go
+#      to target/coexistence-matrix.md; a persistent event is read after its process exits; a
+#      dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs); and the `cotrace`
+#      command's tests (cli/tests/cli.rs: record, list, cleanup, errors; ~60 s in the VM)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,12 +60,13 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], kernel writes, closed plugin, the cotrace command"
+step "facade in the user_events kernel: coexistence matrix, soak under faults, registration, names, #[persist], kernel writes, closed plugin, the cotrace command"
 # The test files that need both real tracers, as PACKAGE:TEST; each is built and run in the kernel.
 vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
   cotrace:kernel_writes cotrace-plugin-test:unload cotrace-cli:cli)
-# The cotrace command's tests (record/list against both real tracers) need the shop example.
-cargo build -p cotrace --example shop
+# The traced apps the facade tests start (cargo test --no-run builds no examples): the matrix's
+# app, and the shop example (coexistence's shop rows, the cotrace command's tests).
+cargo build -p cotrace --example coexist --example shop
 facade_tests=()
 for t in "${vm_tests[@]}"; do
   bin=$(cargo test -p "${t%%:*}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
@@ -73,7 +75,8 @@ for t in "${vm_tests[@]}"; do
   facade_tests+=("$bin")
 done
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
-trap 'rm -f "$runner"' EXIT
+facade_log=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade-log.XXXXXX")
+trap 'rm -f "$runner" "$facade_log"' EXIT
 {
   echo 'set -e'
   for b in "${facade_tests[@]}"; do
@@ -84,10 +87,16 @@ trap 'rm -f "$runner"' EXIT
     printf '\n'
   done
 } >"$runner"
+# The soak's length (tests/coexistence.rs): 60 s unless COTRACE_SOAK_SECS says otherwise.
+export COTRACE_SOAK_SECS=${COTRACE_SOAK_SECS:-60}
 if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
-  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner"
+  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner" 2>&1 | tee "$facade_log"
 else
-  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner"
+  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner" 2>&1 | tee "$facade_log"
 fi
+# The guest cannot write to the tree: keep the matrix and soak tables it printed (README).
+sed -n '/^<!-- coexistence-\(matrix\|soak\): begin -->$/,/^<!-- coexistence-\(matrix\|soak\): end -->$/p' \
+  "$facade_log" >target/coexistence-matrix.md
+echo "test.sh: coexistence tables in target/coexistence-matrix.md"
 
 step "all test suites passed"
