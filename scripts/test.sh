@@ -10,7 +10,7 @@
 #      and cotrace-lttng-sys against real lttng-sessiond instances the tests start themselves
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
-#   6. the facade's coexistence matrix, registration, names and #[persist] tests in that same
+#   6. the facade's coexistence matrix, registration, names, #[persist] and dynamic-event tests in that same
 #      kernel, where both tracers are real: a private lttng-sessiond and ftrace enable the shop
 #      example's events; a persistent event is read after its process exits
 # Any failure stops the run with a non-zero status.
@@ -57,13 +57,13 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist]"
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], dynamic events"
 mapfile -t facade_tests < <(
-  cargo test -p cotrace --test coexistence --test registration --test names --test persist \
+  cargo test -p cotrace --test coexistence --test registration --test names --test persist --test dynamic \
     --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
-((${#facade_tests[@]} == 4)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+((${#facade_tests[@]} == 5)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

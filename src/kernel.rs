@@ -123,6 +123,20 @@ impl KernelEvent {
     }
 }
 
+impl KernelEvent {
+    /// [`write`](Self::write) for a run-time number of values (events defined at run time,
+    /// [`Event::fire`]); at most `MAX_FIELDS` values are taken (registration checked the count).
+    #[inline]
+    pub(crate) fn write_slice(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_kernel::Value::U8(0); crate::macro_support::MAX_FIELDS];
+        let n = values.len().min(converted.len());
+        for (slot, value) in converted.iter_mut().zip(values) {
+            *slot = kernel_value(value);
+        }
+        let _ = self.registration.write(&converted[..n]);
+    }
+}
+
 /// Whether user_events can be used in this process.
 pub(crate) fn tracer_status() -> TracerStatus {
     match cotrace_kernel::availability() {

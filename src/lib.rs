@@ -27,6 +27,8 @@
 //! - [`Level`]: severity, mapped to LTTng loglevels.
 //! - [`init`], [`status`], [`Status`]: registration and what works here.
 //! - [`Event`], [`EventDesc`]: an event's static description and state.
+//! - [`dynamic`]: events defined at run time ([`dynamic::EventBuilder`]), the same [`Event`]s,
+//!   fired with [`Event::fire`].
 //!
 //! # Enabling events
 //!
@@ -92,6 +94,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
+pub mod dynamic;
 mod event;
 pub mod field;
 mod level;
@@ -109,11 +112,13 @@ mod lttng;
 pub mod __macro_support;
 pub(crate) use __macro_support as macro_support;
 
+pub use __macro_support::NameRule;
 pub use cotrace_word::{EnableWord, WordError, WordSnapshot};
-pub use event::{Event, EventDesc};
+pub use dynamic::DynamicError;
+pub use event::{Event, EventDesc, FireError};
 pub use field::{Field, FieldDesc, FieldKind, Value};
 pub use level::Level;
-pub use registry::{events, init, status};
+pub use registry::{Events, events, init, status};
 pub use status::{EventStatus, Registration, Status, TracerStatus};
 
 #[cfg(feature = "kernel")]
