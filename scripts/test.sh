@@ -57,13 +57,14 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], dynamic events"
+step "facade in the user_events kernel: coexistence matrix, registration, names, #[persist], dynamic events, tracing layer"
 mapfile -t facade_tests < <(
-  cargo test -p cotrace --test coexistence --test registration --test names --test persist --test dynamic \
+  cargo test -p cotrace --features tracing --test coexistence --test registration --test names --test persist \
+    --test dynamic --test tracing_layer \
     --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
-((${#facade_tests[@]} == 5)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
+((${#facade_tests[@]} == 6)) || { echo "test.sh: facade test binaries not built" >&2; exit 1; }
 runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
 trap 'rm -f "$runner"' EXIT
 {

@@ -79,6 +79,9 @@
 //! - `lttng` (default): the LTTng-UST adapter ([`cotrace_ust`]); liblttng-ust is loaded at run
 //!   time, so an app runs where it is not installed.
 //!
+//! - `tracing`: [`tracing::layer()`](crate::tracing), a `tracing-subscriber` layer that makes
+//!   every `tracing` callsite a dynamic event.
+//!
 //! With a feature off the macros still compile and that tracer is reported absent.
 //!
 //! # Configuration
@@ -106,6 +109,9 @@ mod status;
 mod kernel;
 #[cfg(feature = "lttng")]
 mod lttng;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod tracing;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
