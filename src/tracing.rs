@@ -35,27 +35,40 @@
 //! event when their fields are the same; otherwise the later one gets `_l<line>` appended.
 //! A callsite whose event cannot be defined is not traced (and shows nowhere).
 //!
-//! # Fields and what each tool shows
+//! # Fields: typed by the first record
 //!
-//! user_events needs an event's format when it is registered, and `tracing` knows a field's
-//! type only when a value is recorded, after registration. So **every field of a callsite is a
-//! string** in both tracers: `tracing` gives the value and this layer renders it, integers in
-//! decimal (`42`, `-7`), floats as Rust prints them (`2.5`), `true`/`false`, strings as they
-//! are, and `Debug` values with `{:?}`. The message is the field `message`.
+//! user_events needs an event's format when it is registered, and `tracing` tells a field's
+//! type only when a value is recorded (`Visit::record_u64`, ...). `tracing` registers a callsite
+//! at its first use, just before that first use records its values, so this layer defines the
+//! callsite's event **from its first record**: it answers `sometimes` for a callsite not yet
+//! defined, takes the first event (or span creation) it sees, defines the event with the types
+//! of the values recorded there, and records it at once if a tracer already wants it (an LTTng
+//! session enabling `provider:*` does, from the moment the event is registered). A callsite's
+//! values have the types of its Rust expressions, the same at every use, so the format fits
+//! every later record. What each tool shows:
 //!
-//! | field kind in `tracing` | LTTng (babeltrace2) | ftrace `trace` / perf script |
-//! | --- | --- | --- |
-//! | `u64`, `i64`, `u128`, `i128` | string `"42"` | `n=42` |
-//! | `f64` | string `"2.5"` | `x=2.5` |
-//! | `bool` | string `"true"` | `ok=true` |
-//! | `&str`, `Display` (`%x`), message | string | string |
-//! | `Debug` (`?x`) | string, `{:?}` | string, `{:?}` |
-//! | span ids (`span_id`, `parent_id` of span events) | unsigned 64-bit integer | `u64` |
+//! | recorded as (`tracing`) | [`FieldKind`] | LTTng (babeltrace2) | ftrace `trace` / perf script |
+//! | --- | --- | --- | --- |
+//! | `u64` (and smaller unsigned) | `U64` | unsigned 64-bit integer | `u64` (`n=0x3 (3)`) |
+//! | `i64` (and smaller signed) | `I64` | signed 64-bit integer | `s64` (printed unsigned, see [the crate docs](crate#with-ftrace-perf-and-trace-cmd)) |
+//! | `f64`, `f32` | `F64` | double | `u64`: the IEEE-754 bits (user_events has no float) |
+//! | `bool` | `Bool` | 8-bit unsigned 0/1 | `u8` 0/1 |
+//! | `&str`, `%display`, `?debug`, the message, `u128`/`i128`, errors | `Str` | string | string |
+//! | `&[u8]` (`record_bytes`) | `Bytes` | sequence of `u8` | `__rel_loc u8[]` |
+//! | not recorded in the first record (`field::Empty`) | `Str` | string (empty until recorded) | string |
+//! | span ids (`span_id`, `parent_id` of span events) | `U64` | unsigned 64-bit integer | `u64` |
 //!
-//! Filters therefore compare strings (`lttng enable-event --filter 'user == "ann"'`). LTTng's
-//! `lttng_ust_type_dynamic` (a tagged variant) is not used: its use in event fields is
-//! unverified in 2.13 and user_events has no counterpart. A field declared but not recorded
-//! (`tracing::field::Empty`) is an empty string.
+//! A later value that does not fit its field (possible only for a field first left `Empty`,
+//! or recorded by hand with another type) is converted when that loses nothing (an `i64` of
+//! 5 into a `U64` field, an integer into an `F64` one, anything into a `Str` one, rendered as
+//! `Debug`); otherwise the field is recorded as 0. LTTng's `lttng_ust_type_dynamic` (a
+//! tagged variant) is not used: its use in event fields is unverified in 2.13, and user_events
+//! has no counterpart.
+//!
+//! The event is listed by `lttng list -u` and `user_events_status` once its callsite has run
+//! once (as with `tracing` itself, which knows a callsite from its first use): to enable a
+//! callsite by name with perf or trace-cmd, which refuse unknown events, run it once first, or
+//! enable by wildcard in LTTng.
 //!
 //! # Levels and spans
 //!
@@ -69,8 +82,9 @@
 //! # Per-callsite enablement and its cost
 //!
 //! The layer comes with a per-layer [`Filter`](tracing_subscriber::layer::Filter) driven by
-//! the words: `tracing` asks it once per callsite ([`Interest`]), and it answers `never` while
-//! the callsite's word is 0 and `always` once a tracer enables it. `tracing` caches the answer
+//! the words: `tracing` asks it once per callsite ([`Interest`]), and once the callsite's event
+//! is defined it answers `never` while the word is 0 and `always` once a tracer enables it
+//! (`sometimes` before, until the first record defines the event). `tracing` caches the answer
 //! in the callsite, so a callsite nobody enables costs what a callsite an `EnvFilter` rejects
 //! costs (one load of the cached interest and a branch), whatever the other layers do.
 //!
@@ -82,19 +96,20 @@
 //! interested in the callsite, `tracing` asks the filter per event instead: a map lookup and a
 //! load; the word then counts at once.)
 //!
-//! Composes with other layers (each has its own filter) and with a filter of its own
-//! (`layer().with_filter(..)` is not needed: combine with `tracing_subscriber::filter` layers
-//! as usual).
+//! It composes with other layers, each with its own filter: a `fmt` layer next to it sees every
+//! event its own filter lets through, whatever cotrace's words say.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tracing_core::callsite::Identifier;
+use tracing_core::dispatcher::{Dispatch, WeakDispatch};
 use tracing_core::field::{Field, Visit};
-use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::span::{Attributes, Id};
 use tracing_core::{Interest, Metadata, Subscriber};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
@@ -106,7 +121,7 @@ use crate::field::{FieldKind, Value};
 use crate::level::Level;
 
 /// The layer, with the per-callsite filter that makes disabled callsites free; see the
-/// [module docs](self).
+/// [module docs](self). Calls [`init`](crate::init).
 pub fn layer<S>() -> Filtered<CotraceLayer, WordFilter, S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -122,7 +137,7 @@ pub struct CotraceLayer {
     _private: (),
 }
 
-/// The per-layer filter of [`layer`]: a callsite is enabled exactly while its word is
+/// The per-layer filter of [`layer`]: a defined callsite is enabled exactly while its word is
 /// non-zero.
 #[derive(Debug)]
 pub struct WordFilter {
@@ -135,9 +150,8 @@ struct Callsite {
     event: &'static Event,
     /// The span's end event.
     end: Option<&'static Event>,
-    /// Where each `tracing` field (by its index in the callsite's field set) goes among the
-    /// event's fields.
-    slots: Vec<usize>,
+    /// The kind of each `tracing` field (by its index in the callsite's field set).
+    kinds: Vec<FieldKind>,
     /// Fields before the `tracing` ones (span ids of a begin event).
     lead: usize,
 }
@@ -148,17 +162,31 @@ impl Callsite {
     }
 }
 
-type Map = HashMap<Identifier, Arc<Callsite>>;
+/// A callsite's state: defined, or refused (never traced). Absent: not defined yet.
+type Map = HashMap<Identifier, Option<Arc<Callsite>>>;
 
-/// Callsites defined so far: read on every recorded event, grown once per callsite.
+/// Callsites seen so far: read on every record, grown once per callsite.
 fn callsites() -> &'static ArcSwap<Map> {
-    static MAP: std::sync::OnceLock<ArcSwap<Map>> = std::sync::OnceLock::new();
+    static MAP: OnceLock<ArcSwap<Map>> = OnceLock::new();
     MAP.get_or_init(|| ArcSwap::from_pointee(Map::new()))
 }
 
-fn lookup(meta: &Metadata<'_>) -> Option<Arc<Callsite>> {
+fn lookup(meta: &Metadata<'_>) -> Option<Option<Arc<Callsite>>> {
     callsites().load().get(&meta.callsite()).cloned()
 }
+
+/// Records handed to the tracers (see [`recorded`]).
+static RECORDED: AtomicU64 = AtomicU64::new(0);
+
+/// How many `tracing` events and span begin/end events this layer has handed to the tracers
+/// (at least one wanted each), since the process started.
+pub fn recorded() -> u64 {
+    RECORDED.load(Ordering::Relaxed)
+}
+
+/// Set when a callsite is defined: the poller then rebuilds `tracing`'s interest cache, so
+/// the callsite's `sometimes` becomes `never` or `always`.
+static DEFINED: AtomicBool = AtomicBool::new(false);
 
 /// `s` with every byte but ASCII letters, digits and `_` as `_`, `prefix` in front of an empty
 /// name or one starting with a digit.
@@ -173,6 +201,7 @@ fn sanitize(s: &str, prefix: &str) -> String {
     out
 }
 
+/// A `tracing` field name as both tracers take it (see the [naming rules](self#names)).
 fn field_name(s: &str) -> String {
     let mut out = sanitize(s, "f");
     if out.starts_with('_') || out.starts_with("common_") {
@@ -190,59 +219,131 @@ fn level(level: &tracing_core::Level) -> Level {
     }
 }
 
-/// The provider and event names of a callsite (see the [naming table](self#names)).
+/// The provider and event names of a callsite (see the [naming table](self#names)), before the
+/// `_begin`/`_end` of a span and any `_l<line>`.
 pub fn names(meta: &Metadata<'_>) -> (String, String) {
     let provider = sanitize(meta.target(), "t");
     let mut event = sanitize(meta.name(), "e");
-    // The longest suffix added is `_begin` + `_l<line>`.
+    // Room for the longest suffix: `_begin` and `_l` with a 10-digit line.
     let room = crate::macro_support::MAX_NAME_LEN.saturating_sub(provider.len() + 1 + 18);
     event.truncate(room.max(1));
     (provider, event)
 }
 
-/// Defines the events of a callsite, or finds those it shares; `None` when they cannot be
-/// defined (a name the tracers refuse even after mapping).
-fn define(meta: &'static Metadata<'static>) -> Option<Arc<Callsite>> {
-    if let Some(found) = lookup(meta) {
-        return Some(found);
+/// The kinds of the values of a first record.
+struct Kinds(Vec<Option<FieldKind>>);
+
+impl Kinds {
+    fn set(&mut self, field: &Field, kind: FieldKind) {
+        if let Some(slot) = self.0.get_mut(field.index()) {
+            *slot = Some(kind);
+        }
     }
+}
+
+impl Visit for Kinds {
+    fn record_debug(&mut self, field: &Field, _: &dyn core::fmt::Debug) {
+        self.set(field, FieldKind::Str);
+    }
+    fn record_f64(&mut self, field: &Field, _: f64) {
+        self.set(field, FieldKind::F64);
+    }
+    fn record_i64(&mut self, field: &Field, _: i64) {
+        self.set(field, FieldKind::I64);
+    }
+    fn record_u64(&mut self, field: &Field, _: u64) {
+        self.set(field, FieldKind::U64);
+    }
+    fn record_bool(&mut self, field: &Field, _: bool) {
+        self.set(field, FieldKind::Bool);
+    }
+    fn record_str(&mut self, field: &Field, _: &str) {
+        self.set(field, FieldKind::Str);
+    }
+    fn record_bytes(&mut self, field: &Field, _: &[u8]) {
+        self.set(field, FieldKind::Bytes);
+    }
+}
+
+/// Serialises definitions, so two threads' first records of one callsite define it once.
+static DEFINE: Mutex<()> = Mutex::new(());
+
+/// Defines the events of a callsite from the kinds of its first record (`record` records it
+/// into a visitor), or finds those it shares with another callsite of the same name and
+/// fields. `None`: refused (a name the tracers refuse even after mapping); never traced.
+fn define(
+    meta: &'static Metadata<'static>,
+    record: impl FnOnce(&mut Kinds),
+) -> Option<Arc<Callsite>> {
+    let _serial = DEFINE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = lookup(meta) {
+        return found;
+    }
+    let mut kinds = Kinds(vec![None; meta.fields().len()]);
+    record(&mut kinds);
+    let kinds: Vec<FieldKind> = kinds
+        .0
+        .into_iter()
+        .map(|k| k.unwrap_or(FieldKind::Str))
+        .collect();
+    let callsite = build_callsite(meta, kinds).map(Arc::new);
+    let entry = callsite.clone();
+    callsites().rcu(move |map| {
+        let mut map = Map::clone(map);
+        map.insert(meta.callsite(), entry.clone());
+        map
+    });
+    DEFINED.store(true, Ordering::Release);
+    start_poller();
+    callsite
+}
+
+fn build_callsite(meta: &'static Metadata<'static>, kinds: Vec<FieldKind>) -> Option<Callsite> {
     let (provider, name) = names(meta);
-    let mut seen: Vec<String> = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    let mut slots = Vec::new();
-    for f in meta.fields() {
+    let mut fields: Vec<(String, FieldKind)> = Vec::new();
+    for (f, &kind) in meta.fields().iter().zip(&kinds) {
         let mut n = field_name(f.name());
-        while seen.contains(&n) {
+        while fields.iter().any(|(o, _)| *o == n) {
             n.push('_');
         }
-        seen.push(n.clone());
-        slots.push(fields.len());
-        fields.push(n);
+        fields.push((n, kind));
     }
-    let build = |event: &str, lead: &[(&str, FieldKind)], with_fields: bool| {
+    let builder = |event: &str, lead: &[(&str, FieldKind)], with_fields: bool| {
         let mut b = EventBuilder::new(provider.as_str(), event)
             .level(level(meta.level()))
             .origin(meta.module_path().unwrap_or("tracing"));
-        for (n, k) in lead {
-            b = b.field(*n, *k);
+        for &(n, k) in lead {
+            b = b.field(n, k);
         }
         if with_fields {
-            for n in &fields {
-                b = b.field(n.as_str(), FieldKind::Str);
+            for (n, k) in &fields {
+                b = b.field(n.as_str(), *k);
             }
         }
         b
     };
     // Shares an event of the same name and fields; otherwise tries `_l<line>`.
     let define_one = |event: String, lead: &[(&str, FieldKind)], with_fields: bool| {
-        let attempt = |name: &str| match build(name, lead, with_fields).register() {
+        let want: Vec<(&str, FieldKind)> = lead
+            .iter()
+            .copied()
+            .chain(
+                fields
+                    .iter()
+                    .filter(|_| with_fields)
+                    .map(|(n, k)| (n.as_str(), *k)),
+            )
+            .collect();
+        let attempt = |name: &str| match builder(name, lead, with_fields).register() {
             Ok(e) => Some(Ok(e)),
             Err(DynamicError::AlreadyDefined { existing }) => {
-                Some(if same_fields(existing, lead, &fields, with_fields) {
-                    Ok(existing)
-                } else {
-                    Err(())
-                })
+                let same = existing
+                    .desc()
+                    .fields
+                    .iter()
+                    .map(|f| (f.name, f.kind))
+                    .eq(want.iter().copied());
+                Some(if same { Ok(existing) } else { Err(()) })
             }
             Err(_) => None,
         };
@@ -254,55 +355,26 @@ fn define(meta: &'static Metadata<'static>) -> Option<Arc<Callsite>> {
             }
         }
     };
-    let callsite = if meta.is_span() {
+    if meta.is_span() {
         let lead = [("span_id", FieldKind::U64), ("parent_id", FieldKind::U64)];
-        let begin = define_one(format!("{name}_begin"), &lead, true)?;
-        let end = define_one(format!("{name}_end"), &lead[..1], false)?;
-        Callsite {
-            event: begin,
-            end: Some(end),
-            slots: slots.iter().map(|s| s + 2).collect(),
+        Some(Callsite {
+            event: define_one(format!("{name}_begin"), &lead, true)?,
+            end: Some(define_one(format!("{name}_end"), &lead[..1], false)?),
+            kinds,
             lead: 2,
-        }
+        })
     } else {
-        Callsite {
+        Some(Callsite {
             event: define_one(name, &[], true)?,
             end: None,
-            slots,
+            kinds,
             lead: 0,
-        }
-    };
-    let callsite = Arc::new(callsite);
-    callsites().rcu(|map| {
-        let mut map = Map::clone(map);
-        map.insert(meta.callsite(), callsite.clone());
-        map
-    });
-    start_poller();
-    Some(callsite)
+        })
+    }
 }
 
-fn same_fields(
-    existing: &Event,
-    lead: &[(&str, FieldKind)],
-    fields: &[String],
-    with_fields: bool,
-) -> bool {
-    let want = lead.iter().map(|&(n, k)| (n.to_owned(), k)).chain(
-        fields
-            .iter()
-            .filter(|_| with_fields)
-            .map(|n| (n.clone(), FieldKind::Str)),
-    );
-    existing
-        .desc()
-        .fields
-        .iter()
-        .map(|f| (f.name.to_owned(), f.kind))
-        .eq(want)
-}
-
-/// Starts the thread that tells `tracing` when a callsite's word turns zero or non-zero.
+/// Starts the thread that tells `tracing` when callsites are defined and when their words turn
+/// zero or non-zero.
 fn start_poller() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -312,93 +384,186 @@ fn start_poller() {
                 let mut last: HashMap<Identifier, bool> = HashMap::new();
                 loop {
                     std::thread::sleep(Duration::from_millis(50));
+                    let mut changed = DEFINED.swap(false, Ordering::AcqRel);
                     let map = callsites().load_full();
-                    let mut changed = false;
                     for (id, callsite) in map.iter() {
-                        let now = callsite.is_enabled();
-                        let before = last.insert(id.clone(), now);
-                        // A callsite first seen off was answered `never` already.
-                        if before != Some(now) && (before.is_some() || now) {
+                        let now = callsite.as_ref().is_some_and(|c| c.is_enabled());
+                        if last.insert(id.clone(), now) != Some(now) {
                             changed = true;
                         }
                     }
                     if changed {
-                        tracing_core::callsite::rebuild_interest_cache();
+                        rebuild();
                     }
                 }
             });
     });
 }
 
+/// Dispatchers that hold this layer (weakly), from `on_register_dispatch`.
+static DISPATCHES: Mutex<Vec<WeakDispatch>> = Mutex::new(Vec::new());
+
+/// Re-asks every dispatcher that holds this layer for the interest of every callsite.
+///
+/// [`rebuild_interest_cache`](tracing_core::callsite::rebuild_interest_cache) asks, while the
+/// process has one dispatcher, the calling thread's default one: from the poller that is the
+/// global default, not a dispatcher set with `with_default` on another thread (seen: a scoped
+/// subscriber's callsites stayed `never`). So the poller makes each of ours its default while
+/// it rebuilds.
+fn rebuild() {
+    let live: Vec<Dispatch> = {
+        let mut dispatches = DISPATCHES.lock().unwrap_or_else(|p| p.into_inner());
+        dispatches.retain(|d| d.upgrade().is_some());
+        dispatches
+            .iter()
+            .filter_map(WeakDispatch::upgrade)
+            .collect()
+    };
+    if live.is_empty() {
+        tracing_core::callsite::rebuild_interest_cache();
+    }
+    for dispatch in &live {
+        tracing_core::dispatcher::with_default(dispatch, || {
+            tracing_core::callsite::rebuild_interest_cache();
+        });
+    }
+}
+
 impl<S> Filter<S> for WordFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        lookup(meta).is_some_and(|c| c.is_enabled())
+        match lookup(meta) {
+            Some(Some(c)) => c.is_enabled(),
+            Some(None) => false,
+            // Not defined yet: its first record defines it.
+            None => true,
+        }
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        match define(meta) {
-            Some(c) if c.is_enabled() => Interest::always(),
-            _ => Interest::never(),
+        match lookup(meta) {
+            Some(Some(c)) if c.is_enabled() => Interest::always(),
+            Some(_) => Interest::never(),
+            None => Interest::sometimes(),
         }
     }
 }
 
-/// The values of one record, rendered as strings in the event's field order.
-struct Values {
-    strings: Vec<String>,
-    slots: Arc<Callsite>,
+/// One field's value, converted to its field's kind.
+enum Owned {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+    Bytes(Vec<u8>),
 }
 
-impl Visit for Values {
+/// The values of one record, in the event's field order.
+struct Values<'c> {
+    values: Vec<Owned>,
+    callsite: &'c Callsite,
+}
+
+impl<'c> Values<'c> {
+    fn new(callsite: &'c Callsite) -> Self {
+        let values = callsite
+            .kinds
+            .iter()
+            .map(|k| match k {
+                FieldKind::U64 => Owned::U64(0),
+                FieldKind::I64 => Owned::I64(0),
+                FieldKind::F64 => Owned::F64(0.0),
+                FieldKind::Bool => Owned::Bool(false),
+                FieldKind::Bytes => Owned::Bytes(Vec::new()),
+                _ => Owned::Str(String::new()),
+            })
+            .collect();
+        Self { values, callsite }
+    }
+
+    fn slot(&mut self, field: &Field) -> Option<&mut Owned> {
+        self.values.get_mut(field.index())
+    }
+
+    fn fire(&self, lead: &[u64]) {
+        let _ = self.callsite.lead;
+        let mut values: Vec<Value<'_>> = lead.iter().map(|&v| Value::U64(v)).collect();
+        values.extend(self.values.iter().map(|v| match v {
+            Owned::U64(v) => Value::U64(*v),
+            Owned::I64(v) => Value::I64(*v),
+            Owned::F64(v) => Value::F64(*v),
+            Owned::Bool(v) => Value::Bool(*v),
+            Owned::Str(s) => Value::Str(s),
+            Owned::Bytes(b) => Value::Bytes(b),
+        }));
+        let _ = self.callsite.event.fire(&values);
+        RECORDED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Visit for Values<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn core::fmt::Debug) {
-        if let Some(s) = self.slot(field) {
+        if let Some(Owned::Str(s)) = self.slot(field) {
             let _ = write!(s, "{value:?}");
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(s) = self.slot(field) {
-            s.push_str(value);
+        match self.slot(field) {
+            Some(Owned::Str(s)) => s.push_str(value),
+            Some(Owned::Bytes(b)) => b.extend_from_slice(value.as_bytes()),
+            _ => {}
+        }
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        match self.slot(field) {
+            Some(Owned::Bytes(b)) => b.extend_from_slice(value),
+            Some(Owned::Str(s)) => {
+                let _ = write!(s, "{value:?}");
+            }
+            _ => {}
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if let Some(s) = self.slot(field) {
-            let _ = write!(s, "{value}");
+        match self.slot(field) {
+            Some(Owned::I64(v)) => *v = value,
+            Some(Owned::U64(v)) => *v = u64::try_from(value).unwrap_or(0),
+            Some(Owned::F64(v)) => *v = value as f64,
+            Some(Owned::Str(s)) => {
+                let _ = write!(s, "{value}");
+            }
+            _ => {}
         }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if let Some(s) = self.slot(field) {
-            let _ = write!(s, "{value}");
+        match self.slot(field) {
+            Some(Owned::U64(v)) => *v = value,
+            Some(Owned::I64(v)) => *v = i64::try_from(value).unwrap_or(0),
+            Some(Owned::F64(v)) => *v = value as f64,
+            Some(Owned::Str(s)) => {
+                let _ = write!(s, "{value}");
+            }
+            _ => {}
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if let Some(s) = self.slot(field) {
-            let _ = write!(s, "{value}");
+        match self.slot(field) {
+            Some(Owned::F64(v)) => *v = value,
+            Some(Owned::Str(s)) => {
+                let _ = write!(s, "{value}");
+            }
+            _ => {}
         }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if let Some(s) = self.slot(field) {
-            let _ = write!(s, "{value}");
+        match self.slot(field) {
+            Some(Owned::Bool(v)) => *v = value,
+            Some(Owned::U64(v)) => *v = u64::from(value),
+            Some(Owned::I64(v)) => *v = i64::from(value),
+            Some(Owned::Str(s)) => {
+                let _ = write!(s, "{value}");
+            }
+            _ => {}
         }
-    }
-}
-
-impl Values {
-    fn new(callsite: Arc<Callsite>) -> Self {
-        Self {
-            strings: vec![String::new(); callsite.slots.len()],
-            slots: callsite,
-        }
-    }
-
-    fn slot(&mut self, field: &Field) -> Option<&mut String> {
-        let position = *self.slots.slots.get(field.index())? - self.slots.lead;
-        self.strings.get_mut(position)
-    }
-
-    fn fire(&self, lead: &[u64]) {
-        let mut values: Vec<Value<'_>> = lead.iter().map(|&v| Value::U64(v)).collect();
-        values.extend(self.strings.iter().map(|s| Value::Str(s)));
-        let _ = self.slots.event.fire(&values);
     }
 }
 
@@ -406,21 +571,38 @@ impl<S> Layer<S> for CotraceLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        DISPATCHES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dispatch.downgrade());
+    }
+
     fn on_event(&self, event: &tracing_core::Event<'_>, _: Context<'_, S>) {
-        let Some(callsite) = lookup(event.metadata()) else {
-            return;
+        let callsite = match lookup(event.metadata()) {
+            Some(Some(c)) => c,
+            Some(None) => return,
+            None => match define(event.metadata(), |kinds| event.record(kinds)) {
+                Some(c) => c,
+                None => return,
+            },
         };
         if !callsite.event.is_enabled() {
             return;
         }
-        let mut values = Values::new(callsite);
+        let mut values = Values::new(&callsite);
         event.record(&mut values);
         values.fire(&[]);
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(callsite) = lookup(attrs.metadata()) else {
-            return;
+        let callsite = match lookup(attrs.metadata()) {
+            Some(Some(c)) => c,
+            Some(None) => return,
+            None => match define(attrs.metadata(), |kinds| attrs.record(kinds)) {
+                Some(c) => c,
+                None => return,
+            },
         };
         if !callsite.event.is_enabled() {
             return;
@@ -429,22 +611,20 @@ where
             .span(id)
             .and_then(|s| s.parent().map(|p| p.id().into_u64()))
             .unwrap_or(0);
-        let mut values = Values::new(callsite);
+        let mut values = Values::new(&callsite);
         attrs.record(&mut values);
         values.fire(&[id.into_u64(), parent]);
     }
-
-    fn on_record(&self, _: &Id, _: &Record<'_>, _: Context<'_, S>) {}
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let Some(callsite) = lookup(span.metadata()) else {
-            return;
-        };
-        if let Some(end) = callsite.end {
-            let _ = end.fire(&[Value::U64(id.into_u64())]);
+        if let Some(Some(callsite)) = lookup(span.metadata()) {
+            if let Some(end) = callsite.end.filter(|e| e.is_enabled()) {
+                let _ = end.fire(&[Value::U64(id.into_u64())]);
+                RECORDED.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -115,12 +115,12 @@ fn lttng_records_the_enabled_callsites_only() {
             "tl_app:request_end",
         ];
         assert_eq!(names, [round, round].concat(), "{text}");
-        assert_eq!(events[2].get("round"), "\"0\"");
+        assert_eq!(events[2].get("round"), "0");
         let events = &events[5..];
         let get = |i: usize, f: &str| events[i].get(f).to_string();
         let request_id = get(0, "span_id");
         assert_eq!(get(0, "parent_id"), "0");
-        assert_eq!(get(0, "id"), "\"7\"");
+        assert_eq!(get(0, "id"), "7");
         assert_eq!(get(1, "parent_id"), request_id, "db's parent is request");
         assert_eq!(get(1, "table"), "\"users\"");
         let c = &events[2];
@@ -133,12 +133,12 @@ fn lttng_records_the_enabled_callsites_only() {
         for (f, v) in [
             ("message", "\"paid cash\""),
             ("user", "\"ann\""),
-            ("items", "\"3\""),
-            ("delta", "\"-2\""),
-            ("ratio", "\"2.5\""),
-            ("ok", "\"true\""),
+            ("items", "3"),
+            ("delta", "-2"),
+            ("ratio", "2.5"),
+            ("ok", "1"),
             ("shape", "\"(1, 2)\""),
-            ("round", "\"1\""),
+            ("round", "1"),
         ] {
             assert_eq!(c.get(f), v, "{f}");
         }
@@ -201,6 +201,35 @@ fn a_fmt_layer_alongside_keeps_working() {
     assert!(!event("tl_fmt:seen").is_enabled());
 }
 
+/// The interest `tracing` caches follows the word both ways: an in-process user count (what
+/// LTTng's attach adds) turns the callsite on within the poller's period, and off again.
+#[test]
+fn a_word_change_reaches_the_callsite() {
+    let subscriber = tracing_subscriber::registry().with(cotrace::tracing::layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let hit = |round: u64| tracing::info!(name: "flip", target: "tl_word", round);
+        hit(0);
+        let flip = event("tl_word:flip");
+        assert_eq!(flip.desc().fields[0].kind, cotrace::FieldKind::U64);
+        let before = cotrace::tracing::recorded();
+        std::thread::sleep(Duration::from_millis(200));
+        hit(1);
+        assert_eq!(
+            cotrace::tracing::recorded(),
+            before,
+            "off: nothing recorded"
+        );
+        flip.word().acquire_user().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        hit(2);
+        assert_eq!(cotrace::tracing::recorded(), before + 1, "on: recorded");
+        flip.word().release_user().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        hit(3);
+        assert_eq!(cotrace::tracing::recorded(), before + 1, "off again");
+    });
+}
+
 #[test]
 fn names_map_to_valid_tracer_names() {
     let subscriber = tracing_subscriber::registry().with(cotrace::tracing::layer());
@@ -258,9 +287,16 @@ fn ftrace_records_the_enabled_callsite_only() {
     });
     let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
     let lines: Vec<&str> = trace.lines().filter(|l| l.contains(": tlk_")).collect();
-    assert_eq!(lines.len(), 1, "{trace}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "{trace}\nrecorded: {}\n{}",
+        cotrace::tracing::recorded(),
+        cotrace::status()
+    );
+    // ftrace prints integers as `0x1 (1)`.
     assert!(
-        lines[0].contains("tlk_on: message=k round=1 user=bob"),
+        lines[0].contains("tlk_on: message=k round=0x1 (1) user=bob"),
         "{}",
         lines[0]
     );
