@@ -49,7 +49,7 @@
 //! - **LTTng**: liblttng-ust takes or refuses a provider (a probe descriptor) whole, and
 //!   providers registered at [`init`](crate::init) cannot grow. So each event defined after
 //!   `init` is **one more probe descriptor of its provider name**
-//!   ([`cotrace_ust::register_provider_part`](crate::cotrace_ust::register_provider_part)):
+//!   ([`cotrace_ust::register_provider_part`]):
 //!   `lttng list -u` lists it as `provider:event` next to the provider's other events and
 //!   `lttng enable-event -u 'provider:*'` matches them all, whether declared or defined.
 //!   A session that already enables it picks it up at once (the registering thread waits for

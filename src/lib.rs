@@ -79,7 +79,7 @@
 //! - `lttng` (default): the LTTng-UST adapter ([`cotrace_ust`]); liblttng-ust is loaded at run
 //!   time, so an app runs where it is not installed.
 //!
-//! - `tracing`: [`tracing::layer()`](crate::tracing), a `tracing-subscriber` layer that makes
+//! - `tracing`: `cotrace::tracing::layer()`, a `tracing-subscriber` layer that makes
 //!   every `tracing` callsite a dynamic event.
 //!
 //! With a feature off the macros still compile and that tracer is reported absent.

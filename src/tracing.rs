@@ -81,12 +81,22 @@
 //!
 //! # Per-callsite enablement and its cost
 //!
-//! The layer comes with a per-layer [`Filter`](tracing_subscriber::layer::Filter) driven by
+//! The layer comes with a per-layer `Filter` driven by
 //! the words: `tracing` asks it once per callsite ([`Interest`]), and once the callsite's event
 //! is defined it answers `never` while the word is 0 and `always` once a tracer enables it
 //! (`sometimes` before, until the first record defines the event). `tracing` caches the answer
 //! in the callsite, so a callsite nobody enables costs what a callsite an `EnvFilter` rejects
 //! costs (one load of the cached interest and a branch), whatever the other layers do.
+//!
+//! Measured (`cargo bench --features tracing --bench tracing_disabled`, 2-core host, one
+//! process per row, median of 9 rounds): no subscriber 0.68 ns per call, an `EnvFilter`
+//! rejecting by level 0.68, by target 0.76, this layer with the callsite off 0.76 (also next to
+//! a `fmt` layer with its own `EnvFilter`). An `EnvFilter` that rejects by level lowers
+//! `tracing`'s global max level, which rejects the callsite before its cached interest is even
+//! loaded; this layer must see each callsite's first use (to define its event), so it leaves
+//! the max level open and rejects by the cached interest: one load more. An enabled callsite
+//! costs the layer ~290 ns before a tracer writes (two map lookups, rendering the message,
+//! allocations).
 //!
 //! The price is enable latency: the kernel sets its bit with no callback, so a thread polls the
 //! words of the callsites every 50 ms, and when any word turns non-zero or zero it calls
