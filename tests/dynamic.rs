@@ -153,6 +153,41 @@ fn a_defined_event_is_in_the_registry_and_status_like_a_declared_one() {
     assert_eq!(after.fire(&[Value::U8(1), Value::U8(2)]), Ok(()));
 }
 
+/// Threads racing to define one name: exactly one defines it, the others get that event back;
+/// the registry lists it once.
+#[test]
+fn racing_definitions_define_once() {
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    EventBuilder::new("dyn_race", "once")
+                        .field("n", FieldKind::U32)
+                        .register()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let defined: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(defined.len(), 1, "{results:?}");
+    for r in &results {
+        match r {
+            Ok(e) => assert!(core::ptr::eq(*e, *defined[0])),
+            Err(DynamicError::AlreadyDefined { existing }) => {
+                assert!(core::ptr::eq(*existing, *defined[0]))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        cotrace::events()
+            .filter(|e| e.desc().provider == "dyn_race")
+            .count(),
+        1
+    );
+}
+
 /// The LTTng half: a session enabling `dyn_test:*` is started before the app; the app (the
 /// `lttng_child` below) defines `dyn_test:early` before `init`, `dyn_test:late` after it (one
 /// more probe descriptor of provider `dyn_test`, next to the declared `dyn_test:declared`), and
