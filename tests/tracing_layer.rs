@@ -301,3 +301,133 @@ fn ftrace_records_the_enabled_callsite_only() {
         lines[0]
     );
 }
+
+/// The example service (`examples/tracing_service.rs`, instrumented only with `tracing`) with
+/// both tracers at once, in the VM: ftrace enables `svc:order_placed` alone, LTTng session
+/// `one` enables `svc:payment` alone, session `all` enables `svc:*`. Each tracer records
+/// exactly what it enabled, for orders 1..=N, with the values the service gave.
+#[test]
+fn example_service_with_both_tracers() {
+    if cotrace::cotrace_kernel::availability().is_err() {
+        assert!(
+            std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
+            "user_events required here"
+        );
+        eprintln!("SKIPPED example_service_with_both_tracers: no user_events here; the VM runs it");
+        return;
+    }
+    common::isolated("example_service_with_both_tracers", || {
+        const ORDERS: u64 = 4;
+        let example = common::target_profile_dir().join("examples/tracing_service");
+        assert!(example.exists(), "{} not built", example.display());
+        let mut l = common::Lttng::start("service");
+        l.create("one");
+        l.lttng(&[
+            "enable-event",
+            "--userspace",
+            "svc:payment",
+            "--session=one",
+        ]);
+        l.create("all");
+        l.lttng(&["enable-event", "--userspace", "svc:*", "--session=all"]);
+        l.lttng(&["start", "one"]);
+        l.lttng(&["start", "all"]);
+        std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
+        let hold = l.dir.join("hold");
+        let mut child = Command::new(&example)
+            .args(["--orders", &ORDERS.to_string(), "--hold"])
+            .arg(&hold)
+            .args(["--wait-kernel", "svc:order_placed"])
+            .args(["--wait-users", "svc:payment=2"])
+            .env("LTTNG_HOME", l.home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut text = String::new();
+        let mut read_until = |prefix: &str, text: &mut String| {
+            let mut line = String::new();
+            while !line.starts_with(prefix) {
+                line.clear();
+                assert!(
+                    out.read_line(&mut line).unwrap() > 0,
+                    "service ended:\n{text}"
+                );
+                text.push_str(&line);
+            }
+        };
+        read_until("defined", &mut text);
+        let enable = Path::new(TRACEFS).join("events/user_events/svc_order_placed/enable");
+        std::fs::write(&enable, "1").unwrap();
+        read_until("done", &mut text);
+        let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
+        std::fs::write(&enable, "0").unwrap();
+        std::fs::write(&hold, "").unwrap();
+        assert!(child.wait().unwrap().success(), "service failed:\n{text}");
+        l.lttng(&["stop", "one"]);
+        l.lttng(&["stop", "all"]);
+
+        // ftrace: order_placed of orders 1..=N, nothing else.
+        let kernel: Vec<&str> = trace.lines().filter(|l| l.contains(": svc_")).collect();
+        assert_eq!(kernel.len(), ORDERS as usize, "{trace}\n{text}");
+        for (line, order) in kernel.iter().zip(1..) {
+            assert!(
+                line.contains(&format!(
+                    "svc_order_placed: message=order {order} placed order_id=0x{order:x} ({order}) item=tea cents=0x1c2 (450)"
+                )),
+                "{line}"
+            );
+        }
+        // The orders a session recorded for an event, by `order_id` (order 0 may be recorded:
+        // sessions started before the service enable its callsites from their first use).
+        let orders = |events: &[common::Event], name: &str| -> Vec<u64> {
+            events
+                .iter()
+                .filter(|e| e.name == name)
+                .map(|e| e.get("order_id").parse::<u64>().unwrap())
+                .filter(|&o| o > 0)
+                .collect()
+        };
+        let all_orders: Vec<u64> = (1..=ORDERS).collect();
+        let one = l.events("one");
+        assert!(one.iter().all(|e| e.name == "svc:payment"), "{one:?}");
+        assert_eq!(orders(&one, "svc:payment"), all_orders);
+        let all = l.events("all");
+        for name in ["svc:handle_begin", "svc:order_placed", "svc:payment"] {
+            assert_eq!(orders(&all, name), all_orders, "{name}");
+        }
+        let ends = all.iter().filter(|e| e.name == "svc:handle_end").count();
+        assert!(ends as u64 >= ORDERS, "{ends} handle_end");
+        let paid = all
+            .iter()
+            .filter(|e| e.name == "svc:payment" && e.get("order_id") == "2")
+            .collect::<Vec<_>>();
+        assert_eq!((paid[0].get("ok"), paid[0].get("ms")), ("1", "1.5"));
+        let placed = all
+            .iter()
+            .find(|e| e.name == "svc:order_placed" && e.get("order_id") == "3")
+            .unwrap();
+        assert_eq!(
+            (
+                placed.get("message"),
+                placed.get("item"),
+                placed.get("cents")
+            ),
+            ("\"order 3 placed\"", "\"tea\"", "450")
+        );
+        // Each span's begin and end carry its id; a root span's parent is 0.
+        let begin = all
+            .iter()
+            .find(|e| e.name == "svc:handle_begin" && e.get("order_id") == "3")
+            .unwrap();
+        assert_eq!(begin.get("parent_id"), "0");
+        let id = begin.get("span_id");
+        let after_begin = all
+            .iter()
+            .skip_while(|e| !std::ptr::eq(*e, begin))
+            .find(|e| e.name == "svc:handle_end")
+            .unwrap();
+        assert_eq!(after_begin.get("span_id"), id);
+    });
+}
