@@ -128,8 +128,16 @@ impl KernelEvent {
     /// [`Event::fire`]); at most `MAX_FIELDS` values are taken (registration checked the count).
     #[inline]
     pub(crate) fn write_slice(&self, values: &[Value<'_>]) {
-        let mut converted = [cotrace_kernel::Value::U8(0); crate::macro_support::MAX_FIELDS];
-        let n = values.len().min(converted.len());
+        match values.len() {
+            0..=8 => self.write_converted::<8>(values),
+            9..=16 => self.write_converted::<16>(values),
+            _ => self.write_converted::<{ crate::macro_support::MAX_FIELDS }>(values),
+        }
+    }
+
+    fn write_converted<const N: usize>(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_kernel::Value::U8(0); N];
+        let n = values.len().min(N);
         for (slot, value) in converted.iter_mut().zip(values) {
             *slot = kernel_value(value);
         }

@@ -155,8 +155,18 @@ impl LttngEvent {
     /// [`Event::fire`]).
     #[inline]
     pub(crate) fn fire_slice(&self, values: &[Value<'_>]) {
-        let mut converted = [cotrace_ust::Value::U8(0); crate::macro_support::MAX_FIELDS];
-        let n = values.len().min(converted.len());
+        // A stack array as small as fits: converting into 32 slots would cost more than the
+        // conversion itself for the usual few fields.
+        match values.len() {
+            0..=8 => self.fire_converted::<8>(values),
+            9..=16 => self.fire_converted::<16>(values),
+            _ => self.fire_converted::<{ crate::macro_support::MAX_FIELDS }>(values),
+        }
+    }
+
+    fn fire_converted<const N: usize>(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_ust::Value::U8(0); N];
+        let n = values.len().min(N);
         for (slot, value) in converted.iter_mut().zip(values) {
             *slot = ust_value(value);
         }
