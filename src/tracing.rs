@@ -108,6 +108,11 @@
 //! interested in the callsite, `tracing` asks the filter per event instead: a map lookup and a
 //! load; the word then counts at once.)
 //!
+//! A callsite's first use defines and registers its event, once: a lock, and with a running
+//! LTTng session a round trip to the session daemon (milliseconds), on the thread that uses
+//! it. A child forked without `exec` has no poller thread: its callsites keep the interest they
+//! had at the fork.
+//!
 //! It composes with other layers, each with its own filter: a `fmt` layer next to it sees every
 //! event its own filter lets through, whatever cotrace's words say.
 
