@@ -93,8 +93,19 @@ fn lttng_records_the_enabled_callsites_only() {
             text.push_str(&line);
         }
         let listed = l.lttng(&["list", "--userspace"]);
-        for name in ["tl_app:checkout", "tl_app:skipped", "tl_app:request_begin"] {
-            assert!(listed.contains(&format!("{name} ")), "{name}:\n{listed}");
+        // Listed, with the level as the LTTng loglevel (`warn!` is TRACE_WARNING, a DEBUG
+        // span TRACE_DEBUG).
+        for (name, loglevel) in [
+            ("tl_app:checkout", "TRACE_INFO"),
+            ("tl_app:skipped", "TRACE_WARNING"),
+            ("tl_app:request_begin", "TRACE_INFO"),
+            ("tl_app:db_begin", "TRACE_DEBUG"),
+        ] {
+            let line = listed
+                .lines()
+                .find(|l| l.contains(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} not listed:\n{listed}"));
+            assert!(line.contains(&format!("{loglevel} (")), "{line}");
         }
         std::fs::write(&hold, "").unwrap();
         let mut rest = String::new();
