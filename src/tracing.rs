@@ -104,9 +104,14 @@
 //! words of the callsites every 50 ms, and when any word turns non-zero or zero it calls
 //! [`rebuild_interest_cache`](tracing_core::callsite::rebuild_interest_cache). A callsite
 //! enabled by ftrace or `lttng start` records from at most ~50 ms later (plus the rebuild);
-//! the poller costs 20 wake-ups per second and a load per callsite. (With another layer
-//! interested in the callsite, `tracing` asks the filter per event instead: a map lookup and a
-//! load; the word then counts at once.)
+//! the poller costs 20 wake-ups per second and a load per callsite; [`set_poll_interval`]
+//! trades one for the other. The alternative, answering `sometimes` for every callsite and
+//! reading the word in the filter's `enabled`, would make the word count at once but cost
+//! every disabled callsite a dynamic call, a map lookup and a load on each use, which is what
+//! tracing-etw pays. LTTng's attach is seen synchronously by cotrace-ust (its count goes up
+//! inside LTTng's session lock), but it calls nobody back, so LTTng waits for the poller too.
+//! (With another layer interested in the callsite, `tracing` asks the filter per event anyway:
+//! a map lookup and a load; the word then counts at once.)
 //!
 //! A callsite's first use defines and registers its event, once: a lock, and with a running
 //! LTTng session a round trip to the session daemon (milliseconds), on the thread that uses
@@ -411,6 +416,20 @@ fn build_callsite(meta: &'static Metadata<'static>, kinds: Vec<FieldKind>) -> Op
     }
 }
 
+/// The poller's period in milliseconds (see [`set_poll_interval`]).
+static POLL_MS: AtomicU64 = AtomicU64::new(50);
+
+/// Sets how often the layer's poller looks at the callsites' words (default 50 ms, at least
+/// 1 ms): the bound on the delay between a tracer enabling a callsite and `tracing` passing its
+/// events to this layer, against wake-ups of the poller thread (see
+/// [the module docs](self#per-callsite-enablement-and-its-cost)).
+pub fn set_poll_interval(interval: Duration) {
+    let ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    POLL_MS.store(ms, Ordering::Relaxed);
+}
+
 /// Starts the thread that tells `tracing` when callsites are defined and when their words turn
 /// zero or non-zero.
 fn start_poller() {
@@ -421,7 +440,7 @@ fn start_poller() {
             .spawn(|| {
                 let mut last: HashMap<Identifier, bool> = HashMap::new();
                 loop {
-                    std::thread::sleep(Duration::from_millis(50));
+                    std::thread::sleep(Duration::from_millis(POLL_MS.load(Ordering::Relaxed)));
                     let mut changed = DEFINED.swap(false, Ordering::AcqRel);
                     let map = callsites().load_full();
                     for (id, callsite) in map.iter() {
