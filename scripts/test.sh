@@ -10,9 +10,10 @@
 #      and cotrace-lttng-sys against real lttng-sessiond instances the tests start themselves
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
-#   6. the facade's coexistence matrix, registration, names, #[persist] and dynamic-event tests in that same
-#      kernel, where both tracers are real: a private lttng-sessiond and ftrace enable the shop
-#      example's events; a persistent event is read after its process exits
+#   6. the facade's coexistence matrix, registration, names, #[persist], dynamic-event and
+#      tracing-layer tests in that same kernel, where both tracers are real: a private
+#      lttng-sessiond and ftrace enable the shop and tracing_service examples' events; a
+#      persistent event is read after its process exits
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
