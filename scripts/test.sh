@@ -11,11 +11,12 @@
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
 #   6. the facade's coexistence matrix, soak under faults (COTRACE_SOAK_SECS, default 60),
-#      registration, names, #[persist] and kernel-write tests in that same kernel, where both
-#      tracers are real (a private lttng-sessiond, ftrace, perf): the matrix and soak tables go
-#      to target/coexistence-matrix.md; a persistent event is read after its process exits; a
-#      dlclose'd plugin's event enabled by both (plugin-test/tests/unload.rs); and the `cotrace`
-#      command's tests (cli/tests/cli.rs: record, list, cleanup, errors; ~60 s in the VM)
+#      registration, names, #[persist], kernel-write, dynamic-event and tracing-layer tests in
+#      that same kernel, where both tracers are real (a private lttng-sessiond, ftrace, perf):
+#      the matrix and soak tables go to target/coexistence-matrix.md; a persistent event is read
+#      after its process exits; a dlclose'd plugin's event enabled by both
+#      (plugin-test/tests/unload.rs); and the `cotrace` command's tests (cli/tests/cli.rs:
+#      record, list, cleanup, errors; ~60 s in the VM)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,16 +61,19 @@ if [[ -x scripts/test-kernel.sh ]]; then
   scripts/test-kernel.sh
 fi
 
-step "facade in the user_events kernel: coexistence matrix, soak under faults, registration, names, #[persist], kernel writes, closed plugin, the cotrace command"
+step "facade in the user_events kernel: coexistence matrix, soak under faults, registration, names, #[persist], kernel writes, closed plugin, dynamic events, tracing layer, the cotrace command"
 # The test files that need both real tracers, as PACKAGE:TEST; each is built and run in the kernel.
 vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
-  cotrace:kernel_writes cotrace-plugin-test:unload cotrace-cli:cli)
+  cotrace:kernel_writes cotrace:dynamic cotrace:tracing_layer cotrace-plugin-test:unload
+  cotrace-cli:cli)
 # The traced apps the facade tests start (cargo test --no-run builds no examples): the matrix's
 # app, and the shop example (coexistence's shop rows, the cotrace command's tests).
-cargo build -p cotrace --example coexist --example shop
+cargo build -p cotrace --features tracing --example coexist --example shop --example tracing_service
 facade_tests=()
 for t in "${vm_tests[@]}"; do
-  bin=$(cargo test -p "${t%%:*}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
+  features=()
+  [[ ${t%%:*} == cotrace ]] && features=(--features tracing)
+  bin=$(cargo test -p "${t%%:*}" "${features[@]}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable')
   [[ -n $bin ]] || { echo "test.sh: test binary $t not built" >&2; exit 1; }
   facade_tests+=("$bin")

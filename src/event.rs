@@ -3,13 +3,16 @@
 //!
 //! [`provider!`](crate::provider) builds one [`Event`] `static` per declared event and lists it
 //! in a link-time registry, so [`init`](crate::init) finds every event in the program.
+//! [`dynamic::EventBuilder`](crate::dynamic::EventBuilder) builds the same [`Event`] at run
+//! time, leaked (it lives for the process, as the kernel keeps its word's address) and added
+//! to the registry's run-time list: one type, one registry, the same adapters and status.
 
 #[cfg(any(feature = "kernel", feature = "lttng"))]
 use std::sync::OnceLock;
 
 use cotrace_word::{EnableWord, WordSnapshot};
 
-use crate::field::{FieldDesc, Value};
+use crate::field::{FieldDesc, FieldKind, Value};
 use crate::level::Level;
 
 /// What never changes about an event: its names, level and fields.
@@ -53,8 +56,9 @@ impl EventDesc {
 /// An event: its [description](EventDesc), its [enable word](EnableWord) and its registration
 /// with each tracer.
 ///
-/// Only [`provider!`](crate::provider) creates these, as `static`s: the kernel keeps the word's
-/// address for as long as the process runs, which a `static` guarantees.
+/// [`provider!`](crate::provider) creates these as `static`s;
+/// [`dynamic::EventBuilder`](crate::dynamic::EventBuilder) creates them at run time and leaks
+/// them. Either way an event lives as long as the process: the kernel keeps the word's address.
 pub struct Event {
     desc: EventDesc,
     word: EnableWord,
@@ -113,6 +117,67 @@ impl Event {
         crate::status::KernelWrites::default()
     }
 
+    /// Fires the event with `values`, one per field in order, checked at run time: the way to
+    /// fire an event [defined at run time](crate::dynamic) (a [`provider!`](crate::provider)
+    /// event takes it too, though [`fire!`](crate::fire) checks its types at compile time).
+    ///
+    /// When no tracer wants the event it returns `Ok(())` after one relaxed load, without
+    /// looking at `values`; guard costly preparation with [`is_enabled`](Self::is_enabled).
+    /// Otherwise values that do not match the fields are refused and nothing is recorded.
+    /// Never panics; what a tracer's write does is not reported (as with `fire!`).
+    ///
+    /// # Errors
+    ///
+    /// [`FireError`] when the values do not match the fields (only checked while enabled).
+    #[inline]
+    pub fn fire(&'static self, values: &[Value<'_>]) -> Result<(), FireError> {
+        if !self.word.is_enabled() {
+            return Ok(());
+        }
+        self.check(values)?;
+        self.emit_slice(values);
+        Ok(())
+    }
+
+    /// Whether `values` fit the fields.
+    fn check(&self, values: &[Value<'_>]) -> Result<(), FireError> {
+        let fields = self.desc.fields;
+        if values.len() != fields.len() {
+            return Err(FireError::Count {
+                expected: fields.len(),
+                given: values.len(),
+            });
+        }
+        for (index, (field, value)) in fields.iter().zip(values).enumerate() {
+            if field.kind != value.kind() {
+                return Err(FireError::Kind {
+                    index,
+                    expected: field.kind,
+                    given: value.kind(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`__emit`](Self::__emit) for checked values of any number.
+    fn emit_slice(&'static self, values: &[Value<'_>]) {
+        let state = self.word.snapshot();
+        #[cfg(feature = "kernel")]
+        if state.kernel_enabled() {
+            if let Some(Ok(kernel)) = self.kernel.get() {
+                kernel.write_slice(values);
+            }
+        }
+        #[cfg(feature = "lttng")]
+        if state.users_enabled() {
+            if let Some(Ok(lttng)) = self.lttng.get() {
+                lttng.fire_slice(values);
+            }
+        }
+        let _ = (state, values);
+    }
+
     /// Hands one firing's values to every tracer that wants the event. Called by
     /// [`fire!`](crate::fire) after the enable-word check; not API.
     #[doc(hidden)]
@@ -143,3 +208,47 @@ impl core::fmt::Debug for Event {
             .finish_non_exhaustive()
     }
 }
+
+/// Why [`Event::fire`] recorded nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FireError {
+    /// Not one value per field.
+    Count {
+        /// The event's number of fields.
+        expected: usize,
+        /// The number of values given.
+        given: usize,
+    },
+    /// A value's kind is not its field's.
+    Kind {
+        /// The field's position.
+        index: usize,
+        /// The field's kind.
+        expected: FieldKind,
+        /// The value's kind.
+        given: FieldKind,
+    },
+}
+
+impl core::fmt::Display for FireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Count { expected, given } => {
+                write!(f, "{given} values for an event of {expected} fields")
+            }
+            Self::Kind {
+                index,
+                expected,
+                given,
+            } => write!(
+                f,
+                "value {index} is a {} for a field of type {}",
+                given.rust_type(),
+                expected.rust_type()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FireError {}

@@ -103,6 +103,27 @@ pub enum Value<'a> {
     Bytes(&'a [u8]),
 }
 
+impl Value<'_> {
+    /// The [`FieldKind`] this value fits.
+    pub const fn kind(&self) -> FieldKind {
+        match self {
+            Self::U8(_) => FieldKind::U8,
+            Self::U16(_) => FieldKind::U16,
+            Self::U32(_) => FieldKind::U32,
+            Self::U64(_) => FieldKind::U64,
+            Self::I8(_) => FieldKind::I8,
+            Self::I16(_) => FieldKind::I16,
+            Self::I32(_) => FieldKind::I32,
+            Self::I64(_) => FieldKind::I64,
+            Self::Bool(_) => FieldKind::Bool,
+            Self::F32(_) => FieldKind::F32,
+            Self::F64(_) => FieldKind::F64,
+            Self::Str(_) => FieldKind::Str,
+            Self::Bytes(_) => FieldKind::Bytes,
+        }
+    }
+}
+
 /// A Rust type that can be an event field.
 ///
 /// Implemented for the types in [the table](self); the macros use it to find each field's

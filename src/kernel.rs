@@ -134,6 +134,28 @@ impl KernelEvent {
     }
 }
 
+impl KernelEvent {
+    /// [`write`](Self::write) for a run-time number of values (events defined at run time,
+    /// [`Event::fire`]); at most `MAX_FIELDS` values are taken (registration checked the count).
+    #[inline]
+    pub(crate) fn write_slice(&self, values: &[Value<'_>]) {
+        match values.len() {
+            0..=8 => self.write_converted::<8>(values),
+            9..=16 => self.write_converted::<16>(values),
+            _ => self.write_converted::<{ crate::macro_support::MAX_FIELDS }>(values),
+        }
+    }
+
+    fn write_converted<const N: usize>(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_kernel::Value::U8(0); N];
+        let n = values.len().min(N);
+        for (slot, value) in converted.iter_mut().zip(values) {
+            *slot = kernel_value(value);
+        }
+        let _ = self.registration.write(&converted[..n]);
+    }
+}
+
 /// Whether user_events can be used in this process, and the state of its descriptor: if the
 /// application closed it and no fresh one can be opened, the tracer is unavailable and the
 /// detail says why and how to get the events back.

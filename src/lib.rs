@@ -27,6 +27,8 @@
 //! - [`Level`]: severity, mapped to LTTng loglevels.
 //! - [`init`], [`status`], [`Status`]: registration and what works here.
 //! - [`Event`], [`EventDesc`]: an event's static description and state.
+//! - [`dynamic`]: events defined at run time ([`dynamic::EventBuilder`]), the same [`Event`]s,
+//!   fired with [`Event::fire`].
 //!
 //! # Enabling events
 //!
@@ -77,6 +79,9 @@
 //! - `lttng` (default): the LTTng-UST adapter ([`cotrace_ust`]); liblttng-ust is loaded at run
 //!   time, so an app runs where it is not installed.
 //!
+//! - `tracing`: `cotrace::tracing::layer()`, a `tracing-subscriber` layer that makes
+//!   every `tracing` callsite a dynamic event.
+//!
 //! With a feature off the macros still compile and that tracer is reported absent.
 //!
 //! # Configuration
@@ -92,6 +97,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
+pub mod dynamic;
 mod event;
 pub mod field;
 mod level;
@@ -103,17 +109,22 @@ mod status;
 mod kernel;
 #[cfg(feature = "lttng")]
 mod lttng;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod tracing;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __macro_support;
 pub(crate) use __macro_support as macro_support;
 
+pub use __macro_support::NameRule;
 pub use cotrace_word::{EnableWord, WordError, WordSnapshot};
-pub use event::{Event, EventDesc};
+pub use dynamic::DynamicError;
+pub use event::{Event, EventDesc, FireError};
 pub use field::{Field, FieldDesc, FieldKind, Value};
 pub use level::Level;
-pub use registry::{events, init, status};
+pub use registry::{Events, events, init, status};
 pub use status::{EventStatus, KernelWrites, Registration, Status, TracerStatus};
 
 #[cfg(feature = "kernel")]

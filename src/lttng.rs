@@ -93,7 +93,11 @@ fn spec(event: &'static Event) -> &'static EventSpec {
 ///
 /// Each event is checked alone first: one LTTng refuses gets its own error and the others are
 /// registered without it (liblttng-ust takes or refuses a provider as a whole).
-pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event]) {
+///
+/// `part`: the provider name may be registered already (events defined after
+/// [`init`](crate::init)): the events are registered as one more probe descriptor of that
+/// provider ([`cotrace_ust::register_provider_part`]).
+pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event], part: bool) {
     let mut accepted: Vec<(&'static Event, &'static EventSpec)> = Vec::new();
     for &event in events {
         let spec = spec(event);
@@ -108,7 +112,12 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
         return;
     }
     let specs: Vec<&'static EventSpec> = accepted.iter().map(|&(_, spec)| spec).collect();
-    match cotrace_ust::register_provider(provider, &specs) {
+    let registered = if part {
+        cotrace_ust::register_provider_part(provider, &specs)
+    } else {
+        cotrace_ust::register_provider(provider, &specs)
+    };
+    match registered {
         Ok(registered) => {
             for &(event, spec) in &accepted {
                 let outcome = registered
@@ -138,6 +147,30 @@ impl LttngEvent {
         let converted: [cotrace_ust::Value<'_>; N] =
             core::array::from_fn(|i| ust_value(&values[i]));
         let _ = self.handle.fire_enabled(&converted);
+    }
+}
+
+impl LttngEvent {
+    /// [`fire`](Self::fire) for a run-time number of values (events defined at run time,
+    /// [`Event::fire`]).
+    #[inline]
+    pub(crate) fn fire_slice(&self, values: &[Value<'_>]) {
+        // A stack array as small as fits: converting into 32 slots would cost more than the
+        // conversion itself for the usual few fields.
+        match values.len() {
+            0..=8 => self.fire_converted::<8>(values),
+            9..=16 => self.fire_converted::<16>(values),
+            _ => self.fire_converted::<{ crate::macro_support::MAX_FIELDS }>(values),
+        }
+    }
+
+    fn fire_converted<const N: usize>(&self, values: &[Value<'_>]) {
+        let mut converted = [cotrace_ust::Value::U8(0); N];
+        let n = values.len().min(N);
+        for (slot, value) in converted.iter_mut().zip(values) {
+            *slot = ust_value(value);
+        }
+        let _ = self.handle.fire_enabled(&converted[..n]);
     }
 }
 

@@ -124,7 +124,7 @@ pub const fn kind_code(kind: FieldKind) -> u8 {
     }
 }
 
-/// Length of an event's description record (see [`describe`]).
+/// Length of an event's description record (see [`describe_record`]).
 pub const fn description_len(desc: &EventDesc) -> usize {
     let mut len = 4 + 1 + 4; // magic, version, record length
     len += 2 + desc.provider.len() + 2 + desc.name.len() + 2 + desc.kernel_name.len();
@@ -179,7 +179,7 @@ impl<const N: usize> Writer<N> {
 ///
 /// Records of every event of a program lie back to back in the section
 /// [`DESCRIPTION_SECTION`]; a reader skips zero bytes between records.
-pub const fn describe<const N: usize>(desc: &EventDesc) -> [u8; N] {
+pub const fn describe_record<const N: usize>(desc: &EventDesc) -> [u8; N] {
     let mut w = Writer { out: [0; N], at: 0 };
     w = w
         .bytes(&DESCRIPTION_MAGIC)
@@ -310,6 +310,15 @@ const fn has_foreign_byte(name: &str) -> bool {
     false
 }
 
+/// Whether `name` is empty or starts with a digit (LTTng takes C identifiers only). Never true
+/// of a Rust identifier: only names given at run time ([`crate::dynamic`]) can break it.
+const fn bad_start(name: &str) -> bool {
+    match name.as_bytes().first() {
+        None => true,
+        Some(b) => b.is_ascii_digit(),
+    }
+}
+
 const fn starts_with(name: &str, prefix: &str) -> bool {
     let (n, p) = (name.as_bytes(), prefix.as_bytes());
     if n.len() < p.len() {
@@ -329,8 +338,245 @@ const fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && starts_with(a, b)
 }
 
+const fn is_ascii(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 const ASCII_ONLY: &str = " is not ASCII: user_events and LTTng take names of ASCII letters, \
                           digits and `_` only";
+const FOREIGN_CHARACTER: &str = " has a character other than ASCII letters, digits and `_`: \
+                                 user_events and LTTng take no other";
+/// What is wrong with a name that has a byte other than ASCII letters, digits and `_`.
+const fn characters(name: &str) -> &'static str {
+    if is_ascii(name) {
+        FOREIGN_CHARACTER
+    } else {
+        ASCII_ONLY
+    }
+}
+const BAD_START: &str = " is empty or starts with a digit: LTTng takes C identifiers only";
+
+/// Which of both tracers' name rules an event breaks: the first found, in the order of the
+/// [table](crate::provider#names). [`provider!`](crate::provider) reports it as a compile error;
+/// [`dynamic`](crate::dynamic) events as [`DynamicError::Name`](crate::DynamicError::Name),
+/// with the same message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NameRule {
+    /// The provider name is empty or starts with a digit (run time only).
+    ProviderStart,
+    /// The provider name has a byte other than ASCII letters, digits and `_`.
+    ProviderCharacters,
+    /// The event name is empty or starts with a digit (run time only).
+    EventStart,
+    /// The event name has a byte other than ASCII letters, digits and `_`.
+    EventCharacters,
+    /// `provider:event` is longer than [`MAX_NAME_LEN`] bytes.
+    NameTooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// More than [`MAX_FIELDS`] fields.
+    TooManyFields {
+        /// How many.
+        count: usize,
+    },
+    /// A field name is empty or starts with a digit (run time only).
+    FieldStart {
+        /// The field's position.
+        index: usize,
+    },
+    /// A field name has a byte other than ASCII letters, digits and `_`.
+    FieldCharacters {
+        /// The field's position.
+        index: usize,
+    },
+    /// A field name starts with `_` (LTTng).
+    FieldUnderscore {
+        /// The field's position.
+        index: usize,
+    },
+    /// A field name starts with `common_` (ftrace).
+    FieldCommonPrefix {
+        /// The field's position.
+        index: usize,
+    },
+    /// A field name is longer than [`MAX_FIELD_NAME_LEN`] bytes (LTTng).
+    FieldTooLong {
+        /// The field's position.
+        index: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// A field name is used twice.
+    FieldTwice {
+        /// The position of the second one.
+        index: usize,
+    },
+    /// The user_events description is longer than [`MAX_NAME_ARGS`] bytes.
+    DescriptionTooLong {
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// The first name rule of both tracers that an event breaks, or `None`. Checked at compile time
+/// for [`provider!`](crate::provider), at run time for [`dynamic`](crate::dynamic) events.
+pub const fn find_problem(
+    provider: &str,
+    event: &str,
+    kernel_name: &str,
+    fields: &[FieldDesc],
+) -> Option<NameRule> {
+    if bad_start(provider) {
+        return Some(NameRule::ProviderStart);
+    }
+    if has_foreign_byte(provider) {
+        return Some(NameRule::ProviderCharacters);
+    }
+    if bad_start(event) {
+        return Some(NameRule::EventStart);
+    }
+    if has_foreign_byte(event) {
+        return Some(NameRule::EventCharacters);
+    }
+    let full = provider.len() + 1 + event.len();
+    if full > MAX_NAME_LEN {
+        return Some(NameRule::NameTooLong { len: full });
+    }
+    if fields.len() > MAX_FIELDS {
+        return Some(NameRule::TooManyFields {
+            count: fields.len(),
+        });
+    }
+    let mut i = 0;
+    while i < fields.len() {
+        let name = fields[i].name;
+        if bad_start(name) {
+            return Some(NameRule::FieldStart { index: i });
+        }
+        if has_foreign_byte(name) {
+            return Some(NameRule::FieldCharacters { index: i });
+        }
+        if starts_with(name, "_") {
+            return Some(NameRule::FieldUnderscore { index: i });
+        }
+        if starts_with(name, "common_") {
+            return Some(NameRule::FieldCommonPrefix { index: i });
+        }
+        if name.len() > MAX_FIELD_NAME_LEN {
+            return Some(NameRule::FieldTooLong {
+                index: i,
+                len: name.len(),
+            });
+        }
+        let mut j = 0;
+        while j < i {
+            if same(fields[j].name, name) {
+                return Some(NameRule::FieldTwice { index: i });
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    let name_args = name_args_len(kernel_name, fields);
+    if name_args > MAX_NAME_ARGS {
+        return Some(NameRule::DescriptionTooLong { len: name_args });
+    }
+    None
+}
+
+/// The message for a broken rule (`rule` found by [`find_problem`] on the same arguments).
+pub const fn describe(
+    rule: NameRule,
+    provider: &str,
+    event: &str,
+    kernel_name: &str,
+    fields: &[FieldDesc],
+) -> Problem {
+    let about = Problem::about(provider, event);
+    match rule {
+        NameRule::ProviderStart => about
+            .push("the provider name `")
+            .push(provider)
+            .push("`")
+            .push(BAD_START),
+        NameRule::ProviderCharacters => about
+            .push("the provider name `")
+            .push(provider)
+            .push("`")
+            .push(characters(provider)),
+        NameRule::EventStart => about
+            .push("the event name `")
+            .push(event)
+            .push("`")
+            .push(BAD_START),
+        NameRule::EventCharacters => about
+            .push("the event name `")
+            .push(event)
+            .push("`")
+            .push(characters(event)),
+        NameRule::NameTooLong { len } => about
+            .push("`provider:event` (LTTng) and `provider_event` (user_events) are ")
+            .number(len)
+            .push(" bytes; both tracers take at most ")
+            .number(MAX_NAME_LEN)
+            .push(": shorten the provider or event name"),
+        NameRule::TooManyFields { count } => about
+            .push("it has ")
+            .number(count)
+            .push(" fields; cotrace takes at most ")
+            .number(MAX_FIELDS)
+            .push(" per event: split it in two"),
+        NameRule::FieldStart { index }
+        | NameRule::FieldCharacters { index }
+        | NameRule::FieldUnderscore { index }
+        | NameRule::FieldCommonPrefix { index }
+        | NameRule::FieldTooLong { index, .. }
+        | NameRule::FieldTwice { index } => {
+            let name = if index < fields.len() {
+                fields[index].name
+            } else {
+                ""
+            };
+            let field = about.push("field `").push(name);
+            match rule {
+                NameRule::FieldStart { .. } => field.push("`").push(BAD_START),
+                NameRule::FieldCharacters { .. } => field.push("`").push(characters(name)),
+                NameRule::FieldUnderscore { .. } => field.push(
+                    "` starts with `_`: LTTng refuses such field names (it names the hidden \
+                     length of a `&[u8]` field `_<name>_length`)",
+                ),
+                NameRule::FieldCommonPrefix { .. } => field.push(
+                    "` starts with `common_`: ftrace reserves that prefix for the fields it adds \
+                     to every event",
+                ),
+                NameRule::FieldTooLong { len, .. } => field
+                    .push("` is ")
+                    .number(len)
+                    .push(" bytes; LTTng takes at most ")
+                    .number(MAX_FIELD_NAME_LEN),
+                _ => field.push("` is declared twice"),
+            }
+        }
+        NameRule::DescriptionTooLong { len } => about
+            .push("its user_events description (`")
+            .push(kernel_name)
+            .push(" type field; ...`) is ")
+            .number(len)
+            .push(" bytes; the kernel takes at most ")
+            .number(MAX_NAME_ARGS)
+            .push(": shorten the field names or split the event"),
+    }
+}
 
 /// Checks what both tracers require of an event's names, at compile time. The first problem
 /// found is returned as a readable message; [`provider!`](crate::provider) turns it into a
@@ -341,84 +587,10 @@ pub const fn check_event(
     kernel_name: &str,
     fields: &[FieldDesc],
 ) -> Problem {
-    if has_foreign_byte(provider) {
-        return Problem::about(provider, event)
-            .push("the provider name `")
-            .push(provider)
-            .push("`")
-            .push(ASCII_ONLY);
+    match find_problem(provider, event, kernel_name, fields) {
+        None => Problem::none(),
+        Some(rule) => describe(rule, provider, event, kernel_name, fields),
     }
-    if has_foreign_byte(event) {
-        return Problem::about(provider, event)
-            .push("the event name `")
-            .push(event)
-            .push("`")
-            .push(ASCII_ONLY);
-    }
-    let full = provider.len() + 1 + event.len();
-    if full > MAX_NAME_LEN {
-        return Problem::about(provider, event)
-            .push("`provider:event` (LTTng) and `provider_event` (user_events) are ")
-            .number(full)
-            .push(" bytes; both tracers take at most ")
-            .number(MAX_NAME_LEN)
-            .push(": shorten the provider or event name");
-    }
-    if fields.len() > MAX_FIELDS {
-        return Problem::about(provider, event)
-            .push("it has ")
-            .number(fields.len())
-            .push(" fields; cotrace takes at most ")
-            .number(MAX_FIELDS)
-            .push(" per event: split it in two");
-    }
-    let mut i = 0;
-    while i < fields.len() {
-        let name = fields[i].name;
-        let field = Problem::about(provider, event).push("field `").push(name);
-        if has_foreign_byte(name) {
-            return field.push("`").push(ASCII_ONLY);
-        }
-        if starts_with(name, "_") {
-            return field.push(
-                "` starts with `_`: LTTng refuses such field names (it names the hidden length \
-                 of a `&[u8]` field `_<name>_length`)",
-            );
-        }
-        if starts_with(name, "common_") {
-            return field.push(
-                "` starts with `common_`: ftrace reserves that prefix for the fields it adds to \
-                 every event",
-            );
-        }
-        if name.len() > MAX_FIELD_NAME_LEN {
-            return field
-                .push("` is ")
-                .number(name.len())
-                .push(" bytes; LTTng takes at most ")
-                .number(MAX_FIELD_NAME_LEN);
-        }
-        let mut j = 0;
-        while j < i {
-            if same(fields[j].name, name) {
-                return field.push("` is declared twice");
-            }
-            j += 1;
-        }
-        i += 1;
-    }
-    let name_args = name_args_len(kernel_name, fields);
-    if name_args > MAX_NAME_ARGS {
-        return Problem::about(provider, event)
-            .push("its user_events description (`")
-            .push(kernel_name)
-            .push(" type field; ...`) is ")
-            .number(name_args)
-            .push(" bytes; the kernel takes at most ")
-            .number(MAX_NAME_ARGS)
-            .push(": shorten the field names or split the event");
-    }
-    Problem::none()
 }
 
 #[cfg(test)]
@@ -429,12 +601,12 @@ mod tests {
         FieldDesc { name, kind }
     }
 
-    /// [`describe`] at run time (its length is a const generic).
+    /// [`describe_record`] at run time (its length is a const generic).
     fn describe_vec(desc: &EventDesc) -> Vec<u8> {
         macro_rules! try_len {
             ($($n:literal)*) => {{
                 let len = description_len(desc);
-                $(if len == $n { return describe::<$n>(desc).to_vec(); })*
+                $(if len == $n { return describe_record::<$n>(desc).to_vec(); })*
                 std::panic!("add {len} to the lengths");
             }};
         }

@@ -250,7 +250,7 @@ macro_rules! __cotrace_event {
             #[used]
             #[unsafe(link_section = "cotrace_events")]
             static DESCRIPTION: [u8; $crate::__macro_support::description_len(&$e::DESC)] =
-                $crate::__macro_support::describe(&$e::DESC);
+                $crate::__macro_support::describe_record(&$e::DESC);
         };
     };
 }

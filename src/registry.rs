@@ -1,8 +1,20 @@
-//! Registration of every declared event with every available tracer, and the status report.
+//! The registry of events: every event declared with [`provider!`](crate::provider) (listed
+//! by the linker) and every event defined at run time ([`crate::dynamic`]); their registration
+//! with every available tracer, and the status report.
+//!
+//! # The run-time list
+//!
+//! Events defined at run time are kept in a read-mostly list behind an
+//! [`ArcSwapOption`]: readers ([`events`], [`status`], and so [`init`]) take a snapshot
+//! without a lock, and a definition, serialised by the registry's mutex (which also orders it
+//! with [`init`]), publishes a new list with the event appended. Events are never removed, so a
+//! snapshot is always a prefix of the current list.
 
 use std::collections::BTreeMap;
-use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+
+use arc_swap::ArcSwapOption;
 
 use crate::event::Event;
 use crate::macro_support::EVENTS;
@@ -10,10 +22,64 @@ use crate::macro_support::EVENTS;
 use crate::status::TracerStatus;
 use crate::status::{EventStatus, Registration, Status};
 
-/// Every event declared with [`provider!`](crate::provider) in the program, its dependencies
-/// included, in link order.
-pub fn events() -> impl ExactSizeIterator<Item = &'static Event> {
-    EVENTS.iter().copied()
+/// Events defined at run time, in definition order.
+static DYNAMIC: ArcSwapOption<Vec<&'static Event>> = ArcSwapOption::const_empty();
+
+/// Serialises [`init`]'s registration and every run-time definition; `true` once [`init`] has
+/// registered the events (a definition after that registers its event at once).
+static REGISTRY: Mutex<bool> = Mutex::new(false);
+
+pub(crate) fn lock() -> MutexGuard<'static, bool> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every event of the program: those declared with [`provider!`](crate::provider) (its
+/// dependencies included, in link order), then those [defined at run time](crate::dynamic),
+/// in definition order (a snapshot: events defined later are not seen).
+pub fn events() -> Events {
+    Events {
+        statics: EVENTS.iter(),
+        dynamic: DYNAMIC.load_full(),
+        next: 0,
+    }
+}
+
+/// The iterator of [`events`].
+#[derive(Debug)]
+pub struct Events {
+    statics: core::slice::Iter<'static, &'static Event>,
+    dynamic: Option<Arc<Vec<&'static Event>>>,
+    next: usize,
+}
+
+impl Iterator for Events {
+    type Item = &'static Event;
+
+    fn next(&mut self) -> Option<&'static Event> {
+        if let Some(&event) = self.statics.next() {
+            return Some(event);
+        }
+        let event = *self.dynamic.as_ref()?.get(self.next)?;
+        self.next += 1;
+        Some(event)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.statics.len() + self.dynamic.as_ref().map_or(0, |d| d.len() - self.next);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Events {}
+
+/// Adds an event defined at run time to the list; the caller holds [`lock`].
+pub(crate) fn publish(_held: &MutexGuard<'static, bool>, event: &'static Event) {
+    let mut list = DYNAMIC
+        .load_full()
+        .map(|l| (*l).clone())
+        .unwrap_or_default();
+    list.push(event);
+    DYNAMIC.store(Some(Arc::new(list)));
 }
 
 /// Registers every declared event with every tracer compiled in and available here, once;
@@ -21,7 +87,9 @@ pub fn events() -> impl ExactSizeIterator<Item = &'static Event> {
 ///
 /// Idempotent and thread-safe: later calls only return the status. Call it early in `main`:
 /// before it, every event is off (nobody has the words to switch on). After it, `lttng list -u`
-/// and `<tracefs>/user_events_status` list the events even before they fire.
+/// and `<tracefs>/user_events_status` list the events even before they fire. Events
+/// [defined at run time](crate::dynamic) before it are registered with the others; those
+/// defined after it are registered when they are defined.
 ///
 /// A tracer that is missing (no user_events in this kernel, no permission, no liblttng-ust) is
 /// not an error: its events stay off and [`Status`] says why.
@@ -44,8 +112,17 @@ pub fn init() -> Status {
     if STARTED_IN.load(Ordering::Acquire) != me && !ONCE.is_completed() {
         return status();
     }
-    ONCE.call_once(register_all);
+    ONCE.call_once(|| {
+        let mut initialized = lock();
+        register_all();
+        *initialized = true;
+    });
     status()
+}
+
+/// Whether [`init`] has registered the events (the caller holds [`lock`]).
+pub(crate) fn initialized(held: &MutexGuard<'static, bool>) -> bool {
+    **held
 }
 
 fn register_all() {
@@ -74,11 +151,22 @@ fn register_all() {
                 .push(event);
         }
         for (provider, events) in providers {
-            crate::lttng::register_provider(provider, &events);
+            crate::lttng::register_provider(provider, &events, false);
         }
     }
     #[cfg(not(any(feature = "kernel", feature = "lttng")))]
     let _ = conflicts;
+}
+
+/// Registers one event defined after [`init`] with every tracer, at once (the caller holds
+/// [`lock`] and has checked its names against every other event). For LTTng it is one more
+/// probe descriptor of its provider ([`cotrace_ust::register_provider_part`]).
+pub(crate) fn register_now(_held: &MutexGuard<'static, bool>, event: &'static Event) {
+    #[cfg(feature = "kernel")]
+    let _ = event.kernel.set(crate::kernel::register(event));
+    #[cfg(feature = "lttng")]
+    crate::lttng::register_provider(event.desc().provider, &[event], true);
+    let _ = event;
 }
 
 /// Events whose names collide with another event of the program, and why. They are refused,

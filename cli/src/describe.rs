@@ -1,7 +1,7 @@
 //! The events a binary declares, read from its `cotrace_events` ELF section without running it.
 //!
 //! `cotrace::provider!` places one description record per event in that section; the layout is
-//! documented at `cotrace::__macro_support::describe` (version 1):
+//! documented at `cotrace::__macro_support::describe_record` (version 1):
 //!
 //! ```text
 //! "CTEV" version:u8 record_len:u32

@@ -51,6 +51,7 @@ pub use error::{Error, FireError};
 pub use fork::{ForkHandling, ForkPolicy, fork_policy, set_fork_policy};
 pub use provider::{
     EventHandle, MAX_ARRAY_LEN, MAX_FIELDS, MAX_NAME_LEN, Provider, register_provider,
+    register_provider_part,
 };
 pub use spec::{EnumLabel, EventSpec, FieldSpec, FieldType, Loglevel, Value};
 pub use status::{Availability, RefcountMode, Status, status};

@@ -231,7 +231,8 @@ impl Provider {
             crate::refcount::release_all(e.rt);
         }
         let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        active.retain(|n| *n != self.name);
+        active
+            .retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
     }
 }
 
@@ -241,9 +242,9 @@ impl Drop for Provider {
     }
 }
 
-/// Provider names registered by this process (liblttng-ust refuses duplicates, and so do we,
-/// with a clearer error).
-static ACTIVE: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// `(provider, event)` names registered by this process: [`register_provider`] refuses a
+/// provider name found here, [`register_provider_part`] an event name found here.
+static ACTIVE: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
 
 pub(crate) fn is_c_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();
@@ -378,12 +379,49 @@ pub fn register_provider(
     provider: &'static str,
     events: &[&'static EventSpec],
 ) -> Result<Provider, Error> {
+    register(provider, events, false)
+}
+
+/// Registers `events` as one more part of `provider`: like [`register_provider`], but the
+/// provider name may already be registered by this process (by [`register_provider`] or by
+/// earlier parts); only its event names must be new.
+///
+/// For events defined at run time (cotrace's dynamic events, its `tracing` layer): each part
+/// is its own probe descriptor for liblttng-ust, which lists events by `provider:event` and
+/// takes several descriptors of one provider name (it keys nothing on the provider name
+/// alone); `lttng list -u` shows the parts' events under the one provider, and
+/// `lttng enable-event -u 'provider:*'` enables them all. liblttng-ust takes or refuses a
+/// descriptor whole, so a part is the unit of refusal.
+///
+/// # Errors
+///
+/// As [`register_provider`]; [`Error::AlreadyRegistered`] (`provider:event`) when one of the
+/// event names is registered already.
+pub fn register_provider_part(
+    provider: &'static str,
+    events: &[&'static EventSpec],
+) -> Result<Provider, Error> {
+    register(provider, events, true)
+}
+
+fn register(
+    provider: &'static str,
+    events: &[&'static EventSpec],
+    part: bool,
+) -> Result<Provider, Error> {
     validate(provider, events)?;
     // Loading can take seconds (LTTng's registration timeout): not under the lock, which a
     // child forked meanwhile would inherit held.
     let lib = crate::loader::runtime().ok();
     let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    if active.contains(&provider) {
+    if part {
+        if let Some(e) = events
+            .iter()
+            .find(|e| active.contains(&(provider, e.event)))
+        {
+            return Err(Error::AlreadyRegistered(format!("{provider}:{}", e.event)));
+        }
+    } else if active.iter().any(|&(p, _)| p == provider) {
         return Err(Error::AlreadyRegistered(provider.into()));
     }
     let provider_c: &'static CStr = leak_cstr(provider);
@@ -453,7 +491,7 @@ pub fn register_provider(
             })
         }
     };
-    active.push(provider);
+    active.extend(events.iter().map(|e| (provider, e.event)));
     Ok(Provider {
         name: provider,
         events: handles,

@@ -1,0 +1,250 @@
+//! Events defined at run time: for plugins, other languages, configuration-driven events, and
+//! cotrace's `tracing` layer.
+//!
+//! ```
+//! use cotrace::{FieldKind, Level, Value, dynamic::EventBuilder};
+//!
+//! cotrace::init();
+//! let loaded = EventBuilder::new("plugins", "loaded")
+//!     .level(Level::Notice)
+//!     .field("name", FieldKind::Str)
+//!     .field("version", FieldKind::U32)
+//!     .register()
+//!     .expect("valid names");
+//! if loaded.is_enabled() {
+//!     loaded.fire(&[Value::Str("gzip"), Value::U32(3)]).unwrap();
+//! }
+//! assert!(cotrace::status().events.iter().any(|e| e.lttng_name == "plugins:loaded"));
+//! ```
+//!
+//! # One path
+//!
+//! [`EventBuilder::register`] returns the same [`Event`] type as a [`provider!`](crate::provider)
+//! event: the same [`EnableWord`](crate::EnableWord) checked the same way
+//! ([`Event::is_enabled`]), the same registry ([`events`](crate::events) lists it after the
+//! declared events), the same adapters, and a line in [`status`](crate::status). It is leaked:
+//! it lives for the process, because the kernel keeps its word's address. Names, field names
+//! and kinds are also leaked, once per distinct string (they are interned), so defining the
+//! same names again, or failing to, costs no more memory.
+//!
+//! # Names
+//!
+//! The same rules as [`provider!`'s](crate::provider#names), checked by the same code
+//! (a `const fn` there, called at run time here) and reported as [`DynamicError::Name`] with
+//! the same [`NameRule`] and message a `provider!` compile error would show. Names given at
+//! run time may break two rules an identifier cannot: empty, or starting with a digit.
+//! An event name already used by another event of the program (declared or defined) is
+//! refused ([`DynamicError::AlreadyDefined`], which hands back the existing event), as is a
+//! kernel name already used ([`DynamicError::KernelNameTaken`]: `a_b:c` and `a:b_c` would be
+//! one user_events event).
+//!
+//! # Registration
+//!
+//! Defined after [`init`](crate::init), the event is registered at once, by the defining
+//! thread, with every available tracer; defined before, [`init`](crate::init) registers it
+//! with the declared events. A tracer that refuses it or is missing is not an error: as for a
+//! declared event, [`status`](crate::status) says why and that tracer leaves it off.
+//!
+//! - **user_events**: registered as `provider_event` with its fields, like a declared event.
+//! - **LTTng**: liblttng-ust takes or refuses a provider (a probe descriptor) whole, and
+//!   providers registered at [`init`](crate::init) cannot grow. So each event defined after
+//!   `init` is **one more probe descriptor of its provider name**
+//!   ([`cotrace_ust::register_provider_part`]):
+//!   `lttng list -u` lists it as `provider:event` next to the provider's other events and
+//!   `lttng enable-event -u 'provider:*'` matches them all, whether declared or defined.
+//!   A session that already enables it picks it up at once (the registering thread waits for
+//!   liblttng-ust to tell the session daemon, a round trip, once per event).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use crate::event::{Event, EventDesc};
+use crate::field::{FieldDesc, FieldKind};
+use crate::level::Level;
+use crate::macro_support::{NameRule, describe, find_problem};
+
+/// A definition of an event at run time; [`register`](Self::register) makes it an [`Event`].
+#[derive(Clone, Debug)]
+pub struct EventBuilder {
+    provider: String,
+    name: String,
+    level: Level,
+    fields: Vec<(String, FieldKind)>,
+    persist: bool,
+    multi_format: bool,
+    module_path: &'static str,
+}
+
+impl EventBuilder {
+    /// An event `provider:name` (LTTng) / `provider_name` (user_events), level
+    /// [`Level::Info`], no fields yet.
+    pub fn new(provider: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            name: name.into(),
+            level: Level::Info,
+            fields: Vec::new(),
+            persist: false,
+            multi_format: false,
+            module_path: "<defined at run time>",
+        }
+    }
+
+    /// Its level (the LTTng loglevel; see [`Level`]).
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Appends a field.
+    pub fn field(mut self, name: impl Into<String>, kind: FieldKind) -> Self {
+        self.fields.push((name.into(), kind));
+        self
+    }
+
+    /// `#[persist]` of [`provider!`](crate::provider#attributes).
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// `#[multi_format]` of [`provider!`](crate::provider#attributes).
+    pub fn multi_format(mut self, multi_format: bool) -> Self {
+        self.multi_format = multi_format;
+        self
+    }
+
+    /// Where it was defined, shown by conflict messages in place of a `provider!`'s module
+    /// (e.g. `module_path!()`, or a plugin's name). Default `<defined at run time>`.
+    pub fn origin(mut self, origin: &str) -> Self {
+        self.module_path = intern(origin);
+        self
+    }
+
+    /// Checks the names, adds the event to the registry, and registers it with every
+    /// available tracer if [`init`](crate::init) has run (see the [module docs](self)).
+    ///
+    /// # Errors
+    ///
+    /// [`DynamicError`]: a name rule broken, or the name taken. Nothing is registered then.
+    pub fn register(self) -> Result<&'static Event, DynamicError> {
+        let provider = intern(&self.provider);
+        let name = intern(&self.name);
+        let kernel_name = intern(&format!("{provider}_{name}"));
+        let fields: Vec<FieldDesc> = self
+            .fields
+            .iter()
+            .map(|(n, kind)| FieldDesc {
+                name: intern(n),
+                kind: *kind,
+            })
+            .collect();
+        if let Some(rule) = find_problem(provider, name, kernel_name, &fields) {
+            return Err(DynamicError::Name {
+                rule,
+                message: describe(rule, provider, name, kernel_name, &fields)
+                    .message()
+                    .to_owned(),
+            });
+        }
+        let held = crate::registry::lock();
+        for existing in crate::registry::events() {
+            let desc = existing.desc();
+            if desc.provider == provider && desc.name == name {
+                return Err(DynamicError::AlreadyDefined { existing });
+            }
+            if desc.kernel_name == kernel_name {
+                return Err(DynamicError::KernelNameTaken { existing });
+            }
+        }
+        let event: &'static Event = Box::leak(Box::new(Event::__new(EventDesc {
+            provider,
+            name,
+            kernel_name,
+            module_path: self.module_path,
+            level: self.level,
+            persist: self.persist,
+            multi_format: self.multi_format,
+            fields: Vec::leak(fields),
+        })));
+        if crate::registry::initialized(&held) {
+            crate::registry::register_now(&held, event);
+        }
+        crate::registry::publish(&held, event);
+        Ok(event)
+    }
+}
+
+/// Why [`EventBuilder::register`] defined nothing.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum DynamicError {
+    /// A name rule of the tracers is broken: the rule, and the message `provider!` would show
+    /// as a compile error for it.
+    Name {
+        /// The rule.
+        rule: NameRule,
+        /// What is wrong, naming the rule and the name.
+        message: String,
+    },
+    /// `provider:event` is already an event of this program (declared or defined): here it is.
+    AlreadyDefined {
+        /// The event of that name.
+        existing: &'static Event,
+    },
+    /// Another event of this program has the same user_events name (`a_b:c` and `a:b_c` are
+    /// both `a_b_c`).
+    KernelNameTaken {
+        /// The event that has it.
+        existing: &'static Event,
+    },
+}
+
+impl core::fmt::Display for DynamicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Name { message, .. } => f.write_str(message),
+            Self::AlreadyDefined { existing } => write!(
+                f,
+                "`{}` is already an event of this program (in `{}`)",
+                existing.desc().lttng_name(),
+                existing.desc().module_path
+            ),
+            Self::KernelNameTaken { existing } => write!(
+                f,
+                "kernel event name `{}` is already used by `{}` (in `{}`): user_events would \
+                 merge them into one event",
+                existing.desc().kernel_name,
+                existing.desc().lttng_name(),
+                existing.desc().module_path
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DynamicError {}
+
+/// `s` leaked once for the life of the process: equal strings share one allocation.
+fn intern(s: &str) -> &'static str {
+    static STRINGS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut strings = STRINGS.lock().unwrap_or_else(|p| p.into_inner());
+    let strings = strings.get_or_insert_with(HashSet::new);
+    if let Some(&interned) = strings.get(s) {
+        return interned;
+    }
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    strings.insert(leaked);
+    leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_strings_are_shared() {
+        let a = intern("dyn_intern_test");
+        let b = intern(&String::from("dyn_intern_test"));
+        assert!(core::ptr::eq(a, b));
+    }
+}
