@@ -56,7 +56,7 @@
 //!   liblttng-ust to tell the session daemon, a round trip, once per event).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
@@ -224,10 +224,17 @@ impl core::fmt::Display for DynamicError {
 
 impl std::error::Error for DynamicError {}
 
-/// `s` leaked once for the life of the process: equal strings share one allocation.
+/// `s` leaked for the life of the process; equal strings share one allocation. Never waits:
+/// while another thread is interning (or a thread of the parent was, at a fork, leaving the
+/// table locked in this child), `s` is leaked on its own; only memory is lost, and names are
+/// compared by value.
 fn intern(s: &str) -> &'static str {
     static STRINGS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut strings = STRINGS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut strings = match STRINGS.try_lock() {
+        Ok(strings) => strings,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => return Box::leak(s.to_owned().into_boxed_str()),
+    };
     let strings = strings.get_or_insert_with(HashSet::new);
     if let Some(&interned) = strings.get(s) {
         return interned;

@@ -100,6 +100,7 @@
 pub mod dynamic;
 mod event;
 pub mod field;
+mod fork_lock;
 mod level;
 mod macros;
 mod registry;

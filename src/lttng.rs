@@ -126,10 +126,14 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
                     .ok_or_else(|| format!("LTTng lost event {}", spec.event));
                 let _ = event.lttng.set(outcome);
             }
-            PROVIDERS
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(registered);
+            // Under the registry's lock, so nobody else holds this one but, in a child forked
+            // while the parent pushed, a thread that does not exist here: then the provider is
+            // kept by leaking it rather than waiting for ever.
+            match PROVIDERS.try_lock() {
+                Ok(mut providers) => providers.push(registered),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().push(registered),
+                Err(std::sync::TryLockError::WouldBlock) => std::mem::forget(registered),
+            }
         }
         Err(why) => {
             for &(event, _) in &accepted {

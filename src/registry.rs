@@ -6,17 +6,18 @@
 //!
 //! Events defined at run time are kept in a read-mostly list behind an
 //! [`ArcSwapOption`]: readers ([`events`], [`status`], and so [`init`]) take a snapshot
-//! without a lock, and a definition, serialised by the registry's mutex (which also orders it
+//! without a lock, and a definition, serialised by the registry's lock (which also orders it
 //! with [`init`]), publishes a new list with the event appended. Events are never removed, so a
 //! snapshot is always a prefix of the current list.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Once};
 
 use arc_swap::ArcSwapOption;
 
 use crate::event::Event;
+use crate::fork_lock::{ForkAwareGuard, ForkAwareLock};
 use crate::macro_support::EVENTS;
 #[cfg(not(all(feature = "kernel", feature = "lttng")))]
 use crate::status::TracerStatus;
@@ -25,12 +26,19 @@ use crate::status::{EventStatus, Registration, Status};
 /// Events defined at run time, in definition order.
 static DYNAMIC: ArcSwapOption<Vec<&'static Event>> = ArcSwapOption::const_empty();
 
-/// Serialises [`init`]'s registration and every run-time definition; `true` once [`init`] has
-/// registered the events (a definition after that registers its event at once).
-static REGISTRY: Mutex<bool> = Mutex::new(false);
+/// Serialises [`init`]'s registration and every run-time definition. Fork-aware: a child
+/// forked while a thread of its parent held it (for seconds, while `init` loads liblttng-ust)
+/// takes it over instead of waiting for ever.
+static REGISTRY: ForkAwareLock = ForkAwareLock::new();
+/// `true` once [`init`] has registered the events (a definition after that registers its
+/// event at once); written under [`REGISTRY`].
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
-pub(crate) fn lock() -> MutexGuard<'static, bool> {
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+/// Proof that the caller holds the registry's lock.
+pub(crate) type RegistryGuard = ForkAwareGuard<'static>;
+
+pub(crate) fn lock() -> RegistryGuard {
+    REGISTRY.lock()
 }
 
 /// Every event of the program: those declared with [`provider!`](crate::provider) (its
@@ -73,7 +81,7 @@ impl Iterator for Events {
 impl ExactSizeIterator for Events {}
 
 /// Adds an event defined at run time to the list; the caller holds [`lock`].
-pub(crate) fn publish(_held: &MutexGuard<'static, bool>, event: &'static Event) {
+pub(crate) fn publish(_held: &RegistryGuard, event: &'static Event) {
     let mut list = DYNAMIC
         .load_full()
         .map(|l| (*l).clone())
@@ -113,16 +121,16 @@ pub fn init() -> Status {
         return status();
     }
     ONCE.call_once(|| {
-        let mut initialized = lock();
+        let _held = lock();
         register_all();
-        *initialized = true;
+        INITIALIZED.store(true, Ordering::Release);
     });
     status()
 }
 
 /// Whether [`init`] has registered the events (the caller holds [`lock`]).
-pub(crate) fn initialized(held: &MutexGuard<'static, bool>) -> bool {
-    **held
+pub(crate) fn initialized(_held: &RegistryGuard) -> bool {
+    INITIALIZED.load(Ordering::Acquire)
 }
 
 fn register_all() {
@@ -161,7 +169,7 @@ fn register_all() {
 /// Registers one event defined after [`init`] with every tracer, at once (the caller holds
 /// [`lock`] and has checked its names against every other event). For LTTng it is one more
 /// probe descriptor of its provider ([`cotrace_ust::register_provider_part`]).
-pub(crate) fn register_now(_held: &MutexGuard<'static, bool>, event: &'static Event) {
+pub(crate) fn register_now(_held: &RegistryGuard, event: &'static Event) {
     #[cfg(feature = "kernel")]
     let _ = event.kernel.set(crate::kernel::register(event));
     #[cfg(feature = "lttng")]

@@ -311,7 +311,8 @@ impl Visit for Kinds {
 }
 
 /// Serialises definitions, so two threads' first records of one callsite define it once.
-static DEFINE: Mutex<()> = Mutex::new(());
+/// Fork-aware: a child forked during a definition does not wait for its parent's thread.
+static DEFINE: crate::fork_lock::ForkAwareLock = crate::fork_lock::ForkAwareLock::new();
 
 /// Defines the events of a callsite from the kinds of its first record (`record` records it
 /// into a visitor), or finds those it shares with another callsite of the same name and
@@ -320,7 +321,7 @@ fn define(
     meta: &'static Metadata<'static>,
     record: impl FnOnce(&mut Kinds),
 ) -> Option<&'static Callsite> {
-    let _serial = DEFINE.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = DEFINE.lock();
     if let Some(found) = lookup(meta) {
         return found;
     }

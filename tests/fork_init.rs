@@ -1,6 +1,8 @@
 //! A `fork` while another thread is inside `cotrace::init()` (loading liblttng-ust can take
 //! LTTng's 3 s registration timeout): the child's `init()` and `status()` return at once, with
 //! the LTTng side off, instead of waiting forever for a thread that does not exist in the child.
+//! So does defining an event at run time in the child (the registry's lock is held by the
+//! parent's initializing thread at the fork).
 
 #[path = "../ust-side/tests/common/mod.rs"]
 mod common;
@@ -23,9 +25,14 @@ fn child() -> i32 {
     let status = cotrace::init();
     let again = cotrace::status();
     if status.to_string().is_empty() || again.to_string().is_empty() {
-        4
-    } else {
-        0
+        return 4;
+    }
+    let defined = cotrace::dynamic::EventBuilder::new("fork_init_child", "defined")
+        .field("n", cotrace::FieldKind::U32)
+        .register();
+    match defined {
+        Ok(event) if cotrace::events().any(|e| core::ptr::eq(e, event)) => 0,
+        _ => 5,
     }
 }
 
