@@ -257,6 +257,10 @@ fn report(row: &str, (facade, direct): (f64, f64)) {
         "{row:<22} {facade:>12.1} {direct:>12.1} {:>12.3}x",
         facade / direct
     );
+    // For scripts/bench.sh: `disabled`, `lttng`, `kernel`, `both`.
+    let key = row.split(' ').next().unwrap_or(row).to_lowercase();
+    println!("@result facade.{key}.facade_ns {facade:.2}");
+    println!("@result facade.{key}.direct_ns {direct:.2}");
 }
 
 fn setup() -> Result<(PathBuf, Direct), String> {

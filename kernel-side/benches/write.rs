@@ -307,6 +307,15 @@ fn main() {
         );
     }
     let (ours, raw2, raw5, tpc) = (medians[0], medians[1], medians[2], medians[3]);
+    // For scripts/bench.sh.
+    for (key, v) in [
+        ("cotrace", ours),
+        ("raw2", raw2),
+        ("raw5", raw5),
+        ("tracepoint", tpc),
+    ] {
+        println!("@result kernel.{key}_ns {v:.1}");
+    }
     println!("ratios (lower is better for cotrace):");
     println!(
         "  cotrace / raw writev (2 iovecs) = {:.3}   (goal <= 1.1)",

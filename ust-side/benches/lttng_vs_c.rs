@@ -167,6 +167,9 @@ fn report(what: &str, (c, r): (f64, f64)) {
         "{what:<9} C {c:>8.2} ns/call   cotrace-ust {r:>8.2} ns/call   ratio (Rust/C) {:.3}x",
         r / c
     );
+    // For scripts/bench.sh.
+    println!("@result lttng.{what}.c_ns {c:.3}");
+    println!("@result lttng.{what}.rust_ns {r:.3}");
 }
 
 fn main() {

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The comparison benchmark: cotrace against what a user would pick instead, every ratio against
+# its baseline measured in the SAME run, as one markdown table with the machine and versions.
+#
+#   scripts/bench.sh [--quick] [--out FILE] [--no-vm]
+#
+#   --quick   fewer iterations and rounds (what CI runs, so the command cannot rot)
+#   --out     where the markdown goes (default target/bench/bench.md); it is also printed
+#   --no-vm   skip the user_events step (rows 3, 4, 6 and the VM init time)
+#
+# Steps (root needed: private mount namespaces, tracefs):
+#   host  row 1  disabled call site: callgrind instructions and time, one child process per call
+#                site per round (benches/compare/benches/disabled.rs)
+#         row 2  LTTng enabled, cotrace-ust vs C lttng_ust_tracepoint (scripts/bench-lttng.sh)
+#         row 7  stripped size of a small app with cotrace / with tracing vs without; init() time
+#   VM    rows 3, 4, 6, 7 in one boot of the user_events kernel (scripts/lib/bench-guest.sh):
+#                kernel write vs raw writev and the tracepoint crate, the facade with both
+#                tracers vs LTTng only + kernel only, registration of many events, init() time
+#                (native instead when this host's kernel has user_events)
+# Times on a loaded or virtualised machine are noisy: rounds alternate the contenders and
+# medians are reported; instruction counts (callgrind) are exact.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+quick=0 vm=1 out=target/bench/bench.md
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --no-vm) vm=0 ;;
+    --out) out=$2; shift ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--out FILE] [--no-vm]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $(id -u) -eq 0 ]] || { log "run as root (private mount namespaces, tracefs)"; exit 1; }
+started=$(date +%s)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cotrace-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+results=$work/results
+: >"$results"
+# Appends the `@result KEY VALUE` lines of a bench's output to the results.
+collect() { tr -d '\r' | tee -a "$work/log" | sed -n 's/^@result //p' >>"$results"; }
+
+log "building the benches (cargo bench --no-run, release profile)"
+cargo bench -p cotrace -p cotrace-kernel -p cotrace-ust -p cotrace-bench --no-run \
+  --message-format=json 2>"$work/build.log" >"$work/build.json" ||
+  { cat "$work/build.log" >&2; exit 1; }
+bin() {
+  jq -r --arg n "$1" 'select(.reason == "compiler-artifact" and .executable != null
+    and .target.name == $n and (.target.kind | index("bench"))) | .executable' "$work/build.json" | tail -n1
+}
+for b in disabled size_plain size_cotrace size_tracing write facade_enabled lttng_vs_c; do
+  [[ -n $(bin $b) ]] || { log "bench $b was not built"; exit 1; }
+done
+quick_arg=()
+((quick)) && quick_arg=(--quick)
+
+log "row 1: disabled call sites (callgrind, then alternating timed rounds)"
+"$(bin disabled)" "${quick_arg[@]}" | collect
+
+log "row 2: LTTng enabled, cotrace-ust vs C (private lttng-sessiond)"
+scripts/bench-lttng.sh "${quick_arg[@]}" 2>"$work/lttng.err" | collect ||
+  { cat "$work/lttng.err" >&2; exit 1; }
+
+log "row 7: size of a small app, init() time on the host"
+for b in size_plain size_cotrace size_tracing; do
+  cp "$(bin $b)" "$work/$b" && strip "$work/$b"
+  echo "size.$b $(stat -c %s "$work/$b")" >>"$results"
+done
+for _ in 1 2 3 4 5; do COTRACE_SIZE_INIT=1 "$(bin size_cotrace)" | sed -n 's/^init_ns //p'; done |
+  sort -n | sed -n 3p | sed 's/^/init.host_ns /' >>"$results"
+
+if ((vm)); then
+  if ((quick)); then export COTRACE_BENCH_ITERS=2000 COTRACE_BENCH_ROUNDS=3; fi
+  guest=(scripts/lib/bench-guest.sh "$(bin write)" "$(bin facade_enabled)" "$(bin size_cotrace)")
+  if [[ -e /sys/kernel/tracing/user_events_data ]]; then
+    log "rows 3, 4, 7: natively ($(uname -r) has user_events), private mount namespace"
+    echo "guest.where native" >>"$results"
+    unshare --mount --propagation private -- bash -c \
+      'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec "$@"' \
+      bash "${guest[@]}" | collect
+  else
+    log "rows 3, 4, 7: in the VM (kernel $(vm/build-kernel.sh 2>/dev/null)), QEMU TCG"
+    echo "guest.where QEMU TCG VM" >>"$results"
+    vm/run.sh "${guest[@]}" | collect
+  fi
+fi
+
+# ---- the table ----------------------------------------------------------------------------
+declare -A R
+while read -r k v; do [[ -n $k ]] && R[$k]=$v; done <"$results"
+r() { echo "${R[$1]:-n/a}"; }
+# calc EXPR with a, b from values; prints n/a when a value is missing.
+calc() {
+  local fmt=$1 expr=$2
+  shift 2
+  for v in "$@"; do [[ $v == n/a || -z $v ]] && { echo n/a; return; }; done
+  awk -v fmt="$fmt" "BEGIN { a = ${1:-0}; b = ${2:-0}; c = ${3:-0}; printf fmt, $expr }"
+}
+# met VALUE GOAL: yes/no for VALUE <= GOAL.
+# (VALUE rounded to 2 decimals: callgrind's 3.001 is 3 instructions plus the loop's set-up.)
+met() { [[ $1 == n/a ]] && { echo n/a; return; }; awk -v v="$1" -v g="$2" 'BEGIN { print (sprintf("%.2f", v) + 0 <= g + 0) ? "yes" : "**no**" }'; }
+ver() { awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock; }
+
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)
+ust=$(dpkg-query -W -f '${Version}' liblttng-ust-dev 2>/dev/null || echo unknown)
+mode=$( ((quick)) && echo "quick (CI: few iterations, figures indicative only)" || echo full)
+d_ir=$(r disabled.cotrace.ir) c_ir=$(r disabled.c_lttng.ir)
+l_ratio=$(calc '%.3f' 'a / b' "$(r lttng.enabled.rust_ns)" "$(r lttng.enabled.c_ns)")
+k_raw=$(calc '%.3f' 'a / b' "$(r kernel.cotrace_ns)" "$(r kernel.raw2_ns)")
+k_tp=$(calc '%.3f' 'a / b' "$(r kernel.cotrace_ns)" "$(r kernel.tracepoint_ns)")
+both=$(calc '%.3f' 'a / (b + c)' "$(r facade.both.facade_ns)" "$(r facade.lttng.facade_ns)" "$(r facade.kernel.facade_ns)")
+dis_t=$(calc '%.3f' 'a / b' "$(r disabled.cotrace.loop_ns)" "$(r disabled.c_lttng.loop_ns)")
+plain=$(r size.size_plain)
+
+mkdir -p "$(dirname "$out")"
+{
+  echo "### cotrace against the alternatives ($mode)"
+  echo
+  echo "\`scripts/bench.sh$( ((quick)) && echo ' --quick')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+  echo "Host: $cpu, $(nproc) CPUs, Linux $(uname -r); $(rustc --version); liblttng-ust $ust;"
+  echo "tracing $(ver tracing), tracing-subscriber $(ver tracing-subscriber), usdt $(ver usdt), tracepoint $(ver tracepoint)."
+  echo "User_events rows: $(r guest.where), Linux $(r guest.kernel), $(r guest.cpus) CPUs. Every ratio is cotrace / its baseline,"
+  echo "both measured in this run (times: median of alternating rounds; instructions: callgrind, exact)."
+  echo
+  echo "| # | what | cotrace | baseline | ratio | goal | met |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  echo "| 1 | disabled call site, instructions | \`fire!\` $d_ir | C \`lttng_ust_tracepoint\`, no session: $c_ir | $(calc '%.2f' 'a / b' "$d_ir" "$c_ir") | <= 3 instr. (stretch 2) | $(met "$d_ir" 3) |"
+  for alt in "tracepoint:\`tracepoint\` crate, not enabled" "tracing_none:\`tracing::info!\`, no subscriber" \
+    "tracing_filtered:\`tracing::info!\`, EnvFilter rejects it" "usdt:\`usdt\` probe, no tracer attached"; do
+    key=${alt%%:*} label=${alt#*:}
+    echo "| 1 | disabled call site, instructions | $d_ir | $label: $(r disabled.$key.ir) | $(calc '%.2f' 'a / b' "$d_ir" "$(r disabled.$key.ir)") | | |"
+  done
+  echo "| 1 | disabled call site, ns per loop iteration | $(r disabled.cotrace.loop_ns) | C: $(r disabled.c_lttng.loop_ns) (empty loop $(r disabled.c_empty.loop_ns)) | $dis_t | <= 1.0x | $(met "$dis_t" 1.0) |"
+  echo "| 2 | LTTng enabled, ns per event (u64, u32, 12-byte string) | $(r lttng.enabled.rust_ns) | C \`lttng_ust_tracepoint\`: $(r lttng.enabled.c_ns) | $l_ratio | <= 1.0x | $(met "$l_ratio" 1.0) |"
+  echo "| 3 | kernel enabled, ns per write (u32, u64, string) | $(r kernel.cotrace_ns) | raw \`writev\`, prebuilt header: $(r kernel.raw2_ns) | $k_raw | <= 1.1x | $(met "$k_raw" 1.1) |"
+  echo "| 3 | kernel enabled, ns per write | $(r kernel.cotrace_ns) | \`tracepoint\` crate: $(r kernel.tracepoint_ns) | $k_tp | <= 1.0x | $(met "$k_tp" 1.0) |"
+  echo "| 3 | kernel enabled, \`fire!\` vs direct adapter call, ns | $(r facade.kernel.facade_ns) | $(r facade.kernel.direct_ns) | $(calc '%.3f' 'a / b' "$(r facade.kernel.facade_ns)" "$(r facade.kernel.direct_ns)") | | |"
+  echo "| 4 | both enabled, \`fire!\` ns | $(r facade.both.facade_ns) | LTTng only $(r facade.lttng.facade_ns) + kernel only $(r facade.kernel.facade_ns) | $both | <= 1.0x | $(met "$both" 1.0) |"
+  if [[ -n ${R[reg.cotrace_kernel_ms]-} ]]; then
+    echo "| 6 | register $(r reg.events) events with user_events, ms | $(r reg.cotrace_kernel_ms) | raw \`DIAG_IOCSREG\` loop: $(r reg.raw_kernel_ms) | $(calc '%.3f' 'a / b' "$(r reg.cotrace_kernel_ms)" "$(r reg.raw_kernel_ms)") | | |"
+    echo "| 6 | register $(r reg.events) events with LTTng, ms | $(r reg.cotrace_lttng_ms) | C provider of $(r reg.events) tracepoints (dlopen): $(r reg.c_lttng_ms) | $(calc '%.3f' 'a / b' "$(r reg.cotrace_lttng_ms)" "$(r reg.c_lttng_ms)") | | |"
+    echo "| 6 | disabled check, ns per loop iteration, $(r reg.events) vs 10 events registered | $(r reg.check_many_ns) | $(r reg.check_few_ns) | $(calc '%.3f' 'a / b' "$(r reg.check_many_ns)" "$(r reg.check_few_ns)") | must not grow | |"
+  fi
+  echo "| 7 | bytes added to a small app (stripped, release) | $(calc '%d' 'a - b' "$(r size.size_cotrace)" "$plain") | \`tracing\` + \`fmt\` + EnvFilter: $(calc '%d' 'a - b' "$(r size.size_tracing)" "$plain") | $(calc '%.2f' '(a - c) / (b - c)' "$(r size.size_cotrace)" "$(r size.size_tracing)" "$plain") | | |"
+  echo "| 7 | \`cotrace::init()\`, ms (1 event) | host (LTTng, no sessiond): $(calc '%.2f' 'a / 1e6' "$(r init.host_ns)"); $(r guest.where) (both tracers): $(calc '%.2f' 'a / 1e6' "$(r init.vm_ns)") | | | | |"
+  echo
+  echo "Row 1 ns: the loop with the call site; a disabled check hides in the loop's own cycle, so per-call"
+  echo "time above the empty loop is about 0 for every contender and instructions are the measure."
+} >"$out"
+cat "$out"
+log "table written to $out ($(($(date +%s) - started)) s)"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The VM step of scripts/bench.sh (or native, where the host kernel has user_events): in one
+# boot, with a private lttng-sessiond, runs the kernel write bench (row 3), the facade bench
+# with LTTng only / kernel only / both (row 4), cotrace::init() with both tracers present
+# (row 7) and, when given, the registration bench (row 6). Every bench prints `@result` lines,
+# which scripts/bench.sh collects from this script's output.
+#
+#   scripts/lib/bench-guest.sh WRITE_BIN FACADE_BIN SIZE_COTRACE_BIN [REGISTRATION_BIN]
+#
+# COTRACE_BENCH_ITERS / COTRACE_BENCH_ROUNDS (set by bench.sh --quick) reach the benches.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+write_bin=$1 facade_bin=$2 size_bin=$3 reg_bin=${4-}
+log() { printf 'bench-guest: %s\n' "$*" >&2; }
+
+[[ -e /sys/kernel/tracing/user_events_data ]] || { log "this kernel has no user_events"; exit 1; }
+# shellcheck source=private-sessiond.sh
+source scripts/lib/private-sessiond.sh
+start_private_sessiond || exit 1
+echo "@result guest.kernel $(uname -r)"
+echo "@result guest.cpus $(nproc)"
+
+log "row 3: kernel enabled write (cotrace vs raw writev vs tracepoint crate)"
+COTRACE_REQUIRE_USER_EVENTS=1 "$write_bin"
+
+log "row 4: facade with LTTng only, kernel only, both"
+"$facade_bin"
+
+log "row 7: cotrace::init() with both tracers present (median of 5 runs)"
+samples=()
+for _ in 1 2 3 4 5; do
+  samples+=("$(COTRACE_SIZE_INIT=1 "$size_bin" | sed -n 's/^init_ns //p')")
+done
+printf '%s\n' "${samples[@]}" | sort -n | sed -n 3p | sed 's/^/@result init.vm_ns /'
+COTRACE_SIZE_INIT=1 "$size_bin" | sed -n 's/^tracers \(.*\) \(.*\)/@result init.vm_tracers \1,\2/p'
+
+if [[ -n $reg_bin ]]; then
+  log "row 6: registration of many events"
+  "$reg_bin"
+fi
