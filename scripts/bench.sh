@@ -50,7 +50,7 @@ bin() {
   jq -r --arg n "$1" 'select(.reason == "compiler-artifact" and .executable != null
     and .target.name == $n and (.target.kind | index("bench"))) | .executable' "$work/build.json" | tail -n1
 }
-for b in disabled size_plain size_cotrace size_tracing write facade_enabled lttng_vs_c; do
+for b in disabled size_plain size_cotrace size_tracing registration write facade_enabled lttng_vs_c; do
   [[ -n $(bin $b) ]] || { log "bench $b was not built"; exit 1; }
 done
 quick_arg=()
@@ -73,15 +73,21 @@ for _ in 1 2 3 4 5; do COTRACE_SIZE_INIT=1 "$(bin size_cotrace)" | sed -n 's/^in
 
 if ((vm)); then
   if ((quick)); then export COTRACE_BENCH_ITERS=2000 COTRACE_BENCH_ROUNDS=3; fi
-  guest=(scripts/lib/bench-guest.sh "$(bin write)" "$(bin facade_enabled)" "$(bin size_cotrace)")
+  # Row 6's C provider of N tracepoints is compiled here: cc under TCG would take minutes.
+  export COTRACE_REG_EVENTS=${COTRACE_REG_EVENTS:-$( ((quick)) && echo 1000 || echo 10000)}
+  log "row 6: compiling a C LTTng provider of $COTRACE_REG_EVENTS tracepoints"
+  reg_dir=$PWD/target/bench/reg-c-$COTRACE_REG_EVENTS
+  [[ -f $reg_dir/reg_c.so ]] || "$(bin registration)" --build-c "$reg_dir" >/dev/null
+  guest=(scripts/lib/bench-guest.sh "$(bin write)" "$(bin facade_enabled)" "$(bin size_cotrace)"
+    "$(bin registration)" "$reg_dir/reg_c.so")
   if [[ -e /sys/kernel/tracing/user_events_data ]]; then
-    log "rows 3, 4, 7: natively ($(uname -r) has user_events), private mount namespace"
+    log "rows 3, 4, 6, 7: natively ($(uname -r) has user_events), private mount namespace"
     echo "guest.where native" >>"$results"
     unshare --mount --propagation private -- bash -c \
       'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec "$@"' \
       bash "${guest[@]}" | collect
   else
-    log "rows 3, 4, 7: in the VM (kernel $(vm/build-kernel.sh 2>/dev/null)), QEMU TCG"
+    log "rows 3, 4, 6, 7: in the VM (kernel $(vm/build-kernel.sh 2>/dev/null)), QEMU TCG"
     echo "guest.where QEMU TCG VM" >>"$results"
     vm/run.sh "${guest[@]}" | collect
   fi

@@ -5,12 +5,12 @@
 # (row 7) and, when given, the registration bench (row 6). Every bench prints `@result` lines,
 # which scripts/bench.sh collects from this script's output.
 #
-#   scripts/lib/bench-guest.sh WRITE_BIN FACADE_BIN SIZE_COTRACE_BIN [REGISTRATION_BIN]
+#   scripts/lib/bench-guest.sh WRITE_BIN FACADE_BIN SIZE_COTRACE_BIN [REGISTRATION_BIN C_PROVIDER_SO]
 #
 # COTRACE_BENCH_ITERS / COTRACE_BENCH_ROUNDS (set by bench.sh --quick) reach the benches.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-write_bin=$1 facade_bin=$2 size_bin=$3 reg_bin=${4-}
+write_bin=$1 facade_bin=$2 size_bin=$3 reg_bin=${4-} reg_so=${5-}
 log() { printf 'bench-guest: %s\n' "$*" >&2; }
 
 [[ -e /sys/kernel/tracing/user_events_data ]] || { log "this kernel has no user_events"; exit 1; }
@@ -36,5 +36,5 @@ COTRACE_SIZE_INIT=1 "$size_bin" | sed -n 's/^tracers \(.*\) \(.*\)/@result init.
 
 if [[ -n $reg_bin ]]; then
   log "row 6: registration of many events"
-  "$reg_bin"
+  "$reg_bin" --c-provider "$reg_so"
 fi
