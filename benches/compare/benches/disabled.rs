@@ -1,7 +1,7 @@
 //! Row 1 of `scripts/bench.sh`: what a DISABLED call site costs, for cotrace and for what a
 //! user would pick instead, with the same payload (u64, u32, a 12-byte string), in one run.
 //!
-//! Call sites (each in its own never-inlined loop function, `black_box` on the counter):
+//! Call sites (each in its own never-inlined loop function, with the C loops' compiler barrier):
 //! - `cotrace`: `cotrace::fire!` of a 3-field event, after `cotrace::init()` (registered with
 //!   LTTng here when liblttng-ust is installed, no session);
 //! - `c_lttng`: C `lttng_ust_tracepoint` (ust-side/benches/c/bench_tp.h), its loop in C, in a
@@ -63,10 +63,21 @@ const MODES: &[(&str, &str, &str)] = &[
     ("c_lttng", "cmp_c_loop_lttng", "c"),
 ];
 
+/// The C loops' `__asm__ __volatile__("" ::: "memory")`: a compiler barrier that emits no
+/// instruction, so every loop does its check each iteration. It takes the counter so that the
+/// empty loop counts up like the others (`inc; cmp; jne`, as gcc compiles the C loops) instead
+/// of `dec; jne`: then "above the empty loop" is the call site's own cost.
+#[inline(always)]
+fn barrier(i: u64) {
+    // SAFETY: an empty asm statement (the operand only appears in a comment); it only tells the
+    // compiler that memory may have changed and that `i` is used.
+    unsafe { std::arch::asm!("/* {0} */", in(reg) i, options(nostack, preserves_flags)) }
+}
+
 #[inline(never)]
 fn loop_empty(n: u64) {
     for i in 0..n {
-        black_box(i);
+        barrier(i);
     }
 }
 
@@ -74,7 +85,7 @@ fn loop_empty(n: u64) {
 fn loop_cotrace(n: u64) {
     for i in 0..n {
         cotrace::fire!(cmp::ev(i, i as u32, MSG));
-        black_box(i);
+        barrier(i);
     }
 }
 
@@ -84,7 +95,7 @@ fn loop_tracepoint(n: u64) {
         if TP.enabled() {
             tracepoint_write(i);
         }
-        black_box(i);
+        barrier(i);
     }
 }
 
@@ -92,7 +103,8 @@ fn loop_tracepoint(n: u64) {
 #[inline(never)]
 fn tracepoint_write(i: u64) {
     let k = i as u32;
-    let rel_loc: u32 = ((MSG.len() as u32 + 1) << 16) | 0;
+    // `__rel_loc`: size << 16 | offset from the end of the field (0: the string follows).
+    let rel_loc: u32 = (MSG.len() as u32 + 1) << 16;
     let mut data = [
         tracepoint::EventDataDescriptor::zero(),
         tracepoint::EventDataDescriptor::from_value(&i),
@@ -107,7 +119,7 @@ fn tracepoint_write(i: u64) {
 fn loop_tracing(n: u64) {
     for i in 0..n {
         tracing::info!(n = i, k = i as u32, msg = MSG);
-        black_box(i);
+        barrier(i);
     }
 }
 
@@ -115,7 +127,7 @@ fn loop_tracing(n: u64) {
 fn loop_usdt(n: u64) {
     for i in 0..n {
         cmp_usdt::ev!(|| (i, i as u32, MSG));
-        black_box(i);
+        barrier(i);
     }
 }
 

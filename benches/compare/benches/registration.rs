@@ -180,14 +180,64 @@ fn leak_words(n: usize) -> &'static [EnableWord] {
     Box::leak((0..n).map(|_| EnableWord::new()).collect())
 }
 
+/// user_events: alternating chunks of raw and cotrace registrations of `words.len()` events.
+fn kernel_half(
+    tracefs: &Path,
+    words: &'static [EnableWord],
+    keep: &mut Vec<cotrace_kernel::Registration>,
+    raw_ns: &mut u128,
+    ct_ns: &mut u128,
+) -> Result<(), String> {
+    let n = words.len();
+    let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; plain open(2).
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "open user_events_data: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let raw_words: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect());
+    keep.reserve(n);
+    for start in (0..n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(n);
+        let t = Instant::now();
+        raw_register(fd, &raw_words[start..end], start)?;
+        *raw_ns += t.elapsed().as_nanos();
+        let t = Instant::now();
+        for (i, w) in words[start..end].iter().enumerate() {
+            let format = kernel_format(&format!("reg_ct_{}", start + i));
+            keep.push(
+                cotrace_kernel::register(w, format)
+                    .map_err(|e| format!("cotrace_kernel::register #{}: {e}", start + i))?,
+            );
+        }
+        *ct_ns += t.elapsed().as_nanos();
+    }
+    Ok(())
+}
+
 fn run(c_so: &Path) -> Result<(), String> {
     let n = events();
-    let tracefs = cotrace_kernel::availability().map_err(|e| format!("user_events: {e}"))?;
+    // `COTRACE_REG_NO_KERNEL=1`: the LTTng half and the check only (a host without
+    // user_events: the check's time is only meaningful outside TCG).
+    let kernel = std::env::var("COTRACE_REG_NO_KERNEL").as_deref() != Ok("1");
+    let tracefs = if kernel {
+        Some(cotrace_kernel::availability().map_err(|e| format!("user_events: {e}"))?)
+    } else {
+        None
+    };
 
     // 10 events with both tracers, and the check's time with them.
-    let few = leak_words(10);
+    // The checked word is a static, like the words `provider!` declares; the other 9 and the
+    // N are leaked heap words.
+    static CHECKED: EnableWord = EnableWord::new();
+    let few: Vec<&'static EnableWord> = std::iter::once(&CHECKED)
+        .chain(leak_words(9).iter())
+        .collect();
     let mut keep_kernel = Vec::new();
-    for (i, w) in few.iter().enumerate() {
+    for (i, w) in few.iter().enumerate().filter(|_| kernel) {
         keep_kernel.push(
             cotrace_kernel::register(w, kernel_format(&format!("reg_few_{i}")))
                 .map_err(|e| e.to_string())?,
@@ -200,32 +250,12 @@ fn run(c_so: &Path) -> Result<(), String> {
         .collect();
     let _few_provider =
         cotrace_ust::register_provider("reg_few", &few_specs).map_err(|e| e.to_string())?;
-    let check_few = check_ns(&few[0]);
+    let check_few = check_ns(few[0]);
 
-    // user_events: alternating chunks of raw and cotrace registrations.
-    let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
-    // SAFETY: a valid C string; plain open(2).
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!("open user_events_data: {}", std::io::Error::last_os_error()));
-    }
-    let raw_words: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect());
     let words = leak_words(n);
     let (mut raw_ns, mut ct_ns) = (0u128, 0u128);
-    keep_kernel.reserve(n);
-    for start in (0..n).step_by(CHUNK) {
-        let end = (start + CHUNK).min(n);
-        let t = Instant::now();
-        raw_register(fd, &raw_words[start..end], start)?;
-        raw_ns += t.elapsed().as_nanos();
-        let t = Instant::now();
-        for (i, w) in words[start..end].iter().enumerate() {
-            let format = kernel_format(&format!("reg_ct_{}", start + i));
-            keep_kernel.push(cotrace_kernel::register(w, format).map_err(|e| {
-                format!("cotrace_kernel::register #{}: {e}", start + i)
-            })?);
-        }
-        ct_ns += t.elapsed().as_nanos();
+    if let Some(tracefs) = tracefs {
+        kernel_half(tracefs, words, &mut keep_kernel, &mut raw_ns, &mut ct_ns)?;
     }
 
     // LTTng: the C provider first, then cotrace's.
@@ -241,13 +271,15 @@ fn run(c_so: &Path) -> Result<(), String> {
         .map(|(i, w)| spec("reg_rust", format!("e{i}"), w))
         .collect();
     let t = Instant::now();
-    let provider =
-        cotrace_ust::register_provider("reg_rust", &specs).map_err(|e| e.to_string())?;
+    let provider = cotrace_ust::register_provider("reg_rust", &specs).map_err(|e| e.to_string())?;
     let ust_ns = t.elapsed().as_nanos();
     if !provider.is_registered_with_lttng() {
         return Err("liblttng-ust did not take the provider".into());
     }
-    let check_many = check_ns(&few[0]);
+    // liblttng-ust's listener thread tells the session daemon about the new events after
+    // register_provider returns: let that finish (it competes for the CPUs) before timing.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let check_many = check_ns(few[0]);
     let check_many_new = check_ns(&words[n - 1]);
 
     let ms = |ns: u128| ns as f64 / 1e6;
