@@ -50,7 +50,7 @@ bin() {
   jq -r --arg n "$1" 'select(.reason == "compiler-artifact" and .executable != null
     and .target.name == $n and (.target.kind | index("bench"))) | .executable' "$work/build.json" | tail -n1
 }
-for b in disabled size_plain size_cotrace size_tracing registration write facade_enabled lttng_vs_c; do
+for b in disabled size_plain size_cotrace size_tracing registration scaling write facade_enabled lttng_vs_c; do
   [[ -n $(bin $b) ]] || { log "bench $b was not built"; exit 1; }
 done
 quick_arg=()
@@ -63,6 +63,10 @@ log "row 2: LTTng enabled, cotrace-ust vs C (private lttng-sessiond)"
 scripts/bench-lttng.sh "${quick_arg[@]}" 2>"$work/lttng.err" | collect ||
   { cat "$work/lttng.err" >&2; exit 1; }
 
+log "row 2: the same under callgrind (instructions per call)"
+scripts/bench-lttng.sh --callgrind 2>"$work/lttng.err" | collect ||
+  { cat "$work/lttng.err" >&2; exit 1; }
+
 log "row 7: size of a small app, init() time on the host"
 for b in size_plain size_cotrace size_tracing; do
   cp "$(bin $b)" "$work/$b" && strip "$work/$b"
@@ -70,6 +74,14 @@ for b in size_plain size_cotrace size_tracing; do
 done
 for _ in 1 2 3 4 5; do COTRACE_SIZE_INIT=1 "$(bin size_cotrace)" | sed -n 's/^init_ns //p'; done |
   sort -n | sed -n 3p | sed 's/^/init.host_ns /' >>"$results"
+
+log "row 5: 1, 2, 4 threads firing one event with LTTng on (private lttng-sessiond)"
+scale_iters=$( ((quick)) && echo 20000 || echo 100000)
+unshare --mount --propagation private -- bash -c \
+  'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm &&
+   source scripts/lib/private-sessiond.sh && start_private_sessiond && "$@"' \
+  bash env COTRACE_BENCH_ITERS="$scale_iters" COTRACE_BENCH_ROUNDS="$( ((quick)) && echo 3 || echo 5)" \
+  "$(bin scaling)" lttng | collect
 
 # Row 6's C provider of N tracepoints is compiled here, once (cc under TCG would take minutes).
 export COTRACE_REG_EVENTS=${COTRACE_REG_EVENTS:-$( ((quick)) && echo 1000 || echo 10000)}
@@ -89,7 +101,7 @@ unshare --mount --propagation private -- bash -c \
 if ((vm)); then
   if ((quick)); then export COTRACE_BENCH_ITERS=2000 COTRACE_BENCH_ROUNDS=3; fi
   guest=(scripts/lib/bench-guest.sh "$(bin write)" "$(bin facade_enabled)" "$(bin size_cotrace)"
-    "$(bin registration)" "$reg_dir/reg_c.so")
+    "$(bin registration)" "$reg_dir/reg_c.so" "$(bin scaling)")
   if [[ -e /sys/kernel/tracing/user_events_data ]]; then
     log "rows 3, 4, 6, 7: natively ($(uname -r) has user_events), private mount namespace"
     echo "guest.where native" >>"$results"
@@ -150,6 +162,8 @@ mkdir -p "$(dirname "$out")"
   done
   echo "| 1 | disabled call site, ns per loop iteration | $(r disabled.cotrace.loop_ns) | C: $(r disabled.c_lttng.loop_ns) (empty loop $(r disabled.c_empty.loop_ns)) | $dis_t | <= 1.0x | $(met "$dis_t" 1.0) |"
   echo "| 2 | LTTng enabled, ns per event (u64, u32, 12-byte string) | $(r lttng.enabled.rust_ns) | C \`lttng_ust_tracepoint\`: $(r lttng.enabled.c_ns) | $l_ratio | <= 1.0x | $(met "$l_ratio" 1.0) |"
+  cg=$(calc '%.3f' 'a / b' "$(r lttng.cg.rust_enabled)" "$(r lttng.cg.c_enabled)")
+  echo "| 2 | LTTng enabled, instructions per event (callgrind) | $(r lttng.cg.rust_enabled) | C: $(r lttng.cg.c_enabled) | $cg | <= 1.0x | $(met "$cg" 1.0) |"
   echo "| 3 | kernel enabled, ns per write (u32, u64, string) | $(r kernel.cotrace_ns) | raw \`writev\`, prebuilt header: $(r kernel.raw2_ns) | $k_raw | <= 1.1x | $(met "$k_raw" 1.1) |"
   echo "| 3 | kernel enabled, ns per write | $(r kernel.cotrace_ns) | \`tracepoint\` crate: $(r kernel.tracepoint_ns) | $k_tp | <= 1.0x | $(met "$k_tp" 1.0) |"
   echo "| 3 | kernel enabled, \`fire!\` vs direct adapter call, ns | $(r facade.kernel.facade_ns) | $(r facade.kernel.direct_ns) | $(calc '%.3f' 'a / b' "$(r facade.kernel.facade_ns)" "$(r facade.kernel.direct_ns)") | | |"
@@ -159,6 +173,15 @@ mkdir -p "$(dirname "$out")"
   l_reg=$(calc '%.3f' 'a / b' "$(r reghost.cotrace_lttng_ms)" "$(r reghost.c_lttng_ms)")
   l_reg_vm=$(calc '%.3f' 'a / b' "$(r reg.cotrace_lttng_ms)" "$(r reg.c_lttng_ms)")
   growth=$(calc '%.3f' 'a / b' "$(r reghost.check_many_ns)" "$(r reghost.check_few_ns)")
+  for tr in lttng kernel; do
+    [[ -n ${R[scale.$tr.t1]-} ]] || continue
+    where=host; [[ $tr == kernel ]] && where=$(r guest.where)
+    for t in 2 4; do
+      sc=$(calc '%.2f' 'a / b' "$(r scale.$tr.t$t)" "$(r scale.$tr.t1)")
+      ref=$(calc '%.2f' 'a / b' "$(r scale.$tr.ref_t$t)" "$(r scale.$tr.ref_t1)")
+      echo "| 5 | ${tr/lttng/LTTng} on ($where, $(r scale.$tr.cpus) CPUs), $t threads: events/s vs 1 thread | ${sc}x | a loop touching nothing shared, same threads: ${ref}x | $(calc '%.2f' 'a / b' "$sc" "$ref") | ~1.0 (scales as the machine does) | $(met "$(calc '%.3f' 'b / a' "$sc" "$ref")" 1.15) |"
+    done
+  done
   echo "| 6 | register $n events with user_events ($(r guest.where)), ms | $(r reg.cotrace_kernel_ms) | raw \`DIAG_IOCSREG\` loop, same boot: $(r reg.raw_kernel_ms) | $k_reg | ~1.1x | $(met "$k_reg" 1.2) |"
   echo "| 6 | register $n events with LTTng (host), ms | $(r reghost.cotrace_lttng_ms) | C provider of $n tracepoints (\`dlopen\`): $(r reghost.c_lttng_ms) | $l_reg | ~1.1x | $(met "$l_reg" 1.2) |"
   echo "| 6 | the same in the VM, ms | $(r reg.cotrace_lttng_ms) | $(r reg.c_lttng_ms) | $l_reg_vm | | |"

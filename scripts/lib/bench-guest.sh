@@ -2,15 +2,16 @@
 # The VM step of scripts/bench.sh (or native, where the host kernel has user_events): in one
 # boot, with a private lttng-sessiond, runs the kernel write bench (row 3), the facade bench
 # with LTTng only / kernel only / both (row 4), cotrace::init() with both tracers present
-# (row 7) and, when given, the registration bench (row 6). Every bench prints `@result` lines,
+# (row 7) and, when given, the registration bench (row 6) and the kernel scaling (row 5). Every bench prints `@result` lines,
 # which scripts/bench.sh collects from this script's output.
 #
-#   scripts/lib/bench-guest.sh WRITE_BIN FACADE_BIN SIZE_COTRACE_BIN [REGISTRATION_BIN C_PROVIDER_SO]
+#   scripts/lib/bench-guest.sh WRITE_BIN FACADE_BIN SIZE_COTRACE_BIN [REGISTRATION_BIN C_PROVIDER_SO
+#                              [SCALING_BIN]]
 #
 # COTRACE_BENCH_ITERS / COTRACE_BENCH_ROUNDS (set by bench.sh --quick) reach the benches.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-write_bin=$1 facade_bin=$2 size_bin=$3 reg_bin=${4-} reg_so=${5-}
+write_bin=$1 facade_bin=$2 size_bin=$3 reg_bin=${4-} reg_so=${5-} scale_bin=${6-}
 log() { printf 'bench-guest: %s\n' "$*" >&2; }
 
 [[ -e /sys/kernel/tracing/user_events_data ]] || { log "this kernel has no user_events"; exit 1; }
@@ -37,4 +38,9 @@ COTRACE_SIZE_INIT=1 "$size_bin" | sed -n 's/^tracers \(.*\) \(.*\)/@result init.
 if [[ -n $reg_bin ]]; then
   log "row 6: registration of many events"
   "$reg_bin" --c-provider "$reg_so"
+fi
+
+if [[ -n $scale_bin ]]; then
+  log "row 5: 1, 2, 4 threads firing one event with the kernel on"
+  COTRACE_BENCH_ITERS=${COTRACE_BENCH_ITERS:-20000} "$scale_bin" kernel
 fi
