@@ -160,6 +160,7 @@ mkdir -p "$(dirname "$out")"
     key=${alt%%:*} label=${alt#*:}
     echo "| 1 | disabled call site, instructions | $d_ir | $label: $(r disabled.$key.ir) | $(calc '%.2f' 'a / b' "$d_ir" "$(r disabled.$key.ir)") | | |"
   done
+  echo "| 1 | (not a contender) the enable word read with \`read_volatile\`, instructions | $d_ir | $(r disabled.word_volatile.ir) | $(calc '%.2f' 'a / b' "$d_ir" "$(r disabled.word_volatile.ir)") | | |"
   echo "| 1 | disabled call site, ns per loop iteration | $(r disabled.cotrace.loop_ns) | C: $(r disabled.c_lttng.loop_ns) (empty loop $(r disabled.c_empty.loop_ns)) | $dis_t | <= 1.0x | $(met "$dis_t" 1.0) |"
   echo "| 2 | LTTng enabled, ns per event (u64, u32, 12-byte string) | $(r lttng.enabled.rust_ns) | C \`lttng_ust_tracepoint\`: $(r lttng.enabled.c_ns) | $l_ratio | <= 1.0x | $(met "$l_ratio" 1.0) |"
   cg=$(calc '%.3f' 'a / b' "$(r lttng.cg.rust_enabled)" "$(r lttng.cg.c_enabled)")

@@ -13,7 +13,9 @@
 //!   (`other_target=info`) rejects it by target, so the level hint lets it through and the
 //!   callsite's cached interest decides;
 //! - `usdt`: the `usdt` crate's probe (SystemTap SDT with a semaphore on Linux), no tracer
-//!   attached.
+//!   attached;
+//! - `word_volatile` (not a contender): the enable word read with `read_volatile`, as `usdt`
+//!   reads its semaphore, to show what the stretch goal (2 instructions) would take.
 //!
 //! Two measures, each against the empty loop of the same language in the same run:
 //! instructions per call under callgrind (repeatable; `--toggle-collect` on the loop
@@ -59,6 +61,7 @@ const MODES: &[(&str, &str, &str)] = &[
     ("tracing_none", "loop_tracing", "rust"),
     ("tracing_filtered", "loop_tracing", "rust"),
     ("usdt", "loop_usdt", "rust"),
+    ("word_volatile", "loop_word_volatile", "rust"),
     ("c_empty", "cmp_c_loop_empty", "c"),
     ("c_lttng", "cmp_c_loop_lttng", "c"),
 ];
@@ -131,6 +134,24 @@ fn loop_usdt(n: u64) {
     }
 }
 
+/// Not a contender: what the enable word's check would cost if it were read the way `usdt`
+/// reads its semaphore (`read_volatile`, which LLVM folds into `cmp mem, 0`), to show where the
+/// third instruction of `EnableWord::is_enabled` (a relaxed atomic load, which LLVM does not
+/// fold) comes from.
+static PROPOSAL: cotrace::EnableWord = cotrace::EnableWord::new();
+
+#[inline(never)]
+fn loop_word_volatile(n: u64) {
+    let word = PROPOSAL.kernel_address();
+    for i in 0..n {
+        // SAFETY: an aligned, live 'static u32; nothing else writes it in this bench.
+        if unsafe { word.read_volatile() } != 0 {
+            tracepoint_write(i);
+        }
+        barrier(i);
+    }
+}
+
 /// Builds the C provider and loops into a shared object in `dir`.
 fn build_c(dir: &Path) -> Result<PathBuf, String> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -189,6 +210,7 @@ fn child(mode: &str, iters: u64, warm: bool) -> Result<(), String> {
         "tracepoint" => loop_tracepoint(n),
         "tracing_none" | "tracing_filtered" => loop_tracing(n),
         "usdt" => loop_usdt(n),
+        "word_volatile" => loop_word_volatile(n),
         // SAFETY: the C loop takes a count and a NUL-terminated string.
         _ => unsafe { (c_loop.as_ref().expect("C loop loaded").0)(n, MSG_C.as_ptr()) },
     };
@@ -361,6 +383,7 @@ fn main() -> ExitCode {
         loop_tracepoint(1000);
         loop_tracing(1000);
         loop_usdt(1000);
+        loop_word_volatile(1000);
         return ExitCode::SUCCESS;
     }
     match run(std::env::args().any(|a| a == "--quick")) {
