@@ -5,7 +5,8 @@
 #   scripts/bench.sh [--quick] [--out FILE] [--no-vm]
 #
 #   --quick   fewer iterations and rounds (what CI runs, so the command cannot rot)
-#   --out     where the markdown goes (default target/bench/bench.md); it is also printed
+#   --out     where the markdown goes (default target/bench/bench.md); it is also printed, and
+#             every bench's own output (medians, min..max) goes beside it as .log
 #   --no-vm   skip the user_events step (rows 3, 4, 6 and the VM init time)
 #
 # Steps (root needed: private mount namespaces, tracefs):
@@ -151,7 +152,7 @@ mkdir -p "$(dirname "$out")"
   echo "tracing $(ver tracing), tracing-subscriber $(ver tracing-subscriber), usdt $(ver usdt), tracepoint $(ver tracepoint)."
   echo "User_events rows: $(r guest.where), Linux $(r guest.kernel), $(r guest.cpus) CPUs. Every ratio is cotrace / its baseline,"
   echo "both measured in this run. Times: the fastest of alternating rounds (others' load only adds time; the"
-  echo "benches print medians too, in the log); instructions: callgrind, exact."
+  echo "benches' medians are in the .log beside this file); instructions: callgrind, exact."
   echo
   echo "| # | what | cotrace | baseline | ratio | goal | met |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
@@ -168,6 +169,10 @@ mkdir -p "$(dirname "$out")"
   echo "| 2 | LTTng enabled, instructions per event (callgrind) | $(r lttng.cg.rust_enabled) | C: $(r lttng.cg.c_enabled) | $cg | <= 1.0x | $(met "$cg" 1.0) |"
   echo "| 3 | kernel enabled, ns per write (u32, u64, string; fastest round) | $(r kernel.cotrace_min_ns) | raw \`writev\`, prebuilt header: $(r kernel.raw2_min_ns) | $k_raw | <= 1.1x | $(met "$k_raw" 1.1) |"
   echo "| 3 | kernel enabled, ns per write | $(r kernel.cotrace_min_ns) | \`tracepoint\` crate: $(r kernel.tracepoint_min_ns) | $k_tp | <= 1.0x | $(met "$k_tp" 1.0) |"
+  cgk=$(calc '%.3f' 'a / b' "$(r cg.kernel.cotrace)" "$(r cg.kernel.raw2)")
+  echo "| 3 | kernel enabled, user-space instructions per write (callgrind) | $(r cg.kernel.cotrace) | raw \`writev\`: $(r cg.kernel.raw2); \`tracepoint\` crate: $(r cg.kernel.tracepoint) | $cgk | | |"
+  cgf=$(calc '%.3f' 'a / b' "$(r cg.facade.per_call)" "$(r cg.direct.per_call)")
+  echo "| 3, 4 | \`fire!\` vs direct adapter calls, user-space instructions per enabled call (callgrind, LTTng only + kernel only + both) | $(r cg.facade.per_call) | $(r cg.direct.per_call) | $cgf | | |"
   echo "| 3 | kernel enabled, \`fire!\` vs direct adapter call, ns | $(r facade.kernel.facade_min_ns) | $(r facade.kernel.direct_min_ns) | $(calc '%.3f' 'a / b' "$(r facade.kernel.facade_min_ns)" "$(r facade.kernel.direct_min_ns)") | | |"
   echo "| 4 | both enabled, \`fire!\` ns (fastest round) | $(r facade.both.facade_min_ns) | LTTng only $(r facade.lttng.facade_min_ns) + kernel only $(r facade.kernel.facade_min_ns) | $both | <= 1.0x | $(met "$both" 1.0) |"
   n=$(r reghost.events)
@@ -194,5 +199,6 @@ mkdir -p "$(dirname "$out")"
   echo "Row 1 ns: the loop with the call site; a disabled check hides in the loop's own cycle, so per-call"
   echo "time above the empty loop is about 0 for every contender and instructions are the measure."
 } >"$out"
+cp "$work/log" "${out%.md}.log"
 cat "$out"
-log "table written to $out ($(($(date +%s) - started)) s)"
+log "table written to $out (every bench's own output: ${out%.md}.log) ($(($(date +%s) - started)) s)"
