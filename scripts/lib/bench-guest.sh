@@ -34,14 +34,18 @@ if command -v valgrind >/dev/null; then
   # and Registration::write against the raw writev and the tracepoint crate.
   log "rows 3, 4: user-space instructions under callgrind"
   cg=$(mktemp -d)
+  # One dump per tracer state (a dump before each `switch`): with one round, parts 3, 4 and 5
+  # are LTTng only, kernel only and both, each 500/10+1 warm-up + 500 timed calls per loop.
   COTRACE_BENCH_ITERS=500 COTRACE_BENCH_ROUNDS=1 valgrind --tool=callgrind \
+    --dump-before='*facade_enabled::switch*' \
     --callgrind-out-file="$cg/facade.out" "$facade_bin" >"$cg/facade.log" 2>&1 ||
     { tail -20 "$cg/facade.log" >&2; exit 1; }
-  # Enabled calls of each loop: 3 rows x (warm-up 500/10+1 + 500 timed), + 1 check firing.
-  callgrind_annotate --inclusive=yes "$cg/facade.out" 2>/dev/null | awk '
-    /facade_enabled::facade_loop/ { gsub(",", "", $1); f = $1 }
-    /facade_enabled::direct_loop/ { gsub(",", "", $1); d = $1 }
-    END { if (f && d) printf "@result cg.facade.per_call %.1f\n@result cg.direct.per_call %.1f\n", f / 1654, d / 1654 }'
+  for part in 3:lttng 4:kernel 5:both; do
+    callgrind_annotate --inclusive=yes "$cg/facade.out.${part%%:*}" 2>/dev/null | awk -v s="${part#*:}" '
+      /facade_enabled::facade_loop/ { gsub(",", "", $1); f = $1 }
+      /facade_enabled::direct_loop/ { gsub(",", "", $1); d = $1 }
+      END { if (f && d) printf "@result cg.facade.%s %.1f\n@result cg.direct.%s %.1f\n", s, f / 551, s, d / 551 }'
+  done
   # Empty the trace first: records of an event that died with its process are decoded with
   # the format of whichever later event got its id (seen: the facade's first record shown as
   # the write bench's event), and the write bench checks the first record of its events.
