@@ -203,4 +203,9 @@ mkdir -p "$(dirname "$out")"
 } >"$out"
 cp "$work/log" "${out%.md}.log"
 cat "$out"
+# A bench that stopped producing a figure must not go unnoticed (CI runs --quick for this).
+if ((vm)) && grep -q 'n/a' "$out"; then
+  log "some figures are missing (n/a in the table): see ${out%.md}.log"
+  exit 1
+fi
 log "table written to $out (every bench's own output: ${out%.md}.log) ($(($(date +%s) - started)) s)"
