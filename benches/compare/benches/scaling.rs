@@ -255,7 +255,7 @@ fn run(tracer: &str) -> Result<(), String> {
         .map(|v| v.into_iter().fold(0.0, f64::max))
         .collect();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("{tracer} on, {iters} events per thread, median of {rounds} rounds, {cpus} CPUs:");
+    println!("{tracer} on, {iters} events per thread, fastest of {rounds} rounds, {cpus} CPUs:");
     for (i, t) in THREADS.iter().enumerate() {
         let (m, reference) = (medians[i], medians[n + i]);
         println!(
