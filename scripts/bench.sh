@@ -7,19 +7,27 @@
 #   --quick   fewer iterations and rounds (what CI runs, so the command cannot rot)
 #   --out     where the markdown goes (default target/bench/bench.md); it is also printed, and
 #             every bench's own output (medians, min..max) goes beside it as .log
-#   --no-vm   skip the user_events step (rows 3, 4, 6 and the VM init time)
+#   --no-vm   skip the user_events step (rows 3, 4, the kernel halves of 5 and 6, VM init time)
 #
-# Steps (root needed: private mount namespaces, tracefs):
+# Steps (root needed: private mount namespaces, tracefs), each a bench printing `@result` lines:
 #   host  row 1  disabled call site: callgrind instructions and time, one child process per call
 #                site per round (benches/compare/benches/disabled.rs)
-#         row 2  LTTng enabled, cotrace-ust vs C lttng_ust_tracepoint (scripts/bench-lttng.sh)
+#         row 2  LTTng enabled, cotrace-ust vs C lttng_ust_tracepoint, time and callgrind
+#                (scripts/bench-lttng.sh, ust-side/benches/lttng_vs_c.rs)
 #         row 7  stripped size of a small app with cotrace / with tracing vs without; init() time
-#   VM    rows 3, 4, 6, 7 in one boot of the user_events kernel (scripts/lib/bench-guest.sh):
-#                kernel write vs raw writev and the tracepoint crate, the facade with both
-#                tracers vs LTTng only + kernel only, registration of many events, init() time
+#                (benches/compare/benches/size_*.rs)
+#         row 5  1, 2, 4 threads with LTTng on (benches/compare/benches/scaling.rs)
+#         row 6  LTTng registration of 10,000 events vs a C provider, the check with 10 vs
+#                10,000 registered (benches/compare/benches/registration.rs)
+#   VM    rows 3, 4, 5, 6, 7 in one boot of the user_events kernel (scripts/lib/bench-guest.sh):
+#                kernel write vs raw writev and the tracepoint crate (kernel-side/benches/
+#                write.rs), the facade with LTTng only / kernel only / both
+#                (benches/facade_enabled.rs), user-space instructions of both under callgrind,
+#                registration vs a raw DIAG_IOCSREG loop, scaling with the kernel on, init()
 #                (native instead when this host's kernel has user_events)
-# Times on a loaded or virtualised machine are noisy: rounds alternate the contenders and
-# medians are reported; instruction counts (callgrind) are exact.
+# Times on a loaded or virtualised machine are noisy: rounds alternate the contenders and the
+# table takes the fastest round (the benches' logs have medians); callgrind counts are exact.
+# Exits non-zero if a bench fails or a figure is missing; a goal not met is only reported.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf 'bench: %s\n' "$*" >&2; }
