@@ -14,9 +14,11 @@
 //! Rows: disabled, LTTng only, kernel (ftrace) only, both. Before each row the bench switches
 //! the tracers itself (`lttng start`/`lttng stop` on a snapshot session it creates, and
 //! `<tracefs>/events/user_events/NAME/enable`) and waits, bounded, until both words show the
-//! expected state. Rounds alternate facade and direct; the median ns per call of each is
-//! reported with the ratio. Afterwards one more firing of each, with both tracers on, is looked
-//! up in ftrace's `trace` and in an LTTng snapshot (babeltrace2): no check, no numbers.
+//! expected state. Rounds alternate facade and direct, and the enabled rows' rounds are
+//! interleaved across the three states; the median ns per call of each is reported with the
+//! ratio (and, for scripts/bench.sh, the fastest round). Afterwards one more firing of each,
+//! with both tracers on, is looked up in ftrace's `trace` and in an LTTng snapshot
+//! (babeltrace2): no check, no numbers.
 //!
 //! Needs a kernel with user_events (root) and a reachable `lttng-sessiond`:
 //! `scripts/bench-facade.sh` provides both (in the VM unless this host has user_events). If
@@ -130,21 +132,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median ns per call over `rounds` alternating rounds: (facade, direct).
-fn measure(direct: &Direct, iters: u64, rounds: usize) -> (f64, f64) {
-    // Warm-up: caches, ring buffers, the kernel's first-write paths.
+/// One round: a warm-up (caches, ring buffers, the kernel's first-write paths), then ns per
+/// call of the facade and of the direct calls, one after the other.
+fn one_round(direct: &Direct, iters: u64) -> (f64, f64) {
     facade_loop(iters / 10 + 1);
     direct_loop(direct, iters / 10 + 1);
-    let (mut f, mut d) = (vec![], vec![]);
-    for _ in 0..rounds {
-        let t = Instant::now();
-        facade_loop(iters);
-        f.push(t.elapsed().as_nanos() as f64 / iters as f64);
-        let t = Instant::now();
-        direct_loop(direct, iters);
-        d.push(t.elapsed().as_nanos() as f64 / iters as f64);
-    }
-    (median(f), median(d))
+    let t = Instant::now();
+    facade_loop(iters);
+    let f = t.elapsed().as_nanos() as f64 / iters as f64;
+    let t = Instant::now();
+    direct_loop(direct, iters);
+    (f, t.elapsed().as_nanos() as f64 / iters as f64)
+}
+
+/// Per-call samples of `rounds` rounds: (facade, direct).
+fn measure(direct: &Direct, iters: u64, rounds: usize) -> (Vec<f64>, Vec<f64>) {
+    (0..rounds).map(|_| one_round(direct, iters)).unzip()
 }
 
 fn lttng(args: &[&str]) -> Result<(), String> {
@@ -252,11 +255,19 @@ fn check_recorded(tracefs: &Path, direct: &Direct) -> Result<(), String> {
     Ok(())
 }
 
-fn report(row: &str, (facade, direct): (f64, f64)) {
+fn report(row: &str, (f, d): &(Vec<f64>, Vec<f64>)) {
+    let (facade, direct) = (median(f.clone()), median(d.clone()));
     println!(
         "{row:<22} {facade:>12.1} {direct:>12.1} {:>12.3}x",
         facade / direct
     );
+    // For scripts/bench.sh: `disabled`, `lttng`, `kernel`, `both`; medians and fastest rounds.
+    let key = row.split(' ').next().unwrap_or(row).to_lowercase();
+    let min = |v: &Vec<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("@result facade.{key}.facade_ns {facade:.2}");
+    println!("@result facade.{key}.direct_ns {direct:.2}");
+    println!("@result facade.{key}.facade_min_ns {:.2}", min(f));
+    println!("@result facade.{key}.direct_min_ns {:.2}", min(d));
 }
 
 fn setup() -> Result<(PathBuf, Direct), String> {
@@ -330,12 +341,29 @@ fn run() -> Result<(), String> {
     let mut active = false;
     switch(&tracefs, &mut active, false, false)?;
     rows.push(("disabled", measure(&direct, iters * 50, rounds)));
-    switch(&tracefs, &mut active, true, false)?;
-    rows.push(("LTTng only", measure(&direct, iters, rounds)));
-    switch(&tracefs, &mut active, false, true)?;
-    rows.push(("kernel (ftrace) only", measure(&direct, iters, rounds)));
+    // The enabled rows are interleaved: each round visits the three states (order rotated),
+    // so a change in the machine's load hits all three alike and "both" can be compared with
+    // "LTTng only" + "kernel only".
+    let states = [
+        ("LTTng only", true, false),
+        ("kernel (ftrace) only", false, true),
+        ("both", true, true),
+    ];
+    let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![], vec![]); states.len()];
+    for round in 0..rounds {
+        for k in 0..states.len() {
+            let i = (k + round) % states.len();
+            let (_, lttng_on, kernel_on) = states[i];
+            switch(&tracefs, &mut active, lttng_on, kernel_on)?;
+            let (f, d) = one_round(&direct, iters);
+            samples[i].0.push(f);
+            samples[i].1.push(d);
+        }
+    }
+    for ((row, _, _), times) in states.iter().zip(samples) {
+        rows.push((row, times));
+    }
     switch(&tracefs, &mut active, true, true)?;
-    rows.push(("both", measure(&direct, iters, rounds)));
     check_recorded(&tracefs, &direct)?;
     switch(&tracefs, &mut active, false, false)?;
     lttng(&["destroy", SESSION])?;
@@ -349,7 +377,7 @@ fn run() -> Result<(), String> {
         "{:<22} {:>12} {:>12} {:>13}",
         "enabled tracers", "facade ns", "direct ns", "facade/direct"
     );
-    for (row, times) in rows {
+    for (row, times) in &rows {
         report(row, times);
     }
     println!("checked: ftrace and LTTng each recorded both events (a last firing with both on)");

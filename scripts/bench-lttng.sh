@@ -31,6 +31,7 @@ if [[ ${1:-} == --callgrind ]]; then
     /lttng_vs_c::phase_/ { gsub(",", "", $1); match($0, /phase_[a-z_]+/); ir[substr($0, RSTART + 6, RLENGTH - 6)] = $1 }
     END {
       for (p in ir) printf "%-15s %10.1f instructions/call\n", p, ir[p] / n
+      for (p in ir) printf "@result lttng.cg.%s %.1f\n", p, ir[p] / n
       if (ir["c_enabled"] > 0) printf "enabled  ratio (Rust/C) %.3fx\n", ir["rust_enabled"] / ir["c_enabled"]
       if (ir["c_disabled"] > 0) printf "disabled ratio (Rust/C) %.3fx\n", ir["rust_disabled"] / ir["c_disabled"]
     }' | sort

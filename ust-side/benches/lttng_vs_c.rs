@@ -126,14 +126,15 @@ fn phase_rust_enabled(handle: cotrace_ust::EventHandle, iters: u64) {
     rust_loop(handle, iters)
 }
 
-/// Runs `rounds` alternating rounds and returns the median ns per call (C, Rust).
+/// Runs `rounds` alternating rounds and returns the median and the fastest round's ns per call:
+/// ((C, Rust), (C, Rust)).
 fn measure(
     c_loop: CLoop,
     handle: cotrace_ust::EventHandle,
     iters: u64,
     rounds: usize,
     enabled: bool,
-) -> (f64, f64) {
+) -> ((f64, f64), (f64, f64)) {
     let (mut c, mut r) = (vec![], vec![]);
     for _ in 0..rounds {
         let t = Instant::now();
@@ -151,7 +152,9 @@ fn measure(
         }
         r.push(t.elapsed().as_nanos() as f64 / iters as f64);
     }
-    (median(c), median(r))
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let fastest = (min(&c), min(&r));
+    ((median(c), median(r)), fastest)
 }
 
 fn lttng(args: &[&str]) -> bool {
@@ -162,11 +165,16 @@ fn lttng(args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn report(what: &str, (c, r): (f64, f64)) {
+fn report(what: &str, ((c, r), (c_min, r_min)): ((f64, f64), (f64, f64))) {
     println!(
         "{what:<9} C {c:>8.2} ns/call   cotrace-ust {r:>8.2} ns/call   ratio (Rust/C) {:.3}x",
         r / c
     );
+    // For scripts/bench.sh.
+    println!("@result lttng.{what}.c_ns {c:.3}");
+    println!("@result lttng.{what}.rust_ns {r:.3}");
+    println!("@result lttng.{what}.c_min_ns {c_min:.3}");
+    println!("@result lttng.{what}.rust_min_ns {r_min:.3}");
 }
 
 fn main() {

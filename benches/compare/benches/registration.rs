@@ -1,0 +1,338 @@
+//! Row 6 of `scripts/bench.sh`: registering many events (default 10,000; `COTRACE_REG_EVENTS`)
+//! with both tracers, against what C does, in one process on a kernel with user_events and a
+//! reachable lttng-sessiond (scripts/lib/bench-guest.sh runs it in the VM).
+//!
+//! - user_events: `cotrace_kernel::register` (what `cotrace::init()` calls per event; the
+//!   format string is built in the loop) against a raw loop of `DIAG_IOCSREG` ioctls on one fd
+//!   (the C loop, written with libc; the `name_args` string is built in the loop too). Both
+//!   register the same signature `u64 n; u32 k; __rel_loc char[] msg` under distinct names, in
+//!   alternating chunks, so both see the kernel's event table at the same sizes.
+//! - LTTng: `cotrace_ust::register_provider` of one provider with N events against `dlopen` of
+//!   a C provider with the same N tracepoints (`LTTNG_UST_TRACEPOINT_EVENT_INSTANCE`s of one
+//!   class, built beforehand by `--build-c DIR`, outside the timed part: cc under TCG is slow).
+//!   The C provider is loaded first.
+//! - The disabled check: ns per iteration of a loop over one event's word check, with 10
+//!   events registered and again with all of them registered (fastest of 15 rounds each).
+//!
+//! Prints `@result reg.* VALUE` lines.
+
+use std::ffi::CString;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::AtomicU32;
+use std::time::Instant;
+
+use cotrace::EnableWord;
+use cotrace::cotrace_kernel::{self, EventFormat, FieldType};
+use cotrace::cotrace_ust::{self, EventSpec, FieldSpec, Loglevel};
+
+const FIELDS: &str = "u64 n; u32 k; __rel_loc char[] msg";
+const CHUNK: usize = 500;
+
+fn events() -> usize {
+    std::env::var("COTRACE_REG_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Writes and compiles the C provider of `n` tracepoints into `dir/reg_c.so`.
+fn build_c(dir: &Path, n: usize) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let args = "LTTNG_UST_TP_ARGS(uint64_t, n, uint32_t, k, const char *, msg)";
+    let mut h = String::from(
+        "#undef LTTNG_UST_TRACEPOINT_PROVIDER\n#define LTTNG_UST_TRACEPOINT_PROVIDER reg_c\n\
+         #undef LTTNG_UST_TRACEPOINT_INCLUDE\n#define LTTNG_UST_TRACEPOINT_INCLUDE \"./reg_tp.h\"\n\
+         #if !defined(REG_TP_H) || defined(LTTNG_UST_TRACEPOINT_HEADER_MULTI_READ)\n\
+         #define REG_TP_H\n#include <stdint.h>\n#include <lttng/tracepoint.h>\n",
+    );
+    h += &format!(
+        "LTTNG_UST_TRACEPOINT_EVENT_CLASS(reg_c, cls, {args}, LTTNG_UST_TP_FIELDS(\
+         lttng_ust_field_integer(uint64_t, n, n) lttng_ust_field_integer(uint32_t, k, k) \
+         lttng_ust_field_string(msg, msg)))\n"
+    );
+    for i in 0..n {
+        h += &format!("LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(reg_c, cls, reg_c, e{i}, {args})\n");
+    }
+    h += "#endif\n#include <lttng/tracepoint-event.h>\n";
+    std::fs::write(dir.join("reg_tp.h"), h).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("reg_c.c"),
+        "#define LTTNG_UST_TRACEPOINT_CREATE_PROBES\n#define LTTNG_UST_TRACEPOINT_DEFINE\n\
+         #include \"reg_tp.h\"\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let out = dir.join("reg_c.so");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(dir)
+        .arg(dir.join("reg_c.c"))
+        .arg("-o")
+        .arg(&out)
+        .args(["-llttng-ust", "-ldl"])
+        .status()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !status.success() {
+        return Err("building the C provider failed".into());
+    }
+    Ok(out)
+}
+
+#[repr(C, packed)]
+struct UserReg {
+    size: u32,
+    enable_bit: u8,
+    enable_size: u8,
+    flags: u16,
+    enable_addr: u64,
+    name_args: u64,
+    write_index: u32,
+}
+
+/// The C loop: one DIAG_IOCSREG per event on one fd.
+fn raw_register(fd: libc::c_int, words: &[AtomicU32], first: usize) -> Result<(), String> {
+    let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
+    for (i, word) in words.iter().enumerate() {
+        let args = CString::new(format!("reg_raw_{} {FIELDS}", first + i)).unwrap();
+        let mut reg = UserReg {
+            size: size_of::<UserReg>() as u32,
+            enable_bit: 31,
+            enable_size: 4,
+            flags: 0,
+            enable_addr: word.as_ptr() as u64,
+            name_args: args.as_ptr() as u64,
+            write_index: 0,
+        };
+        // SAFETY: DIAG_IOCSREG with a valid user_reg; the words are leaked ('static) and the
+        // process exits with them registered.
+        if unsafe { libc::ioctl(fd, request, &mut reg as *mut UserReg) } != 0 {
+            return Err(format!(
+                "raw DIAG_IOCSREG #{}: {}",
+                first + i,
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn check_loop(word: &'static EnableWord, n: u64) {
+    for i in 0..n {
+        if word.is_enabled() {
+            black_box(i * 3);
+        }
+        black_box(i);
+    }
+}
+
+/// ns per iteration of the check loop: the fastest of 15 rounds spread over ~0.75 s (a load
+/// spike from the other processes, or the session daemon still digesting the registrations,
+/// only ever adds time).
+fn check_ns(word: &'static EnableWord) -> f64 {
+    let n = 2_000_000;
+    check_loop(word, n / 10);
+    (0..15)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let t = Instant::now();
+            check_loop(word, black_box(n));
+            t.elapsed().as_nanos() as f64 / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn spec(provider: &'static str, event: String, word: &'static EnableWord) -> &'static EventSpec {
+    Box::leak(Box::new(EventSpec {
+        provider,
+        event: Box::leak(event.into_boxed_str()),
+        loglevel: Loglevel::Info,
+        fields: &[
+            FieldSpec {
+                name: "n",
+                ty: cotrace_ust::FieldType::U64,
+            },
+            FieldSpec {
+                name: "k",
+                ty: cotrace_ust::FieldType::U32,
+            },
+            FieldSpec {
+                name: "msg",
+                ty: cotrace_ust::FieldType::Str,
+            },
+        ],
+        word,
+    }))
+}
+
+fn kernel_format(name: &str) -> EventFormat {
+    EventFormat::with_fields(
+        name,
+        &[
+            ("n", FieldType::U64),
+            ("k", FieldType::U32),
+            ("msg", FieldType::Str),
+        ],
+    )
+    .expect("valid format")
+}
+
+fn leak_words(n: usize) -> &'static [EnableWord] {
+    Box::leak((0..n).map(|_| EnableWord::new()).collect())
+}
+
+/// user_events: alternating chunks of raw and cotrace registrations of `words.len()` events.
+fn kernel_half(
+    tracefs: &Path,
+    words: &'static [EnableWord],
+    keep: &mut Vec<cotrace_kernel::Registration>,
+    raw_ns: &mut u128,
+    ct_ns: &mut u128,
+) -> Result<(), String> {
+    let n = words.len();
+    let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; plain open(2).
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "open user_events_data: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let raw_words: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect());
+    keep.reserve(n);
+    for start in (0..n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(n);
+        let t = Instant::now();
+        raw_register(fd, &raw_words[start..end], start)?;
+        *raw_ns += t.elapsed().as_nanos();
+        let t = Instant::now();
+        for (i, w) in words[start..end].iter().enumerate() {
+            let format = kernel_format(&format!("reg_ct_{}", start + i));
+            keep.push(
+                cotrace_kernel::register(w, format)
+                    .map_err(|e| format!("cotrace_kernel::register #{}: {e}", start + i))?,
+            );
+        }
+        *ct_ns += t.elapsed().as_nanos();
+    }
+    Ok(())
+}
+
+fn run(c_so: &Path) -> Result<(), String> {
+    let n = events();
+    // `COTRACE_REG_NO_KERNEL=1`: the LTTng half and the check only (a host without
+    // user_events: the check's time is only meaningful outside TCG).
+    let kernel = std::env::var("COTRACE_REG_NO_KERNEL").as_deref() != Ok("1");
+    let tracefs = if kernel {
+        Some(cotrace_kernel::availability().map_err(|e| format!("user_events: {e}"))?)
+    } else {
+        None
+    };
+
+    // 10 events with both tracers, and the check's time with them.
+    // The checked word is a static, like the words `provider!` declares; the other 9 and the
+    // N are leaked heap words.
+    static CHECKED: EnableWord = EnableWord::new();
+    let few: Vec<&'static EnableWord> = std::iter::once(&CHECKED)
+        .chain(leak_words(9).iter())
+        .collect();
+    let mut keep_kernel = Vec::new();
+    for (i, w) in few.iter().enumerate().filter(|_| kernel) {
+        keep_kernel.push(
+            cotrace_kernel::register(w, kernel_format(&format!("reg_few_{i}")))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let few_specs: Vec<&'static EventSpec> = few
+        .iter()
+        .enumerate()
+        .map(|(i, w)| spec("reg_few", format!("e{i}"), w))
+        .collect();
+    let _few_provider =
+        cotrace_ust::register_provider("reg_few", &few_specs).map_err(|e| e.to_string())?;
+    let check_few = check_ns(few[0]);
+
+    let words = leak_words(n);
+    let (mut raw_ns, mut ct_ns) = (0u128, 0u128);
+    if let Some(tracefs) = tracefs {
+        kernel_half(tracefs, words, &mut keep_kernel, &mut raw_ns, &mut ct_ns)?;
+    }
+
+    // LTTng: the C provider first, then cotrace's.
+    let t = Instant::now();
+    // SAFETY: loading the C provider runs its constructors, which register its probe and
+    // tracepoints with liblttng-ust; it stays loaded until exit.
+    let lib = unsafe { libloading::Library::new(c_so) }.map_err(|e| e.to_string())?;
+    let c_ns = t.elapsed().as_nanos();
+    std::mem::forget(lib);
+    let specs: Vec<&'static EventSpec> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| spec("reg_rust", format!("e{i}"), w))
+        .collect();
+    let t = Instant::now();
+    let provider = cotrace_ust::register_provider("reg_rust", &specs).map_err(|e| e.to_string())?;
+    let ust_ns = t.elapsed().as_nanos();
+    if !provider.is_registered_with_lttng() {
+        return Err("liblttng-ust did not take the provider".into());
+    }
+    // liblttng-ust's listener thread tells the session daemon about the new events after
+    // register_provider returns: let that finish (it competes for the CPUs) before timing.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let check_many = check_ns(few[0]);
+    let check_many_new = check_ns(&words[n - 1]);
+
+    let ms = |ns: u128| ns as f64 / 1e6;
+    println!("registration of {n} events (u64, u32, string):");
+    println!(
+        "  user_events: cotrace {:.1} ms, raw DIAG_IOCSREG loop {:.1} ms",
+        ms(ct_ns),
+        ms(raw_ns)
+    );
+    println!(
+        "  LTTng: cotrace register_provider {:.1} ms, C provider dlopen {:.1} ms",
+        ms(ust_ns),
+        ms(c_ns)
+    );
+    println!(
+        "  disabled check: {check_few:.3} ns/iteration with 10 events, {check_many:.3} with {n} \
+         more ({check_many_new:.3} on the last one registered)"
+    );
+    println!("@result reg.events {n}");
+    println!("@result reg.raw_kernel_ms {:.2}", ms(raw_ns));
+    println!("@result reg.cotrace_kernel_ms {:.2}", ms(ct_ns));
+    println!("@result reg.c_lttng_ms {:.2}", ms(c_ns));
+    println!("@result reg.cotrace_lttng_ms {:.2}", ms(ust_ns));
+    println!("@result reg.check_few_ns {check_few:.4}");
+    println!("@result reg.check_many_ns {check_many:.4}");
+    println!("@result reg.check_many_last_ns {check_many_new:.4}");
+    drop(keep_kernel);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo test --benches` runs benches once in test mode.
+    if args.iter().any(|a| a == "--test") {
+        return ExitCode::SUCCESS;
+    }
+    let result = match args.iter().position(|a| a == "--build-c") {
+        Some(p) => match args.get(p + 1) {
+            Some(dir) => build_c(Path::new(dir), events()).map(|so| println!("{}", so.display())),
+            None => Err("--build-c DIR".into()),
+        },
+        None => match args.iter().position(|a| a == "--c-provider") {
+            Some(p) => run(Path::new(args.get(p + 1).map_or("", |s| s.as_str()))),
+            None => Err("usage: registration --build-c DIR | --c-provider SO".into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("registration: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
