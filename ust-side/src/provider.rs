@@ -257,9 +257,12 @@ fn validate(provider: &'static str, events: &[&'static EventSpec]) -> Result<(),
     if events.is_empty() {
         return Err(Error::InvalidEventList(provider.into()));
     }
-    for (i, ev) in events.iter().enumerate() {
+    // A set, not a scan of the earlier names: 10,000 events took 96% of registration in the
+    // quadratic scan (scripts/bench.sh, row 6).
+    let mut names = std::collections::HashSet::with_capacity(events.len());
+    for ev in events {
         check_event(provider, ev)?;
-        if events[..i].iter().any(|o| o.event == ev.event) {
+        if !names.insert(ev.event) {
             return Err(Error::InvalidEventList(provider.into()));
         }
     }
