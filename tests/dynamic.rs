@@ -8,9 +8,7 @@
 #[path = "../ust-side/tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cotrace::dynamic::EventBuilder;
@@ -199,26 +197,7 @@ fn lttng_records_defined_events_with_typed_values() {
         l.create("s");
         l.lttng(&["enable-event", "--userspace", "dyn_test:*", "--session=s"]);
         l.lttng(&["start", "s"]);
-        let hold = l.dir.join("hold");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "lttng_child", "--ignored", "--nocapture"])
-            .env("COTRACE_DYNAMIC_CHILD", &hold)
-            .env("LTTNG_HOME", l.home())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut text = String::new();
-        let mut line = String::new();
-        while !line.starts_with("fired") {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "child ended:\n{text}"
-            );
-            text.push_str(&line);
-        }
+        let child = common::HeldChild::start(&l, "lttng_child", "COTRACE_DYNAMIC_CHILD");
         // Defined after init, listed by the session daemon with the declared event.
         let listed = l.lttng(&["list", "--userspace"]);
         for name in [
@@ -229,11 +208,7 @@ fn lttng_records_defined_events_with_typed_values() {
         ] {
             assert!(listed.contains(&format!("{name} ")), "{name}:\n{listed}");
         }
-        std::fs::write(&hold, "").unwrap();
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-        text.push_str(&rest);
-        assert!(child.wait().unwrap().success(), "child failed:\n{text}");
+        let text = child.release();
         l.lttng(&["stop", "s"]);
         let events = l.events("s");
         let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();

@@ -72,26 +72,7 @@ fn lttng_records_the_enabled_callsites_only() {
             ]);
         }
         l.lttng(&["start", "s"]);
-        let hold = l.dir.join("hold");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "lttng_child", "--ignored", "--nocapture"])
-            .env("COTRACE_TRACING_CHILD", &hold)
-            .env("LTTNG_HOME", l.home())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut text = String::new();
-        let mut line = String::new();
-        while !line.starts_with("fired") {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "child ended:\n{text}"
-            );
-            text.push_str(&line);
-        }
+        let child = common::HeldChild::start(&l, "lttng_child", "COTRACE_TRACING_CHILD");
         let listed = l.lttng(&["list", "--userspace"]);
         // Listed, with the level as the LTTng loglevel (`warn!` is TRACE_WARNING, a DEBUG
         // span TRACE_DEBUG).
@@ -107,11 +88,7 @@ fn lttng_records_the_enabled_callsites_only() {
                 .unwrap_or_else(|| panic!("{name} not listed:\n{listed}"));
             assert!(line.contains(&format!("{loglevel} (")), "{line}");
         }
-        std::fs::write(&hold, "").unwrap();
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-        text.push_str(&rest);
-        assert!(child.wait().unwrap().success(), "child failed:\n{text}");
+        let text = child.release();
         l.lttng(&["stop", "s"]);
         let events = l.events("s");
         let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();

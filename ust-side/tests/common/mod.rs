@@ -611,3 +611,62 @@ fn split_top(s: &str) -> Vec<String> {
     }
     out
 }
+
+/// A traced app run as a child: this test binary's `#[ignore]`d test `test`, told by the
+/// environment variable `env` to fire its events, print a line starting with `fired`, and wait
+/// until the file it names exists before it exits (so the session daemon still sees it).
+#[allow(dead_code)] // not every test file that includes this harness has such a child
+pub struct HeldChild {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    hold: PathBuf,
+    /// What the child printed so far.
+    pub text: String,
+}
+
+#[allow(dead_code)]
+impl HeldChild {
+    /// Starts the child with `l`'s `LTTNG_HOME` and returns once it has printed `fired`.
+    pub fn start(l: &Lttng, test: &str, env: &str) -> Self {
+        let hold = l.dir.join(format!("hold-{test}"));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .env(env, &hold)
+            .env("LTTNG_HOME", l.home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut text = String::new();
+        let mut line = String::new();
+        while !line.starts_with("fired") {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "child ended:\n{text}"
+            );
+            text.push_str(&line);
+        }
+        Self {
+            child,
+            out,
+            hold,
+            text,
+        }
+    }
+
+    /// Lets the child exit, and asserts it succeeded; returns all it printed.
+    pub fn release(mut self) -> String {
+        std::fs::write(&self.hold, "").unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.out, &mut rest).unwrap();
+        self.text.push_str(&rest);
+        assert!(
+            self.child.wait().unwrap().success(),
+            "child failed:\n{}",
+            self.text
+        );
+        self.text
+    }
+}
