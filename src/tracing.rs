@@ -108,8 +108,11 @@
 //! trades one for the other. The alternative, answering `sometimes` for every callsite and
 //! reading the word in the filter's `enabled`, would make the word count at once but cost
 //! every disabled callsite a dynamic call, a map lookup and a load on each use, which is what
-//! tracing-etw pays. LTTng's attach is seen synchronously by cotrace-ust (its count goes up
-//! inside LTTng's session lock), but it calls nobody back, so LTTng waits for the poller too.
+//! tracing-etw pays. LTTng's attach and detach are seen synchronously by cotrace-ust (its
+//! count changes inside LTTng's session lock), which wakes the poller at once
+//! ([`cotrace_ust::refcount::set_count_notifier`]): a callsite enabled by `lttng start` records
+//! as soon as the poller has rebuilt the cache, whatever its period; only the kernel's bit
+//! waits for the period.
 //! (With another layer interested in the callsite, `tracing` asks the filter per event anyway:
 //! a map lookup and a load; the word then counts at once.)
 //!
@@ -436,12 +439,15 @@ pub fn set_poll_interval(interval: Duration) {
 fn start_poller() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("cotrace-tracing".into())
             .spawn(|| {
                 let mut last: HashMap<Identifier, bool> = HashMap::new();
                 loop {
-                    std::thread::sleep(Duration::from_millis(POLL_MS.load(Ordering::Relaxed)));
+                    // Woken early by LTTng's attach or detach (`wake_poller`).
+                    std::thread::park_timeout(Duration::from_millis(
+                        POLL_MS.load(Ordering::Relaxed),
+                    ));
                     let mut changed = DEFINED.swap(false, Ordering::AcqRel);
                     let map = callsites().load_full();
                     for (id, callsite) in map.iter() {
@@ -455,7 +461,25 @@ fn start_poller() {
                     }
                 }
             });
+        if let Ok(handle) = spawned {
+            let _ = POLLER.set(handle.thread().clone());
+            // LTTng's attach and detach are seen at once by cotrace-ust: they wake the poller
+            // instead of waiting for its period (the kernel's bit has no such callback).
+            #[cfg(feature = "lttng")]
+            cotrace_ust::refcount::set_count_notifier(wake_poller);
+        }
     });
+}
+
+/// The poller thread, once started.
+static POLLER: OnceLock<std::thread::Thread> = OnceLock::new();
+
+/// Wakes the poller: runs inside LTTng's session lock, so an atomic load and an unpark only.
+#[cfg_attr(not(feature = "lttng"), allow(dead_code))]
+fn wake_poller() {
+    if let Some(poller) = POLLER.get() {
+        poller.unpark();
+    }
 }
 
 /// Dispatchers that hold this layer (weakly), from `on_register_dispatch`.

@@ -156,6 +156,63 @@ fn lttng_child() {
     wait_until("the parent's listing", || Path::new(&hold).exists());
 }
 
+/// LTTng's attach is seen at once by cotrace-ust, which wakes the layer's poller: a callsite
+/// enabled by `lttng start` records even when the poller's period is an hour.
+#[test]
+fn an_lttng_attach_wakes_the_layer_without_waiting_for_its_period() {
+    common::isolated(
+        "an_lttng_attach_wakes_the_layer_without_waiting_for_its_period",
+        || {
+            let mut l = common::Lttng::start("tracing-notify");
+            l.create("s");
+            l.lttng(&["enable-event", "--userspace", "tl_notify:*", "--session=s"]);
+            let child = common::HeldChild::start(&l, "notify_child", "COTRACE_NOTIFY_CHILD");
+            l.lttng(&["start", "s"]);
+            let text = child.release();
+            assert!(text.contains("recorded after the attach"), "{text}");
+        },
+    );
+}
+
+fn notify_work() {
+    tracing::info!(name: "ping", target: "tl_notify", n = 1u64);
+}
+
+/// Not a test on its own: the traced app of
+/// `an_lttng_attach_wakes_the_layer_without_waiting_for_its_period`.
+#[test]
+#[ignore = "run by an_lttng_attach_wakes_the_layer_without_waiting_for_its_period"]
+fn notify_child() {
+    let hold = std::env::var_os("COTRACE_NOTIFY_CHILD").expect("run by its parent test");
+    tracing_subscriber::registry()
+        .with(cotrace::tracing::layer())
+        .init();
+    notify_work(); // defines the callsite (nobody enabled it)
+    // The poller tells `tracing` that it is off, then sleeps for an hour.
+    std::thread::sleep(Duration::from_millis(300));
+    cotrace::tracing::set_poll_interval(Duration::from_secs(3600));
+    std::thread::sleep(Duration::from_millis(200));
+    notify_work();
+    assert_eq!(cotrace::tracing::recorded(), 0, "recorded while off");
+    println!("fired");
+    wait_until("the parent's lttng start", || Path::new(&hold).exists());
+    assert!(
+        event("tl_notify:ping").is_enabled(),
+        "lttng start left the word at 0"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cotrace::tracing::recorded() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the callsite stayed off 10 s after LTTng attached (word {})",
+            event("tl_notify:ping").snapshot()
+        );
+        notify_work();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("recorded after the attach");
+}
+
 /// Another layer keeps seeing what nobody enabled in cotrace (the callsite's `never` from the
 /// cotrace filter is for cotrace's layer only).
 #[test]

@@ -151,12 +151,41 @@ fn is_ours(func: ProbeCallback) -> bool {
 /// saturated word is left as it is).
 fn attach(event: &EventRuntime) {
     let _ = event.share.acquire();
+    notify_count_change();
 }
 
 /// One fewer; ignored when the share holds none (e.g. detaches of the parent's sessions in a
 /// forked child, whose share was released). Never touches another tracer's count.
 fn detach(event: &EventRuntime) {
     let _ = event.share.release();
+    notify_count_change();
+}
+
+/// The function [`set_count_notifier`] installed, as an address (0: none).
+static NOTIFIER: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs `notify`, called each time LTTng's count of one of our events changes (a session
+/// or trigger attached or detached), right after the word changed: for an in-process consumer
+/// of the words that caches their state (the `tracing` layer of `cotrace` wakes its thread
+/// that re-reads them). A later call replaces the function.
+///
+/// `notify` runs on LTTng's threads, inside LTTng's session lock (in the exact mode) or on the
+/// polling thread: it must only touch atomics or wake a thread (`Thread::unpark`), never take
+/// a lock, allocate, block, or call into liblttng-ust.
+pub fn set_count_notifier(notify: fn()) {
+    // A plugin that installs it may be dlclose'd: its code must stay mapped.
+    pin_object_of(notify as usize);
+    NOTIFIER.store(notify as usize, Ordering::Release);
+}
+
+fn notify_count_change() {
+    let address = NOTIFIER.load(Ordering::Acquire);
+    if address != 0 {
+        // SAFETY: a non-zero value was stored by `set_count_notifier` from a `fn()` whose
+        // object it pinned (`pin_object_of`), so the code stays mapped.
+        let notify: fn() = unsafe { core::mem::transmute::<usize, fn()>(address) };
+        notify();
+    }
 }
 
 /// Releases every user we still hold for `event` (it is being unregistered).
