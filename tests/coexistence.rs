@@ -60,8 +60,18 @@ fn app_path() -> PathBuf {
 }
 
 fn user_events_here() -> bool {
-    Path::new(TRACEFS).join("user_events_data").exists()
-        && cotrace::cotrace_kernel::availability().is_ok()
+    kernel_available().is_ok()
+}
+
+/// `Err(why)` where user_events cannot be used here.
+fn kernel_available() -> Result<(), String> {
+    match cotrace::cotrace_kernel::availability() {
+        Err(e) => Err(e.to_string()),
+        Ok(_) if !Path::new(TRACEFS).join("user_events_data").exists() => {
+            Err(format!("{TRACEFS}/user_events_data missing"))
+        }
+        Ok(_) => Ok(()),
+    }
 }
 
 fn require_user_events() -> bool {
@@ -1522,16 +1532,7 @@ fn matrix() {
 /// emitter, default 5000).
 #[test]
 fn soak_under_faults() {
-    if !user_events_here() {
-        assert!(
-            !require_user_events(),
-            "soak: user_events required here but unavailable"
-        );
-        // Straight to stderr, past the harness's capture: a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED soak_under_faults: no user_events in this kernel (runs in the VM)"
-        );
+    if !common::user_events_or_skip("soak_under_faults", kernel_available()) {
         return;
     }
     isolated_with_table("soak_under_faults", "coexistence-soak.md", soak::run);
@@ -1957,24 +1958,7 @@ mod shop {
     /// False (with the reason printed) when a kernel row cannot run here; panics where user_events
     /// is required (inside the VM).
     fn kernel_rows_can_run(row: &str) -> bool {
-        if user_events_here() {
-            return true;
-        }
-        let why = match cotrace::cotrace_kernel::availability() {
-            Err(e) => e.to_string(),
-            Ok(_) => "user_events_data missing".into(),
-        };
-        assert!(
-            std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
-            "{row}: user_events required here but unavailable: {why}"
-        );
-        // Straight to stderr, past libtest's capture, so CI's closing line counts the skip.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {row}: no user_events in this kernel ({why}); scripts/test.sh runs it in the VM"
-        );
-        false
+        common::user_events_or_skip(row, kernel_available())
     }
 
     fn set_shop_ftrace(enable: bool) {

@@ -294,19 +294,7 @@ fn lttng_child() {
 /// event ftrace did not enable records nothing.
 #[test]
 fn kernel_records_defined_events() {
-    if cotrace::cotrace_kernel::availability().is_err() {
-        assert!(
-            std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
-            "user_events required here"
-        );
-        {
-            // Straight to stderr, past libtest's capture, so CI counts the skip.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED kernel_records_defined_events: no user_events here; the VM runs it"
-            );
-        }
+    if !common::user_events_or_skip("kernel_records_defined_events", kernel_available()) {
         return;
     }
     cotrace::init();
@@ -353,4 +341,10 @@ fn kernel_records_defined_events() {
         "{}",
         lines[0]
     );
+}
+
+fn kernel_available() -> Result<(), String> {
+    cotrace::cotrace_kernel::availability()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

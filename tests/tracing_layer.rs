@@ -304,17 +304,10 @@ fn names_map_to_valid_tracer_names() {
 /// The kernel half, in the VM: ftrace enables one callsite; it records, the other does not.
 #[test]
 fn ftrace_records_the_enabled_callsite_only() {
-    if cotrace::cotrace_kernel::availability().is_err() {
-        assert!(
-            std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
-            "user_events required here"
-        );
-        // Straight to stderr, past libtest's capture, so CI counts the skip.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED ftrace_records_the_enabled_callsite_only: no user_events here; the VM runs it"
-        );
+    if !common::user_events_or_skip(
+        "ftrace_records_the_enabled_callsite_only",
+        kernel_available(),
+    ) {
         return;
     }
     let subscriber = tracing_subscriber::registry().with(cotrace::tracing::layer());
@@ -356,19 +349,7 @@ fn ftrace_records_the_enabled_callsite_only() {
 /// exactly what it enabled, for orders 1..=N, with the values the service gave.
 #[test]
 fn example_service_with_both_tracers() {
-    if cotrace::cotrace_kernel::availability().is_err() {
-        assert!(
-            std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
-            "user_events required here"
-        );
-        {
-            // Straight to stderr, past libtest's capture, so CI counts the skip.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED example_service_with_both_tracers: no user_events here; the VM runs it"
-            );
-        }
+    if !common::user_events_or_skip("example_service_with_both_tracers", kernel_available()) {
         return;
     }
     common::isolated("example_service_with_both_tracers", || {
@@ -485,4 +466,10 @@ fn example_service_with_both_tracers() {
             .unwrap();
         assert_eq!(after_begin.get("span_id"), id);
     });
+}
+
+fn kernel_available() -> Result<(), String> {
+    cotrace::cotrace_kernel::availability()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

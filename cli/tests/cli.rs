@@ -47,20 +47,13 @@ fn text(out: &Output) -> (String, String) {
 
 /// False (printing SKIPPED) where the kernel side cannot run; panics where it is required.
 fn user_events(test: &str) -> bool {
-    if Path::new(TRACEFS).join("user_events_data").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("COTRACE_REQUIRE_USER_EVENTS").is_none(),
-        "{test}: user_events required here but {TRACEFS}/user_events_data is missing"
-    );
-    // Straight to stderr, past libtest's capture, so CI counts it as a skip.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: no user_events here (scripts/test.sh runs it in the VM)"
-    );
-    false
+    let data = Path::new(TRACEFS).join("user_events_data");
+    let available = if data.exists() {
+        Ok(())
+    } else {
+        Err(format!("{} is missing", data.display()))
+    };
+    common::user_events_or_skip(test, available)
 }
 
 /// What the system holds of cotrace: ftrace instances and shop user_events left behind.
