@@ -62,7 +62,8 @@ pub fn isolated_within(name: &str, limit: Duration, body: impl FnOnce()) {
         .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg("mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec \"$0\" \"$@\"")
         .arg(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        // `--include-ignored`: an #[ignore]d test run on purpose runs its body here too.
+        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
