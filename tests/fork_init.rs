@@ -1,8 +1,8 @@
 //! A `fork` while another thread is inside `cotrace::init()` (loading liblttng-ust can take
-//! LTTng's 3 s registration timeout): the child's `init()` and `status()` return at once, with
-//! the LTTng side off, instead of waiting forever for a thread that does not exist in the child.
-//! So does defining an event at run time in the child (the registry's lock is held by the
-//! parent's initializing thread at the fork).
+//! LTTng's 3 s registration timeout): a fork while liblttng-ust loads waits for the load (see
+//! `cotrace_ust::fork`), and the child's `init()`, `status()` and defining an event at run time
+//! return instead of waiting for ever for a thread that does not exist in the child (the
+//! registry's lock may be held by the parent's initializing thread at the fork).
 
 #[path = "../ust-side/tests/common/mod.rs"]
 mod common;
@@ -21,7 +21,13 @@ cotrace::provider! {
     }
 }
 
+/// In the child: `init()`, `status()` and defining an event return; then `exit`, which runs
+/// the exit handlers and liblttng-ust's destructors.
 fn child() -> i32 {
+    std::process::exit(child_checks())
+}
+
+fn child_checks() -> i32 {
     let status = cotrace::init();
     let again = cotrace::status();
     if status.to_string().is_empty() || again.to_string().is_empty() {
@@ -64,7 +70,7 @@ fn fork_during_init_child_init_returns() {
             }
             let status = initializer.join().unwrap();
             println!("{during} forks during init(); parent: {status}");
-            assert!(during >= 3, "only {during} forks during init()");
+            assert!(during >= 1, "no fork during init()");
         },
     );
 }

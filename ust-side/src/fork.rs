@@ -39,9 +39,15 @@
 //! # Fork while liblttng-ust is loading
 //!
 //! Loading can take LTTng's registration timeout (3 s, `LTTNG_UST_REGISTER_TIMEOUT`) when the
-//! session daemon is slow. A child forked meanwhile has a half-run liblttng-ust constructor whose
-//! thread does not exist: the child's LTTng side stays off, and [`status()`](crate::status()) says
-//! so at once instead of waiting for the load.
+//! session daemon is slow. A fork from another thread meanwhile would copy into the child the
+//! locks that liblttng-ust's constructor holds in a thread that does not exist there: the
+//! child's `exit` could then wait for ever in liblttng-ust's destructors. So the `prepare` hook
+//! waits for the load to finish (sleeping, holding no lock) and the child is an ordinary traced
+//! child; and a fork that went ahead just before the load started is waited for by the loading
+//! thread before `dlopen`. The wait is bounded by the registration timeout plus 2 s (at most 12 s); past that the
+//! fork goes ahead, the child's LTTng side stays off, and [`status()`](crate::status()) says so
+//! (such a child should end with `exec` or `_exit`). A fork that another caller of LTTng's fork
+//! hooks already claimed (see above), or under [`ForkPolicy::ExecOnly`], does not wait.
 //!
 //! # Opting out: processes that fork only to `exec`
 //!
@@ -52,8 +58,9 @@
 //! right for a child that calls `exec` or `_exit`.
 
 use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use cotrace_lttng_sys::sigset_t;
 
@@ -153,9 +160,15 @@ fn blockable_signals() -> impl Iterator<Item = libc::c_int> {
 }
 
 unsafe extern "C" fn prepare() {
+    let claimed_elsewhere = every_signal_blocked();
+    // Before taking any lock of ours: the loading thread may need them.
+    crate::loader::fork_starting(
+        !claimed_elsewhere && fork_policy() == ForkPolicy::TraceChildren,
+        load_wait_bound(),
+    );
     crate::refcount::lock_poll();
     let claim = match crate::loader::loaded() {
-        Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !every_signal_blocked() => {
+        Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !claimed_elsewhere => {
             // SAFETY: the pointer is this thread's own sigset, alive for the thread; LTTng
             // writes the old mask into it and takes its locks until one of the other hooks
             // runs. Nobody else holds LTTng's fork lock in this thread (its mask is not full).
@@ -168,6 +181,7 @@ unsafe extern "C" fn prepare() {
 }
 
 unsafe extern "C" fn parent() {
+    crate::loader::fork_done_in_parent();
     if CLAIMED.replace(false) {
         if let Some(lib) = crate::loader::loaded() {
             // SAFETY: the same thread's sigset that `prepare` filled.
@@ -178,6 +192,7 @@ unsafe extern "C" fn parent() {
 }
 
 unsafe extern "C" fn child() {
+    crate::loader::fork_done_in_child();
     let claimed = CLAIMED.replace(false);
     if crate::loader::forked_while_loading() {
         // liblttng-ust's constructor was running in a thread that does not exist here.
@@ -206,6 +221,34 @@ unsafe extern "C" fn child() {
     crate::refcount::restart_after_fork_child();
 }
 
+/// How long a fork waits for a load under way, in milliseconds (set by [`install`]).
+static LOAD_WAIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_REGISTER_TIMEOUT_MS + LOAD_WAIT_MARGIN_MS);
+
+/// LTTng-UST's registration timeout when `LTTNG_UST_REGISTER_TIMEOUT` is not set.
+const DEFAULT_REGISTER_TIMEOUT_MS: u64 = 3000;
+/// Added to the registration timeout: `dlopen`, relocation, starting LTTng's threads.
+const LOAD_WAIT_MARGIN_MS: u64 = 2000;
+/// A registration timeout of -1 (wait for ever) or above this still lets forks go after it.
+const MAX_REGISTER_WAIT_MS: u64 = 10_000;
+
+fn load_wait_bound() -> Duration {
+    Duration::from_millis(LOAD_WAIT_MS.load(Ordering::Relaxed))
+}
+
+/// How long loading liblttng-ust may take, as LTTng-UST reads `LTTNG_UST_REGISTER_TIMEOUT`
+/// (milliseconds; negative: for ever; unparsable: 0), capped, plus a margin.
+fn load_wait_ms(register_timeout: Option<&str>) -> u64 {
+    let timeout = match register_timeout {
+        None => DEFAULT_REGISTER_TIMEOUT_MS,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(ms) if ms < 0 => MAX_REGISTER_WAIT_MS,
+            Ok(ms) => (ms as u64).min(MAX_REGISTER_WAIT_MS),
+            Err(_) => 0,
+        },
+    };
+    timeout + LOAD_WAIT_MARGIN_MS
+}
+
 static INSTALLING: AtomicBool = AtomicBool::new(false);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 static PRELOADED: AtomicBool = AtomicBool::new(false);
@@ -230,6 +273,10 @@ pub(crate) fn install() {
             );
         }
     }
+    LOAD_WAIT_MS.store(
+        load_wait_ms(std::env::var("LTTNG_UST_REGISTER_TIMEOUT").ok().as_deref()),
+        Ordering::Relaxed,
+    );
     PRELOADED.store(fork_is_lttng_wrapper(), Ordering::Relaxed);
     // SAFETY: the handlers are plain functions that live for the whole process.
     let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
@@ -312,6 +359,16 @@ mod tests {
         );
         assert_eq!(policy_from_env(Some("")), None);
         assert_eq!(policy_from_env(None), None);
+    }
+
+    #[test]
+    fn load_wait_follows_lttng_register_timeout() {
+        assert_eq!(load_wait_ms(None), 5000);
+        assert_eq!(load_wait_ms(Some("0")), 2000);
+        assert_eq!(load_wait_ms(Some("250")), 2250);
+        assert_eq!(load_wait_ms(Some("-1")), 12_000);
+        assert_eq!(load_wait_ms(Some("3600000")), 12_000);
+        assert_eq!(load_wait_ms(Some("soon")), 2000);
     }
 
     /// The claim test sees a mask filled the way `lttng_ust_before_fork` fills it

@@ -10,8 +10,10 @@
 //! The library is never closed: call sites, probes and patched GOT slots refer to it for the
 //! rest of the process.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use cotrace_lttng_sys::{LIBLTTNG_UST_SONAME, LttngUst, hidden::Hidden};
 
@@ -35,6 +37,24 @@ static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
 /// apart by `RUNTIME` being complete.
 static LOADING: AtomicBool = AtomicBool::new(false);
 
+/// Forks between cotrace-ust's `prepare` hook and its `parent`/`child` hook that went ahead
+/// without waiting for a load (none was under way when they looked). The loading thread waits
+/// for them to be done before `dlopen`, so no fork lands in liblttng-ust's constructor: a fork
+/// either sees [`LOADING`] and waits, or the loader sees it here and waits (both sides write
+/// then read with `SeqCst`, so at least one sees the other).
+static FORKS_UNDER_WAY: AtomicU32 = AtomicU32::new(0);
+
+/// How long the loading thread waits for forks under way (a fork takes milliseconds; this only
+/// bounds a fork whose hooks are themselves stuck).
+const FORKS_WAIT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    // Whether this thread is inside `runtime()`'s loading path (and so may be the thread running
+    // liblttng-ust's constructor): a fork from it (from a signal handler) must not wait for
+    // itself.
+    static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Why liblttng-ust must not be used in this (forked) process; set by the fork child hook.
 #[derive(Clone, Copy)]
 pub(crate) enum ChildOff {
@@ -49,7 +69,10 @@ static CHILD_OFF: AtomicU8 = AtomicU8::new(0);
 fn child_off() -> Option<&'static str> {
     match CHILD_OFF.load(Ordering::Acquire) {
         0 => None,
-        1 => Some("this process was forked while another thread was loading liblttng-ust"),
+        1 => Some(
+            "this process was forked while another thread was loading liblttng-ust, for longer \
+             than a fork waits for it (LTTNG_UST_REGISTER_TIMEOUT + 2 s, at most 12 s)",
+        ),
         _ => Some("this process was forked under ForkPolicy::ExecOnly (COTRACE_UST_FORK)"),
     }
 }
@@ -64,11 +87,16 @@ pub(crate) fn runtime() -> Result<&'static Loaded, &'static str> {
         return r.as_ref().map_err(String::as_str);
     }
     crate::fork::install();
+    IN_RUNTIME.set(true);
     // Set before the once-cell can be running, cleared only once it is complete (whoever
     // completed it): whenever it is incomplete, a child sees LOADING.
     LOADING.store(true, Ordering::SeqCst);
-    let r = RUNTIME.get_or_init(|| load().inspect(crate::refcount::install));
+    let r = RUNTIME.get_or_init(|| {
+        wait_for_forks_under_way();
+        load().inspect(crate::refcount::install)
+    });
     LOADING.store(false, Ordering::SeqCst);
+    IN_RUNTIME.set(false);
     r.as_ref().map_err(String::as_str)
 }
 
@@ -86,6 +114,66 @@ pub(crate) fn loaded() -> Option<&'static Loaded> {
 fn secure_execution() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector; it returns 0 for an absent entry.
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Whether another thread is loading liblttng-ust (its constructor may be running).
+fn loading_elsewhere() -> bool {
+    LOADING.load(Ordering::SeqCst) && RUNTIME.get().is_none() && !IN_RUNTIME.get()
+}
+
+/// Sleeps 200 µs at a time (no lock, no allocation: fit for a fork hook) while `busy`, at most
+/// `bound`. Returns whether it gave up.
+fn sleep_while(bound: Duration, busy: impl Fn() -> bool) -> bool {
+    let mut deadline = None;
+    while busy() {
+        let now = Instant::now();
+        if now >= *deadline.get_or_insert(now + bound) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    false
+}
+
+/// In the loading thread, before `dlopen`: waits for forks that went ahead before
+/// [`LOADING`] was set.
+fn wait_for_forks_under_way() {
+    sleep_while(FORKS_WAIT, || FORKS_UNDER_WAY.load(Ordering::SeqCst) != 0);
+}
+
+/// In the fork `prepare` hook: marks a fork under way; if `may_wait` and another thread is
+/// loading liblttng-ust, first waits for the load to finish, at most `bound`. Every call is
+/// matched by [`fork_done`] in the `parent` and `child` hooks.
+///
+/// A fork while liblttng-ust's constructor runs would copy LTTng's locks held by the
+/// constructor's thread into a child where that thread does not exist: the child's `exit`
+/// then waits for ever in liblttng-ust's destructors (`lttng_ust_probe_unregister`). After the
+/// load, the `prepare` hook takes LTTng's locks with `lttng_ust_before_fork`, as for any fork.
+pub(crate) fn fork_starting(may_wait: bool, bound: Duration) {
+    loop {
+        FORKS_UNDER_WAY.fetch_add(1, Ordering::SeqCst);
+        if !may_wait || !loading_elsewhere() {
+            return;
+        }
+        // Not under way while waiting: the loader may be waiting for us.
+        FORKS_UNDER_WAY.fetch_sub(1, Ordering::SeqCst);
+        if sleep_while(bound, loading_elsewhere) {
+            // The load takes longer than a fork waits: go ahead (the child's LTTng side is off).
+            FORKS_UNDER_WAY.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+    }
+}
+
+/// In the fork `parent` hook: the fork [`fork_starting`] marked is done.
+pub(crate) fn fork_done_in_parent() {
+    FORKS_UNDER_WAY.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// In the fork `child` hook: the child's only thread is not forking any more, and the parent's
+/// other forking threads do not exist here.
+pub(crate) fn fork_done_in_child() {
+    FORKS_UNDER_WAY.store(0, Ordering::SeqCst);
 }
 
 /// In the fork child hook: whether the parent was loading liblttng-ust when it forked.
