@@ -109,6 +109,13 @@ fn notes(registration: &Registration, multi_asked: bool, fallback: Option<&str>)
     } else if multi_asked {
         notes.push("MULTI_FORMAT refused by this kernel (before 6.9): plain name".into());
     }
+    if !registration.outlives_registering_thread() {
+        notes.push(
+            "kept by the registering thread only (cotrace's registrar thread could not start): \
+             ftrace and perf stop reaching it when that thread exits"
+                .into(),
+        );
+    }
     (!notes.is_empty()).then(|| notes.join("; "))
 }
 

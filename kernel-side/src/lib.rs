@@ -105,6 +105,7 @@
 //! The minimum supported Rust version is 1.85 (edition 2024).
 #![deny(unsafe_code)]
 
+mod anchor;
 mod errno;
 mod error;
 mod format;

@@ -113,12 +113,24 @@ pub struct Registration {
     pub(crate) stats: Stats,
     /// False once [`Registration::unregister`] ran, so drop does not unregister twice.
     live: bool,
+    /// Whether cotrace's registrar thread holds the registration too ([`crate::anchor`]).
+    kept: bool,
 }
 
 /// Registers `word` for the event `format` with bit 31 and size 4, without flags.
 ///
 /// The kernel writes the event's current state into bit 31 at once and keeps updating it. The
-/// word's other bits are never touched.
+/// word's other bits are never touched. If `word` lives in a shared object (a plugin), that
+/// object is made permanent first ([`cotrace_pin`]): a later `dlclose` does not unmap memory
+/// the kernel writes into.
+///
+/// The registration outlives the calling thread: the kernel keeps enablers per group of
+/// threads, and drops a group's when its last thread exits, so the word is also registered
+/// from cotrace's registrar thread (`cotrace-user-events`, started at the first registration
+/// and alive until the process exits or execs); see
+/// [`outlives_registering_thread`](Registration::outlives_registering_thread). `fork` copies
+/// into the child the registrations of the forking thread's group: that of the first thread
+/// that registered (and of the threads it starts afterwards), which the registrar belongs to.
 ///
 /// # Errors
 ///
@@ -170,6 +182,9 @@ pub fn register_with(
         })
     })?;
     let address = word.kernel_address();
+    // The kernel writes bit 31 at this address until the process exits or execs: a word in a
+    // shared object (a plugin) must stay mapped after the application `dlclose`s it.
+    cotrace_pin::pin_object_containing(address as usize);
     let mut flags = 0;
     if options.persist {
         flags |= sys::FLAG_PERSIST;
@@ -200,6 +215,7 @@ pub fn register_with(
     match result {
         Ok(write_index) => {
             words.push(address as usize);
+            let kept = keep_after_thread_exit(data, name_args, flags, address as u64);
             Ok(Registration {
                 word,
                 data,
@@ -211,6 +227,7 @@ pub fn register_with(
                 persist: options.persist,
                 stats: Stats::default(),
                 live: true,
+                kept,
             })
         }
         Err(Errno::ADDRINUSE) if words.contains(&(address as usize)) => Err(Error::WordInUse),
@@ -225,7 +242,59 @@ pub fn register_with(
     }
 }
 
+/// Registers the word again from the registrar thread ([`crate::anchor`]): `EADDRINUSE` means
+/// the registrar's group already holds it (the calling thread belongs to that group). Whether
+/// the registration now outlives the calling thread.
+fn keep_after_thread_exit(
+    data: &'static DataFile,
+    name_args: CString,
+    flags: u16,
+    address: u64,
+) -> bool {
+    let outcome = crate::anchor::on_registrar(move || {
+        let current = data.verified().map_err(|_| Errno::BADF)?;
+        let mut reg = UserReg {
+            size: core::mem::size_of::<UserReg>() as u32,
+            enable_bit: KERNEL_BIT,
+            enable_size: ENABLE_SIZE,
+            flags,
+            enable_addr: address,
+            name_args: name_args.as_ptr() as u64,
+            write_index: 0,
+        };
+        sys::ioctl_reg(current.fd, &mut reg)
+    });
+    matches!(outcome, Some(Ok(()) | Err(Errno::ADDRINUSE)))
+}
+
+/// `DIAG_IOCSUNREG` of `address` on the calling thread's enabler group.
+fn unregister_here(data: &'static DataFile, address: u64) -> Result<()> {
+    let unreg = UserUnreg {
+        size: core::mem::size_of::<UserUnreg>() as u32,
+        disable_bit: KERNEL_BIT,
+        reserved: 0,
+        reserved2: 0,
+        disable_addr: address,
+    };
+    // The descriptor is checked first: an ioctl must never reach an application's file.
+    match data.verified() {
+        Ok(current) => sys::ioctl_unreg(current.fd, &unreg).map_err(|errno| Error::Kernel {
+            op: Op::Unregister,
+            errno,
+        }),
+        Err(why) => Err(Error::Unavailable(why)),
+    }
+}
+
 impl Registration {
+    /// Whether the registration outlives the thread that made it: the registrar thread holds it
+    /// too (see [`register`]). False only if that thread could not be started (then ftrace and
+    /// perf stop reaching this word when the registering thread, and every thread it started
+    /// afterwards, have exited).
+    pub fn outlives_registering_thread(&self) -> bool {
+        self.kept
+    }
+
     /// The registered word.
     pub fn word(&self) -> &'static EnableWord {
         self.word
@@ -324,25 +393,22 @@ impl Registration {
     fn unregister_now(&self) -> Result<()> {
         let address = self.word.kernel_address() as usize;
         let mut words = registered();
-        let unreg = UserUnreg {
-            size: core::mem::size_of::<UserUnreg>() as u32,
-            disable_bit: KERNEL_BIT,
-            reserved: 0,
-            reserved2: 0,
-            disable_addr: address as u64,
+        // The registrar's enabler, then the calling thread's (if it belongs to the group that
+        // registered): either may be the one the kernel still has.
+        let data = self.data;
+        let by_registrar = if self.kept {
+            crate::anchor::on_registrar(move || unregister_here(data, address as u64))
+        } else {
+            None
         };
-        // The descriptor is checked first: an ioctl must never reach an application's file.
-        let result = match self.data.verified() {
-            Ok(current) => sys::ioctl_unreg(current.fd, &unreg).map_err(|errno| Error::Kernel {
-                op: Op::Unregister,
-                errno,
-            }),
-            Err(why) => Err(Error::Unavailable(why)),
-        };
+        let here = unregister_here(self.data, address as u64);
         if let Some(i) = words.iter().position(|&a| a == address) {
             words.swap_remove(i);
         }
-        result
+        match by_registrar {
+            Some(Ok(())) => Ok(()),
+            _ => here,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Issue 9: a plugin (a shared object containing cotrace) that is `dlclose`d must not leave
 //! liblttng-ust's GOT pointing at unmapped code, nor the kernel writing bit 31 into unmapped or
-//! reused memory. cotrace pins the object holding its words and hooks at `init()`.
+//! reused memory. cotrace pins the object holding its words and hooks at `init()`, also when
+//! only the kernel side registered (no liblttng-ust).
 //!
 //! The plugin is loaded, initialized and closed; then its event is enabled by LTTng (a private
 //! lttng-sessiond: the enable calls the interposed attach function) and, where user_events
@@ -79,6 +80,84 @@ fn user_events_here() -> bool {
     false
 }
 
+type Fire = extern "C" fn(u64);
+
+/// Loads the plugin, calls its `cotrace_plugin_init` (which runs `cotrace::init`) and fires
+/// once (nobody enabled it yet), on a thread that then ends, and `dlclose`s it; returns its
+/// path, its word and its fire function.
+///
+/// On a thread that ends: the thread-local destructors the plugin's code registers (arc-swap's,
+/// the standard library's) also keep it loaded (glibc's `__cxa_thread_atexit_impl`), but only
+/// until that thread exits, so they must not be what keeps the words mapped.
+fn load_init_close() -> (CString, *const u32, Fire) {
+    let path = CString::new(plugin_path().into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: loading the test plugin runs no constructor of consequence; the symbols have the
+    // signatures of plugin-test/src/lib.rs.
+    let (word, fire) = unsafe {
+        let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        assert!(!h.is_null(), "dlopen: {}", dl_error());
+        let init = libc::dlsym(h, c"cotrace_plugin_init".as_ptr());
+        let fire = libc::dlsym(h, c"cotrace_plugin_fire".as_ptr());
+        assert!(!init.is_null() && !fire.is_null(), "dlsym: {}", dl_error());
+        let init: extern "C" fn() -> *const u32 = std::mem::transmute(init);
+        let fire: Fire = std::mem::transmute(fire);
+        let word = std::thread::spawn(move || {
+            let word = init() as usize;
+            fire(1);
+            word
+        })
+        .join()
+        .unwrap() as *const u32;
+        assert_eq!(libc::dlclose(h), 0, "dlclose: {}", dl_error());
+        (word, fire)
+    };
+    (path, word, fire)
+}
+
+/// The kernel writes bit 31 into the word of every registered event for the rest of the
+/// process, also when liblttng-ust is not installed and only the kernel side registered: the
+/// plugin must stay mapped then too (else a library loaded later at the same address would
+/// get the kernel's writes).
+#[test]
+fn kernel_only_plugin_closed_after_init_stays_mapped_and_is_traced() {
+    const NAME: &str = "kernel_only_plugin_closed_after_init_stays_mapped_and_is_traced";
+    let available = if Path::new(TRACEFS).join("user_events_data").exists() {
+        Ok(())
+    } else {
+        Err("no user_events in this kernel".to_owned())
+    };
+    if !common::user_events_or_skip(NAME, available) {
+        return;
+    }
+    isolated(NAME, || {
+        // No LTTng-UST: only the kernel side registers.
+        // SAFETY: set before the plugin's init reads it, while this isolated process runs this
+        // one test alone.
+        unsafe { std::env::set_var("COTRACE_UST_LIBRARY", "liblttng-ust-absent-here.so.1") };
+        let (path, word, fire) = load_init_close();
+        assert!(
+            still_loaded(&path),
+            "the plugin was unloaded by dlclose although the kernel holds its word's address"
+        );
+        // SAFETY: the word is an AtomicU32 in the plugin, which stays mapped (just checked).
+        let word = unsafe { AtomicU32::from_ptr(word.cast_mut()) };
+        let enable = Path::new(TRACEFS).join("events/user_events/plug_ping/enable");
+        std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
+        std::fs::write(&enable, "1").unwrap();
+        wait_word(word, "ftrace enable", |w| w == 0x8000_0000);
+        fire(3);
+        let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
+        assert!(
+            trace
+                .lines()
+                .any(|l| l.contains("plug_ping") && l.contains("(3)")),
+            "the kernel did not record the plugin's fire:\n{trace}"
+        );
+        std::fs::write(&enable, "0").unwrap();
+        wait_word(word, "ftrace disable", |w| w == 0);
+    });
+}
+
 #[test]
 fn plugin_closed_after_init_then_enabled_by_both_tracers_does_not_crash() {
     isolated(
@@ -92,22 +171,7 @@ fn plugin_closed_after_init_then_enabled_by_both_tracers_does_not_crash() {
             // isolated process runs this one test alone.
             unsafe { std::env::set_var("LTTNG_HOME", lttng.home()) };
 
-            let path = CString::new(plugin_path().into_os_string().into_encoded_bytes()).unwrap();
-            // SAFETY: loading the test plugin runs no constructor of consequence; the symbols
-            // have the signatures of plugin-test/src/lib.rs.
-            let (word, fire) = unsafe {
-                let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
-                assert!(!h.is_null(), "dlopen: {}", dl_error());
-                let init = libc::dlsym(h, c"cotrace_plugin_init".as_ptr());
-                let fire = libc::dlsym(h, c"cotrace_plugin_fire".as_ptr());
-                assert!(!init.is_null() && !fire.is_null(), "dlsym: {}", dl_error());
-                let init: extern "C" fn() -> *const u32 = std::mem::transmute(init);
-                let fire: extern "C" fn(u64) = std::mem::transmute(fire);
-                let word = init();
-                fire(1); // nobody enabled it yet
-                assert_eq!(libc::dlclose(h), 0, "dlclose: {}", dl_error());
-                (word, fire)
-            };
+            let (path, word, fire) = load_init_close();
             // The plugin holds registered words and liblttng-ust's GOT points into it: it must
             // still be mapped.
             assert!(

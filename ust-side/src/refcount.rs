@@ -99,29 +99,9 @@ pub(crate) fn push(event: &'static EventRuntime) {
 /// When cotrace lives in a shared object that the application loads and later closes (a
 /// plugin), the object holds what others keep pointers to for the rest of the process: enable
 /// words the kernel writes bit 31 into, event definitions the lock-free list walks, and the
-/// functions liblttng-ust's GOT and `pthread_atfork` call. Unmapping it would make those writes
-/// and calls land in unmapped or reused memory, so every registration pins it: `dladdr` names
-/// the object, and `dlopen(name, RTLD_NOLOAD | RTLD_NODELETE)` marks the already loaded object
-/// undeletable (idempotent; the reference it takes is kept on purpose). No lock of ours is
-/// taken, so a fork at any moment cannot leave one held. The main program, and anything
-/// `dladdr` cannot name (heap memory), is left alone: it is never unloaded.
+/// functions liblttng-ust's GOT and `pthread_atfork` call. See [`cotrace_pin`].
 pub(crate) fn pin_object_of(addr: usize) {
-    // SAFETY: dladdr only fills `info`; the file name it returns is a NUL-terminated string
-    // owned by the dynamic loader, valid while the object is loaded (it is: it holds `addr`).
-    // dlopen with RTLD_NOLOAD never loads anything: it finds the loaded object by that name.
-    unsafe {
-        let mut info: libc::Dl_info = core::mem::zeroed();
-        if libc::dladdr(addr as *const c_void, &mut info) == 0
-            || info.dli_fname.is_null()
-            || *info.dli_fname == 0
-        {
-            return;
-        }
-        let _handle = libc::dlopen(
-            info.dli_fname,
-            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-        );
-    }
+    cotrace_pin::pin_object_containing(addr);
 }
 
 fn events() -> impl Iterator<Item = &'static EventRuntime> {

@@ -1,0 +1,56 @@
+//! A registration outlives the thread that made it.
+//!
+//! Linux keeps a process's enablers (the address and bit the kernel updates) in a
+//! `user_event_mm` attached to the thread that registered, shared only with the threads it
+//! starts afterwards, and drops it with every enabler in it when the last of those threads exits
+//! (`user_event_mm_remove` in kernel/trace/trace_events_user.c). A word registered from a
+//! worker thread that then exits would no longer follow ftrace, and the event would never be
+//! written again. Needs user_events: scripts/test-kernel.sh runs it in the VM.
+
+mod common;
+
+use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+
+/// Registered by a thread that has exited: ftrace's enable still sets bit 31, the write is
+/// recorded, and disabling clears the bit.
+#[test]
+fn registered_by_a_thread_that_exited_the_word_still_follows_ftrace() {
+    let Some(tracefs) = common::user_events("th_exited") else {
+        return;
+    };
+    let name = common::unique("th_exited");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("n", FieldType::U32)
+        .unwrap();
+    let reg = std::thread::spawn(move || register(word, format).unwrap())
+        .join()
+        .unwrap();
+
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    assert_eq!(reg.write(&[Value::U32(41)]), Ok(WriteOutcome::Written));
+    let line = common::wait_trace_line(tracefs, &name, &[]);
+    assert!(line.contains("(41)"), "line: {line}");
+    common::set_enabled(tracefs, &name, false);
+    common::wait_kernel_bit(word, false);
+}
+
+/// Registered by a thread that has exited, unregistered from another: the kernel accepts it.
+#[test]
+fn registered_by_a_thread_that_exited_unregisters_from_another() {
+    let Some(_tracefs) = common::user_events("th_unreg") else {
+        return;
+    };
+    let name = common::unique("th_unreg");
+    let word = common::leak_word();
+    let format = EventFormat::new(&name)
+        .unwrap()
+        .field("n", FieldType::U32)
+        .unwrap();
+    let reg = std::thread::spawn(move || register(word, format).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(reg.unregister(), Ok(()));
+}
