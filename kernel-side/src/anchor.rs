@@ -23,6 +23,7 @@
 //! the kernel updates together with the first. Unregistering removes both. In a forked child
 //! the parent's registrar does not exist: the first registration there starts the child's own.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -41,8 +42,21 @@ struct Registrar {
 /// a `fork` would stay held for ever in the child.
 static REGISTRAR: ArcSwapOption<Registrar> = ArcSwapOption::const_empty();
 
+thread_local! {
+    // The process id in which this thread started the registrar (after registering): the
+    // registrar shares this thread's enabler group, so this thread's registrations need no
+    // second one. A forked child's copy of the thread has another process id.
+    static STARTED_REGISTRAR_IN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread's registrations are already kept by the registrar: it started the
+/// registrar, in this process, after registering (so they share one enabler group).
+pub(crate) fn calling_thread_is_kept() -> bool {
+    STARTED_REGISTRAR_IN.get() == std::process::id()
+}
+
 /// This process's registrar, started on first use (from the calling thread, whose
-/// `user_event_mm` it shares); `None` if no thread can be started. One inherited from a parent
+/// `user_event_mm` it shares: callers have registered on it first); `None` if no thread can be started. One inherited from a parent
 /// process (whose thread does not exist here) is replaced.
 fn registrar() -> Option<Arc<Registrar>> {
     let pid = std::process::id();
@@ -72,6 +86,8 @@ fn registrar() -> Option<Arc<Registrar>> {
         _ => false,
     };
     if won {
+        // Called after this thread registered: the new thread shares its enabler group.
+        STARTED_REGISTRAR_IN.set(pid);
         Some(mine)
     } else {
         // Another thread started one first: ours ends as its sender drops.
@@ -80,6 +96,7 @@ fn registrar() -> Option<Arc<Registrar>> {
 }
 
 /// Runs `work` on the registrar thread and returns its result; `None` if there is no registrar.
+/// Call it only after the calling thread registered something (see [`registrar`]).
 pub(crate) fn on_registrar<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Option<R> {

@@ -251,6 +251,9 @@ fn keep_after_thread_exit(
     flags: u16,
     address: u64,
 ) -> bool {
+    if crate::anchor::calling_thread_is_kept() {
+        return true;
+    }
     let outcome = crate::anchor::on_registrar(move || {
         let current = data.verified().map_err(|_| Errno::BADF)?;
         let mut reg = UserReg {
