@@ -36,6 +36,20 @@
 //! unregisters (`DIAG_IOCSUNREG`); the kernel deletes a non-persistent event when its last
 //! registration goes.
 //!
+//! # Threads and `fork`
+//!
+//! The kernel keeps a process's enablers (each registered word's address and bit) per group of
+//! threads, not per process: a registration from a thread outside any group starts one, threads
+//! that thread starts afterwards join it, `fork` from one of them copies it into the child, and
+//! it is dropped with all its enablers when its last thread exits (`user_event_mm` in
+//! kernel/trace/trace_events_user.c). So every word is also registered from cotrace's registrar
+//! thread, `cotrace-user-events`: it is started by the first thread that registers, right after
+//! that registration (so it joins that thread's group and keeps it alive), and lives until the
+//! process exits or execs. A word registered from a worker thread keeps following ftrace and
+//! perf after that thread ends, and unregisters from any thread
+//! ([`Registration::outlives_registering_thread`]). A forked child gets the registrations of
+//! the forking thread's group; its first registration starts its own registrar.
+//!
 //! # What the kernel returns
 //!
 //! | errno | where | reported as |
