@@ -7,11 +7,10 @@
 #[path = "../ust-side/tests/common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use common::{fake_sessiond, fork_n, isolated_within};
+use common::{fake_sessiond, fork_n, isolated_within, load_in_background};
 
 cotrace::provider! {
     /// Events of this test.
@@ -48,21 +47,8 @@ fn fork_during_init_child_init_returns() {
         "fork_during_init_child_init_returns",
         Duration::from_secs(60),
         || {
-            let connected = fake_sessiond("rootforkinit");
-            let done = Arc::new(AtomicBool::new(false));
-            let initializer = {
-                let done = done.clone();
-                std::thread::spawn(move || {
-                    let status = cotrace::init();
-                    done.store(true, Ordering::SeqCst);
-                    status
-                })
-            };
-            let start = Instant::now();
-            while !connected.load(Ordering::SeqCst) {
-                assert!(start.elapsed() < Duration::from_secs(10), "never connected");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            fake_sessiond("rootforkinit");
+            let (initializer, done) = load_in_background(cotrace::init);
             let mut during = 0;
             while !done.load(Ordering::SeqCst) {
                 fork_n(1, || {}, || {}, child);

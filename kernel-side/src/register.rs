@@ -12,6 +12,7 @@ use cotrace_word::layout::{ENABLE_SIZE, KERNEL_BIT};
 use crate::errno::Errno;
 use crate::error::{Error, FormatError, Op, Result};
 use crate::format::EventFormat;
+use crate::sys::RawFd;
 use crate::sys::{self, UserReg, UserUnreg};
 use crate::tracefs::{Current, DataFile, data_file};
 use crate::write::Stats;
@@ -194,18 +195,7 @@ pub fn register_with(
     }
 
     let mut words = registered();
-    let attempt = |flags: u16| {
-        let mut reg = UserReg {
-            size: core::mem::size_of::<UserReg>() as u32,
-            enable_bit: KERNEL_BIT,
-            enable_size: ENABLE_SIZE,
-            flags,
-            enable_addr: address as u64,
-            name_args: name_args.as_ptr() as u64,
-            write_index: 0,
-        };
-        sys::ioctl_reg(current.fd, &mut reg).map(|()| reg.write_index)
-    };
+    let attempt = |flags: u16| register_word(current.fd, address as u64, &name_args, flags);
     let mut result = attempt(flags);
     if result == Err(Errno::INVAL) && flags & sys::FLAG_MULTI_FORMAT != 0 {
         // Kernels before 6.9 refuse unknown flags with EINVAL: try the plain format.
@@ -256,22 +246,45 @@ fn keep_after_thread_exit(
     }
     let outcome = crate::anchor::on_registrar(move || {
         let current = data.verified().map_err(|_| Errno::BADF)?;
-        let mut reg = UserReg {
-            size: core::mem::size_of::<UserReg>() as u32,
-            enable_bit: KERNEL_BIT,
-            enable_size: ENABLE_SIZE,
-            flags,
-            enable_addr: address,
-            name_args: name_args.as_ptr() as u64,
-            write_index: 0,
-        };
-        sys::ioctl_reg(current.fd, &mut reg)
+        register_word(current.fd, address, &name_args, flags)
     });
-    matches!(outcome, Some(Ok(()) | Err(Errno::ADDRINUSE)))
+    matches!(outcome, Some(Ok(_) | Err(Errno::ADDRINUSE)))
 }
 
 /// `DIAG_IOCSUNREG` of `address` on the calling thread's enabler group.
 fn unregister_here(data: &'static DataFile, address: u64) -> Result<()> {
+    // The descriptor is checked first: an ioctl must never reach an application's file.
+    match data.verified() {
+        Ok(current) => unregister_word(current.fd, address).map_err(|errno| Error::Kernel {
+            op: Op::Unregister,
+            errno,
+        }),
+        Err(why) => Err(Error::Unavailable(why)),
+    }
+}
+
+/// `DIAG_IOCSREG` of `address` (bit 31, 4 bytes) for the event `name_args` with `flags`, on the
+/// calling thread's enabler group: the kernel's write index.
+fn register_word(
+    fd: RawFd,
+    address: u64,
+    name_args: &CString,
+    flags: u16,
+) -> core::result::Result<u32, Errno> {
+    let mut reg = UserReg {
+        size: core::mem::size_of::<UserReg>() as u32,
+        enable_bit: KERNEL_BIT,
+        enable_size: ENABLE_SIZE,
+        flags,
+        enable_addr: address,
+        name_args: name_args.as_ptr() as u64,
+        write_index: 0,
+    };
+    sys::ioctl_reg(fd, &mut reg).map(|()| reg.write_index)
+}
+
+/// `DIAG_IOCSUNREG` of `address` (bit 31) from the calling thread's enabler group.
+fn unregister_word(fd: RawFd, address: u64) -> core::result::Result<(), Errno> {
     let unreg = UserUnreg {
         size: core::mem::size_of::<UserUnreg>() as u32,
         disable_bit: KERNEL_BIT,
@@ -279,14 +292,7 @@ fn unregister_here(data: &'static DataFile, address: u64) -> Result<()> {
         reserved2: 0,
         disable_addr: address,
     };
-    // The descriptor is checked first: an ioctl must never reach an application's file.
-    match data.verified() {
-        Ok(current) => sys::ioctl_unreg(current.fd, &unreg).map_err(|errno| Error::Kernel {
-            op: Op::Unregister,
-            errno,
-        }),
-        Err(why) => Err(Error::Unavailable(why)),
-    }
+    sys::ioctl_unreg(fd, &unreg)
 }
 
 impl Registration {
@@ -345,27 +351,11 @@ impl Registration {
             return Ok(true);
         }
         let address = self.word.kernel_address() as u64;
-        let unreg = UserUnreg {
-            size: core::mem::size_of::<UserUnreg>() as u32,
-            disable_bit: KERNEL_BIT,
-            reserved: 0,
-            reserved2: 0,
-            disable_addr: address,
-        };
-        let _ = sys::ioctl_unreg(current.fd, &unreg);
+        let _ = unregister_word(current.fd, address);
         let name_args = CString::new(self.format.as_str()).map_err(|_| Errno::INVAL)?;
-        let mut reg = UserReg {
-            size: core::mem::size_of::<UserReg>() as u32,
-            enable_bit: KERNEL_BIT,
-            enable_size: ENABLE_SIZE,
-            flags: self.flags,
-            enable_addr: address,
-            name_args: name_args.as_ptr() as u64,
-            write_index: 0,
-        };
-        sys::ioctl_reg(current.fd, &mut reg)?;
+        let write_index = register_word(current.fd, address, &name_args, self.flags)?;
         self.slot
-            .store(slot(current.generation, reg.write_index), Ordering::Release);
+            .store(slot(current.generation, write_index), Ordering::Release);
         Ok(true)
     }
 

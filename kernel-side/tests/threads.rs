@@ -9,16 +9,12 @@
 
 mod common;
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+use cotrace_kernel::{EventFormat, FieldType, Registration, Value, WriteOutcome, register};
+use cotrace_word::EnableWord;
 
-/// Registered by a thread that has exited: ftrace's enable still sets bit 31, the write is
-/// recorded, and disabling clears the bit.
-#[test]
-fn registered_by_a_thread_that_exited_the_word_still_follows_ftrace() {
-    let Some(tracefs) = common::user_events("th_exited") else {
-        return;
-    };
-    let name = common::unique("th_exited");
+/// An event `<prefix>_...` with one `u32` field, registered by a thread that has exited.
+fn registered_by_an_exited_thread(prefix: &str) -> (String, &'static EnableWord, Registration) {
+    let name = common::unique(prefix);
     let word = common::leak_word();
     let format = EventFormat::new(&name)
         .unwrap()
@@ -27,7 +23,17 @@ fn registered_by_a_thread_that_exited_the_word_still_follows_ftrace() {
     let reg = std::thread::spawn(move || register(word, format).unwrap())
         .join()
         .unwrap();
+    (name, word, reg)
+}
 
+/// Registered by a thread that has exited: ftrace's enable still sets bit 31, the write is
+/// recorded, and disabling clears the bit.
+#[test]
+fn registered_by_a_thread_that_exited_the_word_still_follows_ftrace() {
+    let Some(tracefs) = common::user_events("th_exited") else {
+        return;
+    };
+    let (name, word, reg) = registered_by_an_exited_thread("th_exited");
     common::set_enabled(tracefs, &name, true);
     common::wait_kernel_bit(word, true);
     assert_eq!(reg.write(&[Value::U32(41)]), Ok(WriteOutcome::Written));
@@ -40,17 +46,9 @@ fn registered_by_a_thread_that_exited_the_word_still_follows_ftrace() {
 /// Registered by a thread that has exited, unregistered from another: the kernel accepts it.
 #[test]
 fn registered_by_a_thread_that_exited_unregisters_from_another() {
-    let Some(_tracefs) = common::user_events("th_unreg") else {
+    if common::user_events("th_unreg").is_none() {
         return;
-    };
-    let name = common::unique("th_unreg");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("n", FieldType::U32)
-        .unwrap();
-    let reg = std::thread::spawn(move || register(word, format).unwrap())
-        .join()
-        .unwrap();
+    }
+    let (_name, _word, reg) = registered_by_an_exited_thread("th_unreg");
     assert_eq!(reg.unregister(), Ok(()));
 }

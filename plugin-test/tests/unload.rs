@@ -114,6 +114,25 @@ fn load_init_close() -> (CString, *const u32, Fire) {
     (path, word, fire)
 }
 
+/// ftrace enables `plug_ping`: the word becomes bit 31 plus `users`, `fire(3)` is recorded in
+/// the `trace` file; ftrace disables it: the word is back to `users`.
+fn ftrace_records_a_fire(word: &AtomicU32, fire: Fire, users: u32) {
+    let enable = Path::new(TRACEFS).join("events/user_events/plug_ping/enable");
+    std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
+    std::fs::write(&enable, "1").unwrap();
+    wait_word(word, "ftrace enable", |w| w == 0x8000_0000 | users);
+    fire(3);
+    let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("plug_ping") && l.contains("(3)")),
+        "the kernel did not record the plugin's fire:\n{trace}"
+    );
+    std::fs::write(&enable, "0").unwrap();
+    wait_word(word, "ftrace disable", |w| w == users);
+}
+
 /// The kernel writes bit 31 into the word of every registered event for the rest of the
 /// process, also when liblttng-ust is not installed and only the kernel side registered: the
 /// plugin must stay mapped then too (else a library loaded later at the same address would
@@ -141,20 +160,7 @@ fn kernel_only_plugin_closed_after_init_stays_mapped_and_is_traced() {
         );
         // SAFETY: the word is an AtomicU32 in the plugin, which stays mapped (just checked).
         let word = unsafe { AtomicU32::from_ptr(word.cast_mut()) };
-        let enable = Path::new(TRACEFS).join("events/user_events/plug_ping/enable");
-        std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
-        std::fs::write(&enable, "1").unwrap();
-        wait_word(word, "ftrace enable", |w| w == 0x8000_0000);
-        fire(3);
-        let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
-        assert!(
-            trace
-                .lines()
-                .any(|l| l.contains("plug_ping") && l.contains("(3)")),
-            "the kernel did not record the plugin's fire:\n{trace}"
-        );
-        std::fs::write(&enable, "0").unwrap();
-        wait_word(word, "ftrace disable", |w| w == 0);
+        ftrace_records_a_fire(word, fire, 0);
     });
 }
 
@@ -188,21 +194,8 @@ fn plugin_closed_after_init_then_enabled_by_both_tracers_does_not_crash() {
 
             // The kernel half, where user_events exists.
             let kernel = user_events_here();
-            let enable = Path::new(TRACEFS).join("events/user_events/plug_ping/enable");
             if kernel {
-                std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
-                std::fs::write(&enable, "1").unwrap();
-                wait_word(word, "ftrace enable", |w| w == 0x8000_0001);
-                fire(3);
-                let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
-                assert!(
-                    trace
-                        .lines()
-                        .any(|l| l.contains("plug_ping") && l.contains("(3)")),
-                    "the kernel did not record the plugin's fire:\n{trace}"
-                );
-                std::fs::write(&enable, "0").unwrap();
-                wait_word(word, "ftrace disable", |w| w == 1);
+                ftrace_records_a_fire(word, fire, 1);
             }
 
             lttng.lttng(&["stop", "pg"]);

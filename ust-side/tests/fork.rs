@@ -13,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fake_sessiond, fork_n, isolated_within};
+use common::{fake_sessiond, fork_n, isolated_within, load_in_background};
 
 /// Generous: 100 forks take well under a second here.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -107,28 +107,14 @@ fn fork_while_loading_waits_for_the_load_and_the_child_exits() {
         "fork_while_loading_waits_for_the_load_and_the_child_exits",
         LIMIT,
         || {
-            use std::sync::Arc;
-            use std::sync::atomic::{AtomicBool, Ordering};
-            let connected = fake_sessiond("forkload");
-            let done = Arc::new(AtomicBool::new(false));
-            let loader = {
-                let done = done.clone();
-                std::thread::spawn(move || {
-                    let start = Instant::now();
-                    let status = cotrace_ust::status();
-                    done.store(true, Ordering::SeqCst);
-                    (status, start.elapsed())
-                })
-            };
+            use std::sync::atomic::Ordering;
+            fake_sessiond("forkload");
             let start = Instant::now();
-            while !connected.load(Ordering::SeqCst) {
-                assert!(
-                    start.elapsed() < Duration::from_secs(10),
-                    "liblttng-ust never connected"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // liblttng-ust's constructor is running (it connected and waits for an answer).
+            let (loader, done) = load_in_background(|| {
+                let start = Instant::now();
+                (cotrace_ust::status(), start.elapsed())
+            });
+            // liblttng-ust is loading (with the silent daemon, its constructor waits 3 s).
             let mut during = 0;
             let mut first_fork_returned_after_load = None;
             while !done.load(Ordering::SeqCst) {
@@ -140,7 +126,7 @@ fn fork_while_loading_waits_for_the_load_and_the_child_exits() {
             let (status, took) = loader.join().unwrap();
             println!(
                 "loading took {took:?}; {during} fork(s) started meanwhile, which returned (child \
-                 re-registered and exited) {forks_took:?} after liblttng-ust connected; \
+                 re-registered and exited) {forks_took:?} after the load started; \
                  parent: {status}"
             );
             assert!(

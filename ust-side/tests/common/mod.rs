@@ -140,6 +140,40 @@ pub fn fork_n(
     }
 }
 
+/// Runs `load` (something that loads liblttng-ust) on a new thread, which sets the returned flag
+/// when `load` returns, and waits until liblttng-ust is mapped into this process (at most 10 s):
+/// the load is then under way, and with a [`fake_sessiond`] its constructor waits for seconds.
+/// (Not until it connected to the fake daemon: that has been seen to happen only as the
+/// constructor's wait ended.)
+pub fn load_in_background<T: Send + 'static>(
+    load: impl FnOnce() -> T + Send + 'static,
+) -> (
+    std::thread::JoinHandle<T>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let loader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let result = load();
+            done.store(true, Ordering::SeqCst);
+            result
+        })
+    };
+    let start = Instant::now();
+    let mapped =
+        || std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("liblttng-ust.so"));
+    while !mapped() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "liblttng-ust was never loaded"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (loader, done)
+}
+
 /// A session daemon that accepts liblttng-ust's connections and never answers, so that
 /// loading liblttng-ust (and LTTng's child hook) waits out LTTng's 3 s registration timeout.
 /// Sets `LTTNG_HOME`; the returned flag turns true when liblttng-ust connected.
