@@ -15,17 +15,20 @@
 //! On targets other than Linux there is nothing to do and [`pin_object_containing`] returns
 //! `false`.
 
-/// Makes the loaded object (executable or shared object) that contains `address` (only looked
-/// up, never dereferenced) permanent:
-/// a later `dlclose` no longer unmaps it (`RTLD_NODELETE`). Returns whether `address` lies in
-/// a named object, which is then pinned; `false` for memory no object holds (the heap, a
-/// stack), which needs no pinning to stay valid, or the unnamed main program, which is never
-/// unloaded.
+#[cfg(target_os = "linux")]
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Makes the shared object that contains `address` (only looked up, never dereferenced)
+/// permanent: a later `dlclose` no longer unmaps it (`RTLD_NODELETE`). Returns whether it
+/// pinned one; `false` for memory no object holds (the heap, a stack), which needs no pinning
+/// to stay valid, and for the main program, which is never unloaded.
 ///
 /// `dladdr` names the object, and `dlopen(name, RTLD_NOLOAD | RTLD_NODELETE)` marks the already
-/// loaded object (it never loads anything; calling it again is harmless; the reference it takes
-/// is kept on purpose). It takes the dynamic loader's lock, so it is not for a hot path; it
-/// takes no lock of cotrace's, so a fork at any moment cannot leave one of ours held.
+/// loaded object (it never loads anything; the reference it takes is kept on purpose). Each
+/// object is marked once: later calls for it, and every call for the main program (found
+/// through `getauxval(AT_PHDR)`), cost one `dladdr` and no system call. It takes the dynamic
+/// loader's lock, so it is not for a hot path; it takes no lock of cotrace's, so a fork at any
+/// moment cannot leave one of ours held.
 ///
 /// # Examples
 ///
@@ -33,29 +36,64 @@
 /// use cotrace_pin::pin_object_containing;
 ///
 /// static WORD: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-/// // A static of the main program: never unloaded, nothing to pin (and nothing goes wrong).
-/// pin_object_containing(WORD.as_ptr() as usize);
+/// // A static of the main program: never unloaded, nothing to pin.
+/// assert!(!pin_object_containing(WORD.as_ptr() as usize));
 /// ```
 #[cfg(target_os = "linux")]
 pub fn pin_object_containing(address: usize) -> bool {
-    // SAFETY: dladdr only reads the loader's tables and fills `info`; the file name it returns
-    // is a NUL-terminated string owned by the dynamic loader, valid while the object is loaded
-    // (it is: it holds `address`, and nothing here closes it). dlopen with RTLD_NOLOAD never
-    // loads anything: it finds the already loaded object by that name.
-    unsafe {
-        let mut info: libc::Dl_info = core::mem::zeroed();
-        if libc::dladdr(address as *const libc::c_void, &mut info) == 0
-            || info.dli_fname.is_null()
-            || *info.dli_fname == 0
-        {
-            return false;
-        }
-        let _kept = libc::dlopen(
-            info.dli_fname,
-            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-        );
-        !_kept.is_null()
+    let Some((base, name)) = object_of(address) else {
+        return false;
+    };
+    if Some(base) == object_of(main_program_headers()).map(|(b, _)| b) {
+        return false;
     }
+    if PINNED.iter().any(|p| p.load(Ordering::Relaxed) == base) {
+        return true;
+    }
+    // SAFETY: `name` is the NUL-terminated file name dladdr returned, owned by the dynamic
+    // loader and valid while the object is loaded (it is: it holds `address`, and nothing here
+    // closes it). dlopen with RTLD_NOLOAD never loads anything: it finds the loaded object.
+    let kept = unsafe {
+        libc::dlopen(
+            name,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        )
+    };
+    if kept.is_null() {
+        return false;
+    }
+    // Permanent now, so its load address can never name another object: remember it (a full
+    // table only costs later calls a dlopen).
+    let _ = PINNED.iter().any(|p| {
+        p.compare_exchange(0, base, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    });
+    true
+}
+
+/// Load addresses of the objects already pinned.
+#[cfg(target_os = "linux")]
+static PINNED: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+
+/// The load address and file name of the object that contains `address`, if any.
+#[cfg(target_os = "linux")]
+fn object_of(address: usize) -> Option<(usize, *const libc::c_char)> {
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads the loader's tables and fills `info` (zeroed, so fully
+    // initialised either way).
+    let found = unsafe { libc::dladdr(address as *const libc::c_void, info.as_mut_ptr()) };
+    // SAFETY: zero-initialised above and possibly filled by dladdr.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: a non-null dli_fname is a NUL-terminated string owned by the loader.
+    (found != 0 && !info.dli_fname.is_null() && unsafe { *info.dli_fname } != 0)
+        .then_some((info.dli_fbase as usize, info.dli_fname))
+}
+
+/// An address inside the main program: its program headers, from the auxiliary vector.
+#[cfg(target_os = "linux")]
+fn main_program_headers() -> usize {
+    // SAFETY: getauxval only reads the auxiliary vector; 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_PHDR) as usize }
 }
 
 /// Not Linux: nothing is pinned.
@@ -77,9 +115,19 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore)]
+    fn the_main_program_is_left_alone() {
+        static IN_MAIN: u32 = 0;
+        assert!(!pin_object_containing(&IN_MAIN as *const u32 as usize));
+        assert!(!pin_object_containing(main_program_headers()));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
     fn a_shared_library_function_is_pinned() {
         // libc is a named, loaded object: pinning it succeeds (and changes nothing: it is
         // never unloaded anyway).
         assert!(pin_object_containing(libc::getpid as *const () as usize));
+        // Again: from the table of pinned objects.
+        assert!(pin_object_containing(libc::getppid as *const () as usize));
     }
 }
