@@ -343,6 +343,44 @@ fn kernel_records_defined_events() {
     );
 }
 
+/// The kernel half, in the VM: an event defined on a thread that started before `init` and has
+/// exited since keeps following ftrace. The kernel drops a thread group's registrations with its
+/// last thread; cotrace's registrar thread holds them too.
+#[test]
+fn kernel_keeps_an_event_defined_on_a_thread_that_exited() {
+    const NAME: &str = "kernel_keeps_an_event_defined_on_a_thread_that_exited";
+    if !common::user_events_or_skip(NAME, kernel_available()) {
+        return;
+    }
+    common::isolated(NAME, || {
+        let (go, ready) = std::sync::mpsc::channel::<()>();
+        // Started before any registration: not in the group `init` starts.
+        let worker = std::thread::spawn(move || {
+            ready.recv().unwrap();
+            EventBuilder::new("dynk", "from_worker")
+                .field("n", FieldKind::U32)
+                .register()
+                .unwrap()
+        });
+        cotrace::init();
+        go.send(()).unwrap();
+        let event = worker.join().unwrap();
+        std::fs::write(Path::new(TRACEFS).join("trace"), "").unwrap();
+        let enable = Path::new(TRACEFS).join("events/user_events/dynk_from_worker/enable");
+        std::fs::write(&enable, "1").unwrap();
+        wait_until("ftrace to enable dynk_from_worker", || event.is_enabled());
+        event.fire(&[Value::U32(5)]).unwrap();
+        std::fs::write(&enable, "0").unwrap();
+        let trace = std::fs::read_to_string(Path::new(TRACEFS).join("trace")).unwrap();
+        assert!(
+            trace
+                .lines()
+                .any(|l| l.contains("dynk_from_worker: n=0x5 (5)")),
+            "{trace}"
+        );
+    });
+}
+
 fn kernel_available() -> Result<(), String> {
     cotrace::cotrace_kernel::availability()
         .map(|_| ())
