@@ -122,6 +122,7 @@
 mod anchor;
 mod errno;
 mod error;
+mod fork;
 mod format;
 mod register;
 mod sys;

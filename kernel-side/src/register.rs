@@ -27,6 +27,11 @@ const DELETE_RETRY_EVERY: Duration = Duration::from_millis(2);
 /// classified correctly.
 static REGISTERED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
+/// The registry's lock itself, for the fork handlers ([`crate::fork`]).
+pub(crate) fn registered_lock() -> &'static Mutex<Vec<usize>> {
+    &REGISTERED
+}
+
 fn registered() -> std::sync::MutexGuard<'static, Vec<usize>> {
     // A panic while holding the lock leaves the Vec consistent (single push/retain calls).
     REGISTERED.lock().unwrap_or_else(|p| p.into_inner())
@@ -174,6 +179,7 @@ pub fn register_with(
     options: RegisterOptions,
 ) -> Result<Registration> {
     let data = data_file().map_err(|u| Error::Unavailable(u.clone()))?;
+    crate::fork::install();
     let current = data.verified()?;
     // Cannot fail: EventFormat only holds validated identifiers.
     let name_args = CString::new(format.as_str()).map_err(|_| {

@@ -44,7 +44,7 @@ pub(crate) struct DataFile {
 
 /// What happened to the descriptor (under [`DataFile::renewal`]).
 #[derive(Debug, Default)]
-struct Renewal {
+pub(crate) struct Renewal {
     reopened: u32,
     lost: Option<Unavailable>,
     last_attempt: Option<Instant>,
@@ -87,6 +87,11 @@ impl DataFile {
                     self.identity.1.load(Ordering::Relaxed),
                 )
             })
+    }
+
+    /// The renewal lock itself, for the fork handlers ([`crate::fork`]).
+    pub(crate) fn renewal_lock(&'static self) -> &'static Mutex<Renewal> {
+        &self.renewal
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Renewal> {
@@ -229,7 +234,17 @@ static DATA_FILE: OnceLock<Result<DataFile, Unavailable>> = OnceLock::new();
 /// change is not seen. The descriptor is never closed by this crate; if the application closes
 /// it, it is replaced (see [`DataFile`]).
 pub(crate) fn data_file() -> Result<&'static DataFile, &'static Unavailable> {
-    DATA_FILE.get_or_init(open_data_file).as_ref()
+    if let Some(opened) = DATA_FILE.get() {
+        return opened.as_ref();
+    }
+    // Opened outside the cell, then stored: `get_or_init` would keep the cell "being
+    // initialized" for the whole discovery, and a child forked meanwhile would wait for ever
+    // for a thread that does not exist there. Two threads racing here both open; the loser's
+    // descriptor is closed.
+    if let Err(Ok(lost)) = DATA_FILE.set(open_data_file()) {
+        sys::close(lost.current().fd);
+    }
+    DATA_FILE.get().expect("set above").as_ref()
 }
 
 /// The state of this process's `user_events_data` descriptor, after checking that it is still
