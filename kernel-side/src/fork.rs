@@ -12,6 +12,7 @@
 //! thread inside a registration must not wait for itself; it then goes ahead without the lock.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
@@ -30,7 +31,9 @@ type Held = (
 );
 
 thread_local! {
-    static HELD: RefCell<Held> = const { RefCell::new((None, None)) };
+    // `ManuallyDrop`: a thread-local with drop glue would register a destructor (taking the
+    // dynamic loader's lock) at a thread's first fork.
+    static HELD: RefCell<ManuallyDrop<Held>> = const { RefCell::new(ManuallyDrop::new((None, None))) };
 }
 
 /// Installs the handlers, once (called by every registration; after the first, one atomic
@@ -62,13 +65,14 @@ extern "C" fn prepare() {
     // In the order registration takes them: the registry, then the descriptor's.
     let registry = lock_within(registered_lock());
     let renewal = data_file().ok().and_then(|d| lock_within(d.renewal_lock()));
-    HELD.with(|h| *h.borrow_mut() = (registry, renewal));
+    HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new((registry, renewal)));
 }
 
 /// The `parent` and `child` handler: drops what `prepare` took.
 extern "C" fn release() {
     HELD.with(|h| {
-        let (registry, renewal) = std::mem::take(&mut *h.borrow_mut());
+        let held = std::mem::replace(&mut *h.borrow_mut(), ManuallyDrop::new((None, None)));
+        let (registry, renewal) = ManuallyDrop::into_inner(held);
         drop(renewal);
         drop(registry);
     });

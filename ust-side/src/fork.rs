@@ -58,6 +58,7 @@
 //! right for a child that calls `exec` or `_exit`.
 
 use core::cell::{Cell, UnsafeCell};
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -133,7 +134,16 @@ thread_local! {
     };
     // Whether this thread's `prepare` called `lttng_ust_before_fork` for the fork under way.
     static CLAIMED: Cell<bool> = const { Cell::new(false) };
+    // The registered providers' lock, held by `prepare` across the fork: a child must not
+    // inherit it held by a registering thread that does not exist there. `ManuallyDrop`: a
+    // thread-local with drop glue would register a destructor (taking the dynamic loader's
+    // lock) at a thread's first fork.
+    static PROVIDERS_HELD: core::cell::RefCell<ManuallyDrop<Option<crate::provider::ActiveGuard>>> =
+        const { core::cell::RefCell::new(ManuallyDrop::new(None)) };
 }
+
+/// The longest `prepare` waits for the registered providers' lock.
+const PROVIDERS_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether the calling thread has every signal it can block blocked: the state
 /// `lttng_ust_before_fork` leaves until its `after_fork` counterpart, whoever called it.
@@ -166,6 +176,9 @@ unsafe extern "C" fn prepare() {
         !claimed_elsewhere && fork_policy() == ForkPolicy::TraceChildren,
         load_wait_bound(),
     );
+    // Registration takes it before LTTng's lock (which `before_fork` takes below).
+    let providers = crate::provider::lock_for_fork(PROVIDERS_WAIT);
+    PROVIDERS_HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new(providers));
     crate::refcount::lock_poll();
     let claim = match crate::loader::loaded() {
         Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !claimed_elsewhere => {
@@ -180,8 +193,19 @@ unsafe extern "C" fn prepare() {
     CLAIMED.set(claim);
 }
 
+/// Releases the registered providers' lock `prepare` took (in the parent, or in the child).
+fn release_providers() {
+    PROVIDERS_HELD.with(|h| {
+        drop(ManuallyDrop::into_inner(core::mem::replace(
+            &mut *h.borrow_mut(),
+            ManuallyDrop::new(None),
+        )))
+    });
+}
+
 unsafe extern "C" fn parent() {
     crate::loader::fork_done_in_parent();
+    release_providers();
     if CLAIMED.replace(false) {
         if let Some(lib) = crate::loader::loaded() {
             // SAFETY: the same thread's sigset that `prepare` filled.
@@ -193,6 +217,7 @@ unsafe extern "C" fn parent() {
 
 unsafe extern "C" fn child() {
     crate::loader::fork_done_in_child();
+    release_providers();
     let claimed = CLAIMED.replace(false);
     if crate::loader::forked_while_loading() {
         // liblttng-ust's constructor was running in a thread that does not exist here.

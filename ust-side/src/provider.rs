@@ -243,8 +243,32 @@ impl Drop for Provider {
 }
 
 /// `(provider, event)` names registered by this process: [`register_provider`] refuses a
-/// provider name found here, [`register_provider_part`] an event name found here.
+/// provider name found here, [`register_provider_part`] an event name found here. Held across
+/// liblttng-ust's probe registration, so the fork hooks take it around each `fork`
+/// ([`crate::fork`]).
 static ACTIVE: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+
+/// The lock of the registered names, for the fork hooks.
+pub(crate) type ActiveGuard = std::sync::MutexGuard<'static, Vec<(&'static str, &'static str)>>;
+
+/// In the fork `prepare` hook: the registered names' lock, waiting at most `bound` for a
+/// thread inside a registration (a fork from a signal handler that interrupted one in this very
+/// thread goes ahead without it).
+pub(crate) fn lock_for_fork(bound: std::time::Duration) -> Option<ActiveGuard> {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        match ACTIVE.try_lock() {
+            Ok(held) => break Some(held),
+            Err(std::sync::TryLockError::Poisoned(p)) => break Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() >= deadline {
+                    break None;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+}
 
 pub(crate) fn is_c_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();

@@ -251,3 +251,67 @@ fn app_fork_hooks_while_a_new_poller_starts() {
         println!("forked");
     });
 }
+
+/// A fork while another thread registers providers: every child registers a provider of its
+/// own and exits within the bound (the provider registry's lock, held by the parent's
+/// registering thread across liblttng-ust's probe registration, must not stay held in the
+/// child).
+#[test]
+fn a_child_forked_while_another_thread_registers_can_register() {
+    isolated_within(
+        "a_child_forked_while_another_thread_registers_can_register",
+        LIMIT,
+        || {
+            use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel};
+            use std::sync::Arc;
+            use std::sync::atomic::{AtomicBool, Ordering};
+            fn leaked_spec(provider: &'static str, event: String) -> &'static EventSpec {
+                Box::leak(Box::new(EventSpec {
+                    provider,
+                    event: Box::leak(event.into_boxed_str()),
+                    loglevel: Loglevel::Info,
+                    fields: &[FieldSpec {
+                        name: "n",
+                        ty: FieldType::U32,
+                    }],
+                    word: Box::leak(Box::new(cotrace_word::EnableWord::new())),
+                }))
+            }
+            assert!(
+                cotrace_ust::status()
+                    .to_string()
+                    .contains("LTTng-UST: loaded")
+            );
+            let stop = Arc::new(AtomicBool::new(false));
+            let registering = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let spec = leaked_spec("fork_reg_parent", format!("e{n}"));
+                        // Registered and unregistered at once.
+                        drop(cotrace_ust::register_provider_part(
+                            "fork_reg_parent",
+                            &[spec],
+                        ));
+                        n += 1;
+                    }
+                    n
+                })
+            };
+            static CHILD_SPEC: std::sync::OnceLock<&'static EventSpec> = std::sync::OnceLock::new();
+            CHILD_SPEC.get_or_init(|| leaked_spec("fork_reg_child", "e".into()));
+            fn child() -> i32 {
+                let spec = *CHILD_SPEC.get().unwrap();
+                match cotrace_ust::register_provider("fork_reg_child", &[spec]) {
+                    Ok(_) => 0,
+                    Err(_) => 3,
+                }
+            }
+            fork_n(40, || {}, || {}, child);
+            stop.store(true, Ordering::Relaxed);
+            let n = registering.join().unwrap();
+            println!("40 forks while the other thread registered {n} providers");
+        },
+    );
+}
