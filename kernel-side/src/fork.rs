@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::register::registered_lock;
-use crate::tracefs::{Renewal, data_file};
+use crate::tracefs::{Renewal, data_file_if_open};
 
 /// The longest `prepare` waits for one lock.
 const PREPARE_WAIT: Duration = Duration::from_secs(1);
@@ -64,7 +64,7 @@ fn lock_within<T>(lock: &'static Mutex<T>) -> Option<MutexGuard<'static, T>> {
 extern "C" fn prepare() {
     // In the order registration takes them: the registry, then the descriptor's.
     let registry = lock_within(registered_lock());
-    let renewal = data_file().ok().and_then(|d| lock_within(d.renewal_lock()));
+    let renewal = data_file_if_open().and_then(|d| lock_within(d.renewal_lock()));
     HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new((registry, renewal)));
 }
 

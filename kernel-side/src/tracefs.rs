@@ -247,6 +247,12 @@ pub(crate) fn data_file() -> Result<&'static DataFile, &'static Unavailable> {
     DATA_FILE.get().expect("set above").as_ref()
 }
 
+/// The process-wide `user_events_data` if it was already opened; never opens it (for the fork
+/// handlers, which must not do file-system work).
+pub(crate) fn data_file_if_open() -> Option<&'static DataFile> {
+    DATA_FILE.get().and_then(|opened| opened.as_ref().ok())
+}
+
 /// The state of this process's `user_events_data` descriptor, after checking that it is still
 /// the file this crate opened (and reopening it at once if the application closed it).
 ///

@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteError, WriteOutcome, register};
+use cotrace_kernel::{FieldType, Value, WriteError, WriteOutcome};
 
 /// The tests below close every descriptor >= 3 of the process: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -48,15 +48,8 @@ fn a_daemon_closing_every_descriptor_gets_no_trace_bytes_and_keeps_its_events() 
     let Some(tracefs) = common::user_events("descriptor") else {
         return;
     };
-    let name = common::unique("dsc");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("n", FieldType::U32)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) =
+        common::register_fresh("dsc", &[("n", FieldType::U32), ("s", FieldType::Str)]);
 
     close_every_descriptor_from_3();
     let log_path = std::env::temp_dir().join(format!("{name}.log"));
@@ -114,13 +107,7 @@ fn a_descriptor_that_cannot_be_replaced_drops_events_says_so_and_comes_back() {
     let Some(tracefs) = common::user_events("descriptor_lost") else {
         return;
     };
-    let name = common::unique("dsl");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) = common::register_fresh("dsl", &[("s", FieldType::Str)]);
     common::set_enabled(tracefs, &name, true);
     common::wait_kernel_bit(word, true);
 
@@ -185,13 +172,7 @@ fn with_verification_on_a_number_taken_over_by_dup2_gets_no_bytes() {
     let Some(tracefs) = common::user_events("descriptor_dup2") else {
         return;
     };
-    let name = common::unique("dsd");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) = common::register_fresh("dsd", &[("s", FieldType::Str)]);
     let ours = cotrace_kernel::descriptor_status().unwrap().fd.unwrap();
     cotrace_kernel::verify_descriptor_before_each_write(true);
 

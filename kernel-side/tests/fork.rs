@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+use cotrace_kernel::{FieldType, Value, WriteOutcome};
 use cotrace_word::EnableWord;
 
 /// In the child: polls `word` until bit 31 is `on`, for at most 10 s. Only atomic loads and
@@ -53,15 +53,8 @@ fn forked_child_follows_the_kernel_and_its_writes_land() {
     let Some(tracefs) = common::user_events("fork") else {
         return;
     };
-    let name = common::unique("fk");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("n", FieldType::U32)
-        .unwrap()
-        .field("who", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) =
+        common::register_fresh("fk", &[("n", FieldType::U32), ("who", FieldType::Str)]);
 
     // 1. The child's copy of the word sees the enable and the disable; its write is recorded.
     let pid = fork();

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cotrace_kernel::{EventFormat, FieldType, Value, WriteOutcome, register};
+use cotrace_kernel::{FieldType, Value, WriteOutcome};
 
 /// The perf binary: $COTRACE_PERF, else the first of /usr/bin/perf_* (Debian's versioned
 /// binaries behind the wrapper) and /usr/bin/perf that answers `--version`.
@@ -190,15 +190,8 @@ fn perf_record_enables_and_records_the_event() {
         return;
     };
     let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
-    let name = common::unique("pf");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("a", FieldType::U32)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) =
+        common::register_fresh("pf", &[("a", FieldType::U32), ("s", FieldType::Str)]);
     let text = perf_session(&perf, &name, word, || {
         for i in 1..=3u32 {
             let s = format!("hello-{i}");
@@ -235,15 +228,8 @@ fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
     };
     let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
     let before = kernel_warnings();
-    let name = common::unique("pfbig");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("a", FieldType::U32)
-        .unwrap()
-        .field("s", FieldType::Str)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) =
+        common::register_fresh("pfbig", &[("a", FieldType::U32), ("s", FieldType::Str)]);
     // 6000 bytes: over ftrace's page; 10000: over perf's 8 KiB (a kernel WARN_ONCE); 70000:
     // over the 16-bit __rel_loc size.
     let (six, ten, seventy) = ("x".repeat(6000), "z".repeat(10_000), "y".repeat(70_000));
@@ -292,15 +278,8 @@ fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print
         return;
     };
     let perf = perf().unwrap_or_else(|why| panic!("perf cannot run here: {why}"));
-    let name = common::unique("pfbytes");
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("a", FieldType::U32)
-        .unwrap()
-        .field("d", FieldType::Bytes)
-        .unwrap();
-    let reg = register(word, format).unwrap();
+    let (name, word, reg) =
+        common::register_fresh("pfbytes", &[("a", FieldType::U32), ("d", FieldType::Bytes)]);
     let bytes = [0x01u8, 0x02, 0x00, 0xff, 0x41];
     let rel_loc = (bytes.len() as u32) << 16; // the data right after the word
     let fire = |a: u32| {

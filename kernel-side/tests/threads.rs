@@ -9,21 +9,16 @@
 
 mod common;
 
-use cotrace_kernel::{EventFormat, FieldType, Registration, Value, WriteOutcome, register};
+use cotrace_kernel::{FieldType, Registration, Value, WriteOutcome};
 use cotrace_word::EnableWord;
 
 /// An event `<prefix>_...` with one `u32` field, registered by a thread that has exited.
-fn registered_by_an_exited_thread(prefix: &str) -> (String, &'static EnableWord, Registration) {
-    let name = common::unique(prefix);
-    let word = common::leak_word();
-    let format = EventFormat::new(&name)
-        .unwrap()
-        .field("n", FieldType::U32)
-        .unwrap();
-    let reg = std::thread::spawn(move || register(word, format).unwrap())
+fn registered_by_an_exited_thread(
+    prefix: &'static str,
+) -> (String, &'static EnableWord, Registration) {
+    std::thread::spawn(move || common::register_fresh(prefix, &[("n", FieldType::U32)]))
         .join()
-        .unwrap();
-    (name, word, reg)
+        .unwrap()
 }
 
 /// Registered by a thread that has exited: ftrace's enable still sets bit 31, the write is

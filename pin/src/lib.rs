@@ -44,7 +44,7 @@ pub fn pin_object_containing(address: usize) -> bool {
     let Some((base, name)) = object_of(address) else {
         return false;
     };
-    if Some(base) == object_of(main_program_headers()).map(|(b, _)| b) {
+    if base == main_program_base() {
         return false;
     }
     if PINNED.iter().any(|p| p.load(Ordering::Relaxed) == base) {
@@ -87,6 +87,21 @@ fn object_of(address: usize) -> Option<(usize, *const libc::c_char)> {
     // SAFETY: a non-null dli_fname is a NUL-terminated string owned by the loader.
     (found != 0 && !info.dli_fname.is_null() && unsafe { *info.dli_fname } != 0)
         .then_some((info.dli_fbase as usize, info.dli_fname))
+}
+
+/// The main program's load address, looked up once (0 until then, and if it cannot be).
+#[cfg(target_os = "linux")]
+fn main_program_base() -> usize {
+    static BASE: AtomicUsize = AtomicUsize::new(0);
+    match BASE.load(Ordering::Relaxed) {
+        0 => {
+            // Racing threads store the same value.
+            let base = object_of(main_program_headers()).map_or(0, |(b, _)| b);
+            BASE.store(base, Ordering::Relaxed);
+            base
+        }
+        base => base,
+    }
 }
 
 /// An address inside the main program: its program headers, from the auxiliary vector.

@@ -46,6 +46,21 @@ pub fn leak_word() -> &'static EnableWord {
     Box::leak(Box::new(EnableWord::new()))
 }
 
+/// A fresh event `<prefix>_<pid>_<n>` with `fields`, registered on a fresh leaked word.
+pub fn register_fresh(
+    prefix: &str,
+    fields: &[(&str, cotrace_kernel::FieldType)],
+) -> (String, &'static EnableWord, cotrace_kernel::Registration) {
+    let name = unique(prefix);
+    let word = leak_word();
+    let format = fields.iter().fold(
+        cotrace_kernel::EventFormat::new(&name).unwrap(),
+        |f, &(n, t)| f.field(n, t).unwrap(),
+    );
+    let reg = cotrace_kernel::register(word, format).unwrap();
+    (name, word, reg)
+}
+
 /// An event name unique to this process and call: `<prefix>_<pid>_<n>`.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
