@@ -104,11 +104,11 @@ fn main() {
             println!("  loop with a disabled check:       {check} instructions");
             println!("  loop with a disabled fire!:       {fire} instructions");
             println!(
-                "  extra per disabled check:         {:.2} instructions (goal <= 3)",
+                "  extra per disabled check:         {:.2} instructions (EnableWord::is_enabled: relaxed load, test, branch)",
                 per(check)
             );
             println!(
-                "  extra per disabled fire! (3 fields): {:.2} instructions",
+                "  extra per disabled fire! (3 fields): {:.2} instructions (goal on x86_64: 2, cmp mem + jne)",
                 per(fire)
             );
         }

@@ -162,7 +162,7 @@ fn emitter(shm: &'static [AtomicU64; SHM_SLOTS], me: usize, interval: Duration) 
             shm[ENABLED + me].fetch_add(1, Ordering::SeqCst);
         }
         shm[MAX_USERS].fetch_max(u64::from(s.users()), Ordering::SeqCst);
-        cotrace::fire!(cx::tick(seq, pid, me as u32, seq % 2 == 0, "soak"));
+        cotrace::fire!(cx::tick(seq, pid, me as u32, seq.is_multiple_of(2), "soak"));
         shm[FIRED + me].fetch_add(1, Ordering::SeqCst);
         seq += 1;
         std::thread::sleep(interval);

@@ -116,12 +116,12 @@ fn handle(worker: u32, id: u64) {
     let start = Instant::now();
     let path = format!("/item/{}", id % 7);
     cotrace::fire!(shop::request_start(worker, id, &path));
-    if id % 3 == 0 {
+    if id.is_multiple_of(3) {
         let key = format!("item:{}", id % 7);
         let digest = [id as u8, (id >> 8) as u8, 0xca, 0xfe];
         cotrace::fire!(shop::cache_miss(id, &key, &digest));
     }
-    let status = if id % 5 == 0 { 404 } else { 200 };
+    let status = if id.is_multiple_of(5) { 404 } else { 200 };
     cotrace::fire!(shop::request_done(
         worker,
         id,

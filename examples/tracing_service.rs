@@ -34,7 +34,7 @@ fn handle(order_id: u64) {
         cents = 450u64,
         "order {order_id} placed"
     );
-    tracing::info!(name: "payment", target: "svc", order_id, ok = order_id % 2 == 0, ms = 1.5);
+    tracing::info!(name: "payment", target: "svc", order_id, ok = order_id.is_multiple_of(2), ms = 1.5);
 }
 
 fn event(name: &str) -> &'static cotrace::Event {

@@ -82,6 +82,17 @@ impl Event {
         }
     }
 
+    /// Where the enable word lies within an `Event`, for [`fire!`](crate::fire)'s two-instruction
+    /// check; not API.
+    #[doc(hidden)]
+    pub const __WORD_OFFSET: usize = core::mem::offset_of!(Event, word);
+
+    /// The event itself: a [`provider!`](crate::provider) event is written
+    /// `myapp::request_done.event()`, as a run-time one is.
+    pub fn event(&'static self) -> &'static Event {
+        self
+    }
+
     /// The event's description.
     pub fn desc(&self) -> &EventDesc {
         &self.desc

@@ -3,6 +3,8 @@
 //!
 //! Nothing here is stable API.
 
+#[cfg(target_arch = "x86_64")]
+pub use core::arch::asm;
 pub use core::{compile_error, concat, module_path, panic, stringify};
 pub use linkme::{self, distributed_slice};
 

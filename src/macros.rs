@@ -23,9 +23,12 @@
 /// assert_eq!(myapp::request_done.event().desc().kernel_name, "myapp_request_done");
 /// ```
 ///
-/// Each `fn` becomes a unit struct in the module (`myapp::request_done`) whose
-/// [`event()`](crate::Event) is a `static` [`Event`](crate::Event), listed at link time for
-/// [`init`](crate::init). The names each tracer sees:
+/// Each `fn` becomes two items of one name in the module: a `static`
+/// [`Event`](crate::Event) (`myapp::request_done` as a value: its word, registrations and
+/// [`event()`](crate::Event::event)), listed at link time for [`init`](crate::init), and a
+/// struct of the same name holding its compile-time description (`myapp::request_done::DESC`).
+/// Bind the event by reference (`let e = &myapp::request_done;`): a `static` is not copied.
+/// The names each tracer sees:
 ///
 /// | | LTTng-UST | user_events (ftrace, perf) |
 /// | --- | --- | --- |
@@ -119,17 +122,52 @@ macro_rules! provider {
 /// assert_eq!(evaluated, 0, "nobody enabled shop:sold, so no field was evaluated");
 /// ```
 ///
-/// The expansion checks the event's enable word (one relaxed load and a branch). Only when a
+/// The expansion checks the event's enable word: on x86_64 two instructions (`cmp` of the word
+/// in memory with 0, `jne`), elsewhere a relaxed load and a branch. Only when a
 /// tracer wants the event are the arguments evaluated, once, in order, and handed to every
 /// tracer that wants it: the kernel (bit 31), LTTng (the reference count), or both. Arguments
 /// are checked against the declared types as in a function call.
 #[macro_export]
 macro_rules! fire {
-    ($($segment:ident)::+ ( $($arg:expr),* $(,)? )) => {{
-        let __cotrace_event = $($segment)::+;
-        if __cotrace_event.event().is_enabled() {
-            __cotrace_event.__emit($($arg),*);
+    ($($segment:ident)::+ ( $($arg:expr),* $(,)? )) => {
+        $crate::__cotrace_if_enabled!(($($segment)::+) {
+            <$($segment)::+>::__emit($($arg),*);
+        })
+    };
+}
+
+/// Runs `$body` when the `static` [`Event`](crate::Event) `$event` is enabled: not API.
+///
+/// On x86_64 the check is the two instructions `cmp dword ptr [rip + word], 0; jne body`, an
+/// `asm!` with a label operand (`asm_goto`, Rust 1.87). The compiler cannot fold a relaxed
+/// atomic load into the compare (it emits `mov`, `test`, `jne`), so the asm does. It stays
+/// inside Rust's memory model: the asm performs one aligned 4-byte load of the word, which on
+/// x86_64 is single-copy atomic, so it behaves as an `AtomicU32::load(Relaxed)` of that word
+/// would, and inline assembly may do anything the Rust code it stands for may do. It writes
+/// nothing (`readonly`), touches no stack (`nostack`) and clobbers only the flags. Under Miri,
+/// and on every other architecture, the check is [`Event::is_enabled`](crate::Event::is_enabled),
+/// the relaxed load itself.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cotrace_if_enabled {
+    (($($event:ident)::+) $body:block) => {{
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: the template reads the 4 bytes of the event's enable word (`$event` is a
+        // `static Event`, which lives for the program, and the offset is the word's within it)
+        // with one aligned load, an atomic relaxed load on x86_64; it writes no memory and
+        // uses no stack, and its only exit besides falling through is the label `$body`.
+        unsafe {
+            $crate::__macro_support::asm!(
+                "cmp dword ptr [rip + {event} + {offset}], 0",
+                "jne {enabled}",
+                event = sym $($event)::+,
+                offset = const $crate::Event::__WORD_OFFSET,
+                enabled = label $body,
+                options(nostack, readonly),
+            );
         }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        if $crate::Event::is_enabled(&$($event)::+) $body
     }};
 }
 
@@ -173,7 +211,18 @@ macro_rules! __cotrace_event {
         $($d)*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug)]
-        pub struct $e;
+        pub struct $e {}
+
+        /// The event's state: its enable word and registrations (the same name, in the value
+        /// namespace, as the struct holding its description and typed `__emit`).
+        #[allow(non_upper_case_globals)]
+        pub static $e: $crate::Event = $crate::Event::__new(<$e>::DESC);
+
+        const _: () = {
+            #[$crate::__macro_support::distributed_slice($crate::__macro_support::EVENTS)]
+            #[linkme(crate = $crate::__macro_support::linkme)]
+            static REGISTERED: &$crate::Event = &$e;
+        };
 
         impl $e {
             /// The event's static description (names, level, fields), checked at compile time.
@@ -215,21 +264,9 @@ macro_rules! __cotrace_event {
                 }
             };
 
-            /// The event's static description, enable word and registrations.
-            #[inline(always)]
-            pub fn event(self) -> &'static $crate::Event {
-                static EVENT: $crate::Event = $crate::Event::__new($e::DESC);
-                #[$crate::__macro_support::distributed_slice($crate::__macro_support::EVENTS)]
-                #[linkme(crate = $crate::__macro_support::linkme)]
-                static REGISTERED: &$crate::Event = &EVENT;
-                &EVENT
-            }
-
-            /// True when a tracer wants this event now: for guarding costly preparation.
-            #[inline(always)]
-            pub fn is_enabled(self) -> bool {
-                self.event().is_enabled()
-            }
+            /// The event's state, the `static` of the same name.
+            #[doc(hidden)]
+            pub const __EVENT: &'static $crate::Event = &$e;
 
             $crate::__cotrace_emit! {
                 []
@@ -268,8 +305,8 @@ macro_rules! __cotrace_emit {
         #[cold]
         #[inline(never)]
         #[allow(clippy::too_many_arguments)]
-        pub fn __emit(self, $($arg: $aty),*) {
-            self.event().__emit(&[$($crate::Field::value(&$arg)),*]);
+        pub fn __emit($($arg: $aty),*) {
+            Self::__EVENT.__emit(&[$($crate::Field::value(&$arg)),*]);
         }
     };
     ([$($done:tt)*] [$name:ident $($names:ident)*] [$field:ident : $ty:ty $(, $($rest:tt)*)?]) => {

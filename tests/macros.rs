@@ -172,7 +172,7 @@ fn disabled_call_site_evaluates_nothing_enabled_evaluates_once() {
 fn zero_field_and_nested_events_fire() {
     cotrace::fire!(every_type::none());
     cotrace::fire!(every_type::trailing_comma(1,));
-    let f = nested::deeper::many::twenty;
+    let f = &nested::deeper::many::twenty;
     let count = f.event().word().acquire_user().unwrap();
     assert!(f.is_enabled());
     cotrace::fire!(nested::deeper::many::twenty(
