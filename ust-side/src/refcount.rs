@@ -170,7 +170,7 @@ fn notify_count_change() {
 
 /// Releases every user we still hold for `event` (it is being unregistered).
 pub(crate) fn release_all(event: &EventRuntime) {
-    let _guard = PollGuard::lock();
+    let _guard = POLL_LOCK.lock();
     event.share.release_all();
 }
 
@@ -267,39 +267,11 @@ pub(crate) fn install(lib: &Loaded) {
 // ---------------------------------------------------------------------------------------------
 // Polling mode.
 
-/// Serialises reconciliations (the poller and unregistration). A spin lock rather than a
-/// `Mutex` so the fork hooks can hold it across `fork` and release it in both processes.
-static POLL_LOCK: AtomicBool = AtomicBool::new(false);
+/// Serialises reconciliations (the poller and unregistration). A child forked while the
+/// parent's poller held it takes it over ([`cotrace_fork::Lock`]); its counts are reset anyway
+/// ([`reset_after_fork_child`]).
+static POLL_LOCK: cotrace_fork::Lock = cotrace_fork::Lock::new();
 
-struct PollGuard;
-
-impl PollGuard {
-    fn lock() -> Self {
-        lock_poll();
-        PollGuard
-    }
-}
-
-impl Drop for PollGuard {
-    fn drop(&mut self) {
-        unlock_poll();
-    }
-}
-
-/// Takes the reconciliation lock (also called by the fork `prepare` hook).
-pub(crate) fn lock_poll() {
-    while POLL_LOCK
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        std::thread::yield_now();
-    }
-}
-
-/// Releases it (also called by the fork `parent` and `child` hooks).
-pub(crate) fn unlock_poll() {
-    POLL_LOCK.store(false, Ordering::Release);
-}
 static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The reconciler thread's handle (leaked), for waking it up; null until it runs.
@@ -368,7 +340,7 @@ pub(crate) fn reconcile_all() {
     let Some(lib) = crate::loader::loaded() else {
         return;
     };
-    let _guard = PollGuard::lock();
+    let _guard = POLL_LOCK.lock();
     for event in events().filter(|e| e.is_live()) {
         let want = crate::probe::attached_probes(lib, event);
         let mut have = event.share.held();
@@ -391,6 +363,8 @@ pub(crate) fn reconcile_all() {
 /// registrations into the child) and other tracers' counts (an in-process tracer's state was
 /// copied into the child with the rest of memory) are kept.
 pub(crate) fn reset_after_fork_child() {
+    // Taken over if the parent's poller held it: its half-done reconciliation is undone here.
+    let _guard = POLL_LOCK.lock();
     for event in events() {
         event.share.release_all();
     }
