@@ -491,3 +491,86 @@ pub fn delete(name: &str) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+// fork, waitpid and _exit: test-only process control.
+#[allow(unsafe_code)]
+mod fork_tests {
+    use super::*;
+    use crate::format::FieldType;
+
+    fn format(name: &str) -> EventFormat {
+        EventFormat::new(name)
+            .unwrap()
+            .field("n", FieldType::U32)
+            .unwrap()
+    }
+
+    /// A thread holds the registered words' lock (as registration does across `DIAG_IOCSREG`,
+    /// which waits for the kernel's `event_mutex`) far longer than any bound a fork hook could
+    /// wait; a child forked meanwhile registers a word and exits: it never waits for the
+    /// holder, which does not exist in it. Needs user_events (scripts/test-kernel.sh runs the
+    /// library's tests in the VM).
+    #[test]
+    fn a_child_registers_while_a_parent_thread_holds_the_words_for_long() {
+        if let Err(why) = crate::availability() {
+            assert!(
+                std::env::var("COTRACE_REQUIRE_USER_EVENTS").as_deref() != Ok("1"),
+                "COTRACE_REQUIRE_USER_EVENTS=1 but user_events is unavailable: {why}"
+            );
+            eprintln!(
+                "SKIPPED a_child_registers_while_a_parent_thread_holds_the_words_for_long: {why}"
+            );
+            return;
+        }
+        let pid = std::process::id();
+        static FIRST: EnableWord = EnableWord::new();
+        let _first = register(&FIRST, format(&format!("fork_hold_first_{pid}"))).unwrap();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let _held = LIVE.lock();
+            ready.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        is_ready.recv().unwrap();
+        static CHILD: EnableWord = EnableWord::new();
+        let child_format = format(&format!("fork_hold_child_{pid}"));
+        // SAFETY: the child registers a word and leaves with _exit.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0);
+        if child == 0 {
+            let code = match register(&CHILD, child_format) {
+                Ok(reg) => {
+                    core::mem::forget(reg);
+                    0
+                }
+                Err(_) => 3,
+            };
+            // SAFETY: ends the child without the harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        let exited = loop {
+            // SAFETY: our own child; `status` is a valid out-pointer.
+            if unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } == child {
+                break true;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our own child, then reaped.
+                unsafe {
+                    libc::kill(child, libc::SIGKILL);
+                    libc::waitpid(child, &mut status, 0);
+                }
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        holder.join().unwrap();
+        assert!(exited, "the child did not register and exit within 10 s");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status:#x}"
+        );
+    }
+}
