@@ -1,7 +1,7 @@
 //! [`Lock`]: a lock a forked child takes over from its parent's threads; [`Shared`]: a value
 //! replaced whole under one.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ use arc_swap::ArcSwapOption;
 pub struct Lock {
     /// [`tag`] of the holder's process; 0 while free.
     holder: AtomicU64,
+    /// The holding thread ([`this_thread`]); 0 while free.
+    owner: AtomicUsize,
 }
 
 /// Proof that a [`Lock`] is held; releases it on drop.
@@ -65,6 +67,15 @@ fn tag() -> u64 {
     process_tag()
 }
 
+/// The calling thread, as a number unique among the process's live threads (the address of a
+/// thread-local).
+fn this_thread() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|m| core::ptr::from_ref(m) as usize)
+}
+
 /// The longest sleep between two attempts to take a held lock.
 const MAX_BACKOFF: Duration = Duration::from_millis(1);
 
@@ -73,7 +84,22 @@ impl Lock {
     pub const fn new() -> Self {
         Self {
             holder: AtomicU64::new(0),
+            owner: AtomicUsize::new(0),
         }
+    }
+
+    /// For a fork `prepare` hook: takes the lock (waiting for a holder of this process, as
+    /// [`lock`](Self::lock)) so that no thread is half way through what it guards at the fork,
+    /// unless the calling thread holds it already (a fork from a signal handler that interrupted
+    /// the holder: `None`, the fork goes ahead). Drop the guard after the fork in the parent and
+    /// in the child: the child's copy releases the child's lock.
+    pub fn lock_across_fork(&self) -> Option<LockGuard<'_>> {
+        if self.owner.load(Ordering::Relaxed) == this_thread()
+            && self.holder.load(Ordering::Relaxed) == tag()
+        {
+            return None;
+        }
+        Some(self.lock())
     }
 
     /// Takes the lock: waits while another thread of this process holds it; takes it over at
@@ -103,10 +129,13 @@ impl Lock {
         self.holder
             .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| LockGuard {
-                lock: self,
-                tag: mine,
-                orphaned: seen != 0,
+            .map(|_| {
+                self.owner.store(this_thread(), Ordering::Relaxed);
+                LockGuard {
+                    lock: self,
+                    tag: mine,
+                    orphaned: seen != 0,
+                }
             })
     }
 }
@@ -191,6 +220,14 @@ impl<T: Default> Shared<T> {
             shared: self,
             held: self.lock.lock(),
         }
+    }
+
+    /// See [`Lock::lock_across_fork`].
+    pub fn lock_across_fork(&self) -> Option<SharedGuard<'_, T>> {
+        Some(SharedGuard {
+            shared: self,
+            held: self.lock.lock_across_fork()?,
+        })
     }
 
     /// Takes the lock if no thread of this process holds it (see [`Lock::try_lock`]).

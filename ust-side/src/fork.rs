@@ -58,6 +58,7 @@
 //! right for a child that calls `exec` or `_exit`.
 
 use core::cell::{Cell, UnsafeCell};
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -65,6 +66,12 @@ use std::time::Duration;
 use cotrace_lttng_sys::sigset_t;
 
 pub use cotrace_fork::{FORK_ENV, ForkPolicy, fork_policy, set_fork_policy};
+
+/// What `prepare` holds across the fork.
+type Held = (
+    Option<crate::provider::ActiveGuard>,
+    Option<cotrace_fork::LockGuard<'static>>,
+);
 
 thread_local! {
     // The signal mask LTTng saves in `before_fork` and restores after. Per thread: two threads
@@ -75,6 +82,11 @@ thread_local! {
     };
     // Whether this thread's `prepare` called `lttng_ust_before_fork` for the fork under way.
     static CLAIMED: Cell<bool> = const { Cell::new(false) };
+    // The registered providers' and the reconciliation locks, held by `prepare` across the
+    // fork and released on both sides after. `ManuallyDrop`: a thread-local with drop glue
+    // would register a destructor (taking the dynamic loader's lock) at a thread's first fork.
+    static HELD: core::cell::RefCell<ManuallyDrop<Held>> =
+        const { core::cell::RefCell::new(ManuallyDrop::new((None, None))) };
 }
 
 /// Whether the calling thread has every signal it can block blocked: the state
@@ -117,9 +129,15 @@ fn prepare() {
         !claimed_elsewhere && fork_policy() == ForkPolicy::TraceChildren,
         load_wait_bound(),
     );
-    // No lock of ours is held across the fork: a child takes over one that a thread of this
-    // process holds at the fork (`cotrace_fork::Lock`), and finds the data it guards as last
-    // published.
+    // Registration takes the names' lock before LTTng's locks, the poller ours before its RCU
+    // read side: taken here before `before_fork`, they keep every thread out of liblttng-ust's
+    // registration functions at the fork (whose locks LTTng's hooks do not cover). They are
+    // `cotrace_fork` locks: were one ever inherited held, a child would take it over.
+    let held = (
+        crate::provider::lock_for_fork(),
+        crate::refcount::lock_poll_for_fork(),
+    );
+    HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new(held));
     let claim = match crate::loader::loaded() {
         Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !claimed_elsewhere => {
             // SAFETY: the pointer is this thread's own sigset, alive for the thread; LTTng
@@ -133,6 +151,16 @@ fn prepare() {
     CLAIMED.set(claim);
 }
 
+/// Releases what `prepare` held (in the parent, or the child's copy in the child).
+fn release_held() {
+    HELD.with(|h| {
+        let held = core::mem::replace(&mut *h.borrow_mut(), ManuallyDrop::new((None, None)));
+        let (active, poll) = ManuallyDrop::into_inner(held);
+        drop(poll);
+        drop(active);
+    });
+}
+
 fn parent() {
     crate::loader::fork_done_in_parent();
     if CLAIMED.replace(false) {
@@ -141,10 +169,12 @@ fn parent() {
             SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_parent)(s.get()) });
         }
     }
+    release_held();
 }
 
 fn child() {
     crate::loader::fork_done_in_child();
+    release_held();
     let claimed = CLAIMED.replace(false);
     if crate::loader::forked_while_loading() {
         // liblttng-ust's constructor was running in a thread that does not exist here.

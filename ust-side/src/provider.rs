@@ -213,6 +213,9 @@ impl Provider {
     /// back to the kernel bit alone) and forgets them; later [`EventHandle::fire`] calls return
     /// [`FireError::Unregistered`]. Idempotent. The name can then be registered again.
     pub fn unregister(&self) {
+        // Held across liblttng-ust's unregistration too: the fork hooks take it, so that no
+        // fork lands inside liblttng-ust's unregistration functions (holding their locks).
+        let active = ACTIVE.lock();
         let taken = self
             .registration
             .swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -230,7 +233,6 @@ impl Provider {
             e.rt.live.store(false, Ordering::Release);
             crate::refcount::release_all(e.rt);
         }
-        let active = ACTIVE.lock();
         let mut names = (*active.get()).clone();
         names.retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
         active.publish(names);
@@ -245,10 +247,23 @@ impl Drop for Provider {
 
 /// `(provider, event)` names registered by this process: [`register_provider`] refuses a
 /// provider name found here, [`register_provider_part`] an event name found here. Its lock is
-/// held across liblttng-ust's probe registration; a child forked meanwhile takes it over and
-/// finds the names as last published ([`cotrace_fork::Shared`]).
+/// held across liblttng-ust's probe registration and unregistration; a child forked meanwhile takes it over and
+/// finds the names as last published ([`cotrace_fork::Shared`]). The fork hooks hold it across
+/// each fork ([`lock_for_fork`]).
 static ACTIVE: cotrace_fork::Shared<Vec<(&'static str, &'static str)>> =
     cotrace_fork::Shared::new();
+
+/// The registered names' lock, held across a fork.
+pub(crate) type ActiveGuard = cotrace_fork::SharedGuard<'static, Vec<(&'static str, &'static str)>>;
+
+/// In the fork `prepare` hook: the registered names' lock, so that no thread is inside
+/// liblttng-ust's registration functions at the fork (their locks, such as
+/// liblttng-ust-tracepoint's `tracepoint_mutex`, are not among those `lttng_ust_before_fork`
+/// takes: a child would wait for them for ever). Waits for a registration under way; `None`
+/// when this very thread holds it (a fork from a signal handler that interrupted it).
+pub(crate) fn lock_for_fork() -> Option<ActiveGuard> {
+    ACTIVE.lock_across_fork()
+}
 
 pub(crate) fn is_c_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();

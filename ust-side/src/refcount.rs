@@ -272,6 +272,13 @@ pub(crate) fn install(lib: &Loaded) {
 /// ([`reset_after_fork_child`]).
 static POLL_LOCK: cotrace_fork::Lock = cotrace_fork::Lock::new();
 
+/// In the fork `prepare` hook, before LTTng's `before_fork`: the reconciliation lock, so that
+/// the poller is not inside liblttng-ust's RCU read side at the fork (see
+/// [`cotrace_fork::Lock::lock_across_fork`]).
+pub(crate) fn lock_poll_for_fork() -> Option<cotrace_fork::LockGuard<'static>> {
+    POLL_LOCK.lock_across_fork()
+}
+
 static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The reconciler thread's handle (leaked), for waking it up; null until it runs.
@@ -366,7 +373,12 @@ pub(crate) fn reset_after_fork_child() {
     // Taken over if the parent's poller held it: its half-done reconciliation is undone here.
     let _guard = POLL_LOCK.lock();
     for event in events() {
-        event.share.release_all();
+        // Read first: a write to every event's page would copy each page of the list into the
+        // child (copy-on-write), and the list keeps every event ever registered: with
+        // hundreds of thousands of them a child spent seconds here under load.
+        if event.share.held() != 0 {
+            event.share.release_all();
+        }
     }
     // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
     POLLER.store(core::ptr::null_mut(), Ordering::Release);
