@@ -56,7 +56,9 @@
 //!   liblttng-ust to tell the session daemon, a round trip, once per event).
 
 use std::collections::HashSet;
-use std::sync::{Mutex, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
+
+use arc_swap::ArcSwapOption;
 
 use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
@@ -72,7 +74,7 @@ pub struct EventBuilder {
     fields: Vec<(String, FieldKind)>,
     persist: bool,
     multi_format: bool,
-    module_path: &'static str,
+    origin: Option<String>,
 }
 
 impl EventBuilder {
@@ -86,7 +88,7 @@ impl EventBuilder {
             fields: Vec::new(),
             persist: false,
             multi_format: false,
-            module_path: "<defined at run time>",
+            origin: None,
         }
     }
 
@@ -117,7 +119,7 @@ impl EventBuilder {
     /// Where it was defined, shown by conflict messages in place of a `provider!`'s module
     /// (e.g. `module_path!()`, or a plugin's name). Default `<defined at run time>`.
     pub fn origin(mut self, origin: &str) -> Self {
-        self.module_path = intern(origin);
+        self.origin = Some(origin.to_owned());
         self
     }
 
@@ -128,14 +130,17 @@ impl EventBuilder {
     ///
     /// [`DynamicError`]: a name rule broken, or the name taken. Nothing is registered then.
     pub fn register(self) -> Result<&'static Event, DynamicError> {
-        let provider = intern(&self.provider);
-        let name = intern(&self.name);
-        let kernel_name = intern(&format!("{provider}_{name}"));
+        // Interning is serialised by the registry's lock: a refused definition finds every
+        // name already interned (no thread ever leaks a copy because another is interning).
+        let held = crate::registry::lock();
+        let provider = intern(&held, &self.provider);
+        let name = intern(&held, &self.name);
+        let kernel_name = intern(&held, &format!("{provider}_{name}"));
         let fields: Vec<FieldDesc> = self
             .fields
             .iter()
             .map(|(n, kind)| FieldDesc {
-                name: intern(n),
+                name: intern(&held, n),
                 kind: *kind,
             })
             .collect();
@@ -147,7 +152,6 @@ impl EventBuilder {
                     .to_owned(),
             });
         }
-        let held = crate::registry::lock();
         for existing in crate::registry::events() {
             let desc = existing.desc();
             if desc.provider == provider && desc.name == name {
@@ -161,7 +165,10 @@ impl EventBuilder {
             provider,
             name,
             kernel_name,
-            module_path: self.module_path,
+            module_path: match &self.origin {
+                Some(origin) => intern(&held, origin),
+                None => "<defined at run time>",
+            },
             level: self.level,
             persist: self.persist,
             multi_format: self.multi_format,
@@ -224,18 +231,29 @@ impl core::fmt::Display for DynamicError {
 
 impl std::error::Error for DynamicError {}
 
-/// `s` leaked for the life of the process; equal strings share one allocation. Never waits:
-/// while another thread is interning (or a thread of the parent was, at a fork, leaving the
-/// table locked in this child), `s` is leaked on its own; only memory is lost, and names are
-/// compared by value.
-fn intern(s: &str) -> &'static str {
-    static STRINGS: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut strings = match STRINGS.try_lock() {
-        Ok(strings) => strings,
-        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(TryLockError::WouldBlock) => return Box::leak(s.to_owned().into_boxed_str()),
+/// `s` leaked for the life of the process; equal strings share one allocation. Called under
+/// the registry's lock, so the table's own mutex is never contended, but in a child forked
+/// while a thread of its parent was interning: that table may be half updated, so it is left
+/// alone (leaked) and a fresh one takes its place.
+fn intern(_held: &crate::registry::RegistryGuard, s: &str) -> &'static str {
+    type Table = Mutex<HashSet<&'static str>>;
+    static STRINGS: ArcSwapOption<Table> = ArcSwapOption::const_empty();
+    let table = match STRINGS.load_full() {
+        Some(table) => table,
+        None => {
+            let fresh = Arc::new(Table::default());
+            STRINGS.store(Some(fresh.clone()));
+            fresh
+        }
     };
-    let strings = strings.get_or_insert_with(HashSet::new);
+    if matches!(table.try_lock(), Err(TryLockError::WouldBlock)) {
+        // Held by a thread of the parent: never touched (nor dropped) again.
+        core::mem::forget(STRINGS.swap(Some(Arc::new(Table::default()))));
+        core::mem::forget(table);
+        return intern(_held, s);
+    }
+    // Uncontended: the caller holds the registry's lock.
+    let mut strings = table.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(&interned) = strings.get(s) {
         return interned;
     }
@@ -250,8 +268,9 @@ mod tests {
 
     #[test]
     fn interned_strings_are_shared() {
-        let a = intern("dyn_intern_test");
-        let b = intern(&String::from("dyn_intern_test"));
+        let held = crate::registry::lock();
+        let a = intern(&held, "dyn_intern_test");
+        let b = intern(&held, &String::from("dyn_intern_test"));
         assert!(core::ptr::eq(a, b));
     }
 }

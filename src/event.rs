@@ -8,7 +8,7 @@
 //! to the registry's run-time list: one type, one registry, the same adapters and status.
 
 #[cfg(any(feature = "kernel", feature = "lttng"))]
-use std::sync::OnceLock;
+use once_cell::race::OnceBox;
 
 use cotrace_word::{EnableWord, WordSnapshot};
 
@@ -63,9 +63,9 @@ pub struct Event {
     desc: EventDesc,
     word: EnableWord,
     #[cfg(feature = "kernel")]
-    pub(crate) kernel: OnceLock<Result<crate::kernel::KernelEvent, String>>,
+    pub(crate) kernel: OnceBox<Result<crate::kernel::KernelEvent, String>>,
     #[cfg(feature = "lttng")]
-    pub(crate) lttng: OnceLock<Result<crate::lttng::LttngEvent, String>>,
+    pub(crate) lttng: OnceBox<Result<crate::lttng::LttngEvent, String>>,
 }
 
 impl Event {
@@ -76,9 +76,9 @@ impl Event {
             desc,
             word: EnableWord::new(),
             #[cfg(feature = "kernel")]
-            kernel: OnceLock::new(),
+            kernel: OnceBox::new(),
             #[cfg(feature = "lttng")]
-            lttng: OnceLock::new(),
+            lttng: OnceBox::new(),
         }
     }
 

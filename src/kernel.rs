@@ -171,10 +171,15 @@ pub(crate) fn tracer_status() -> TracerStatus {
         Ok(tracefs) => {
             let descriptor = cotrace_kernel::descriptor_status();
             let lost = descriptor.as_ref().map_or(true, |d| d.lost.is_some());
-            let descriptor = match descriptor {
+            let mut descriptor = match descriptor {
                 Ok(d) => d.to_string(),
                 Err(why) => why.to_string(),
             };
+            // A forked child: whether its words follow ftrace and perf (see
+            // `cotrace_kernel::after_fork`).
+            if let Some(after) = cotrace_kernel::after_fork() {
+                descriptor = format!("{descriptor}; {after}");
+            }
             TracerStatus {
                 name: "kernel",
                 compiled_in: true,

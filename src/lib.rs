@@ -100,7 +100,6 @@
 pub mod dynamic;
 mod event;
 pub mod field;
-mod fork_lock;
 mod level;
 mod macros;
 mod registry;

@@ -1,9 +1,7 @@
 //! Glue to the LTTng-UST adapter ([`cotrace_ust`]): builds its event specs from the events'
 //! descriptions, registers one LTTng provider per `provider!` module, and converts values.
 
-use std::sync::Mutex;
-
-use cotrace_ust::{EventHandle, EventSpec, FieldSpec, FieldType, Loglevel, Provider};
+use cotrace_ust::{EventHandle, EventSpec, FieldSpec, FieldType, Loglevel};
 
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
@@ -14,9 +12,6 @@ use crate::status::TracerStatus;
 pub(crate) struct LttngEvent {
     handle: EventHandle,
 }
-
-/// Registered providers, kept for the life of the process (dropping one unregisters it).
-static PROVIDERS: Mutex<Vec<Provider>> = Mutex::new(Vec::new());
 
 fn field_type(kind: FieldKind) -> FieldType {
     match kind {
@@ -104,7 +99,7 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
         match cotrace_ust::provider::check_event(provider, spec) {
             Ok(()) => accepted.push((event, spec)),
             Err(why) => {
-                let _ = event.lttng.set(Err(why.to_string()));
+                let _ = event.lttng.set(Box::new(Err(why.to_string())));
             }
         }
     }
@@ -124,20 +119,14 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
                     .event(spec.event)
                     .map(|handle| LttngEvent { handle })
                     .ok_or_else(|| format!("LTTng lost event {}", spec.event));
-                let _ = event.lttng.set(outcome);
+                let _ = event.lttng.set(Box::new(outcome));
             }
-            // Under the registry's lock, so nobody else holds this one but, in a child forked
-            // while the parent pushed, a thread that does not exist here: then the provider is
-            // kept by leaking it rather than waiting for ever.
-            match PROVIDERS.try_lock() {
-                Ok(mut providers) => providers.push(registered),
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().push(registered),
-                Err(std::sync::TryLockError::WouldBlock) => std::mem::forget(registered),
-            }
+            // Kept registered for the life of the process (dropping it would unregister).
+            std::mem::forget(registered);
         }
         Err(why) => {
             for &(event, _) in &accepted {
-                let _ = event.lttng.set(Err(why.to_string()));
+                let _ = event.lttng.set(Box::new(Err(why.to_string())));
             }
         }
     }

@@ -11,13 +11,12 @@
 //! snapshot is always a prefix of the current list.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 
 use crate::event::Event;
-use crate::fork_lock::{ForkAwareGuard, ForkAwareLock};
 use crate::macro_support::EVENTS;
 #[cfg(not(all(feature = "kernel", feature = "lttng")))]
 use crate::status::TracerStatus;
@@ -26,16 +25,17 @@ use crate::status::{EventStatus, Registration, Status};
 /// Events defined at run time, in definition order.
 static DYNAMIC: ArcSwapOption<Vec<&'static Event>> = ArcSwapOption::const_empty();
 
-/// Serialises [`init`]'s registration and every run-time definition. Fork-aware: a child
-/// forked while a thread of its parent held it (for seconds, while `init` loads liblttng-ust)
-/// takes it over instead of waiting for ever.
-static REGISTRY: ForkAwareLock = ForkAwareLock::new();
+/// Serialises [`init`]'s registration and every run-time definition. A child forked while a
+/// thread of its parent held it (for seconds, while `init` loads liblttng-ust) takes it over
+/// ([`cotrace_fork::Lock`]) and finds each event registered or not (an event's outcomes are
+/// set with one atomic swap), so it can finish what its parent's thread was doing.
+static REGISTRY: cotrace_fork::Lock = cotrace_fork::Lock::new();
 /// `true` once [`init`] has registered the events (a definition after that registers its
 /// event at once); written under [`REGISTRY`].
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// Proof that the caller holds the registry's lock.
-pub(crate) type RegistryGuard = ForkAwareGuard<'static>;
+pub(crate) type RegistryGuard = cotrace_fork::LockGuard<'static>;
 
 pub(crate) fn lock() -> RegistryGuard {
     REGISTRY.lock()
@@ -110,21 +110,15 @@ pub(crate) fn publish(_held: &RegistryGuard, event: &'static Event) {
 /// assert_eq!(cotrace::init().events.len(), status.events.len()); // idempotent
 /// ```
 pub fn init() -> Status {
-    static ONCE: Once = Once::new();
-    // The process that started registering. A child forked meanwhile (loading liblttng-ust can
-    // take seconds) has a copy of `ONCE` that waits for a thread that does not exist in it:
-    // the child returns the status as it is (cotrace-ust keeps its LTTng side off) instead.
-    static STARTED_IN: AtomicU32 = AtomicU32::new(0);
-    let me = std::process::id();
-    let _ = STARTED_IN.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire);
-    if STARTED_IN.load(Ordering::Acquire) != me && !ONCE.is_completed() {
-        return status();
+    if !INITIALIZED.load(Ordering::Acquire) {
+        let held = lock();
+        // A child forked while its parent's thread was registering here takes the lock over
+        // and registers what that thread had not.
+        if !INITIALIZED.load(Ordering::Acquire) {
+            register_all(&held);
+            INITIALIZED.store(true, Ordering::Release);
+        }
     }
-    ONCE.call_once(|| {
-        let _held = lock();
-        register_all();
-        INITIALIZED.store(true, Ordering::Release);
-    });
     status()
 }
 
@@ -133,24 +127,26 @@ pub(crate) fn initialized(_held: &RegistryGuard) -> bool {
     INITIALIZED.load(Ordering::Acquire)
 }
 
-fn register_all() {
+/// Registers every event not registered yet (all of them, but in a child forked while its
+/// parent's thread was here) with every tracer.
+fn register_all(_held: &RegistryGuard) {
     let conflicts = Conflicts::find(events());
 
     #[cfg(feature = "kernel")]
-    for event in events() {
+    for event in events().filter(|e| e.kernel.get().is_none()) {
         let outcome = match conflicts.kernel(event) {
             Some(why) => Err(why),
             None => crate::kernel::register(event),
         };
-        let _ = event.kernel.set(outcome);
+        let _ = event.kernel.set(Box::new(outcome));
     }
 
     #[cfg(feature = "lttng")]
     {
         let mut providers: BTreeMap<&'static str, Vec<&'static Event>> = BTreeMap::new();
-        for event in events() {
+        for event in events().filter(|e| e.lttng.get().is_none()) {
             if let Some(why) = conflicts.lttng(event) {
-                let _ = event.lttng.set(Err(why));
+                let _ = event.lttng.set(Box::new(Err(why)));
                 continue;
             }
             providers
@@ -171,7 +167,7 @@ fn register_all() {
 /// probe descriptor of its provider ([`cotrace_ust::register_provider_part`]).
 pub(crate) fn register_now(_held: &RegistryGuard, event: &'static Event) {
     #[cfg(feature = "kernel")]
-    let _ = event.kernel.set(crate::kernel::register(event));
+    let _ = event.kernel.set(Box::new(crate::kernel::register(event)));
     #[cfg(feature = "lttng")]
     crate::lttng::register_provider(event.desc().provider, &[event], true);
     let _ = event;

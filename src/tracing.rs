@@ -315,7 +315,7 @@ impl Visit for Kinds {
 
 /// Serialises definitions, so two threads' first records of one callsite define it once.
 /// Fork-aware: a child forked during a definition does not wait for its parent's thread.
-static DEFINE: crate::fork_lock::ForkAwareLock = crate::fork_lock::ForkAwareLock::new();
+static DEFINE: cotrace_fork::Lock = cotrace_fork::Lock::new();
 
 /// Defines the events of a callsite from the kinds of its first record (`record` records it
 /// into a visitor), or finds those it shares with another callsite of the same name and

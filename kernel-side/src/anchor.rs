@@ -34,7 +34,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The registrar thread of one process (a forked child starts its own).
 struct Registrar {
-    pid: u32,
+    /// The process that started it ([`cotrace_fork::process_tag`]).
+    process: u64,
     jobs: mpsc::Sender<Job>,
 }
 
@@ -43,26 +44,26 @@ struct Registrar {
 static REGISTRAR: ArcSwapOption<Registrar> = ArcSwapOption::const_empty();
 
 thread_local! {
-    // The process id in which this thread started the registrar (after registering): the
+    // The process ([`cotrace_fork::process_tag`]) in which this thread started the registrar (after registering): the
     // registrar shares this thread's enabler group, so this thread's registrations need no
-    // second one. A forked child's copy of the thread has another process id.
-    static STARTED_REGISTRAR_IN: Cell<u32> = const { Cell::new(0) };
+    // second one. A forked child's copy of the thread is in another process.
+    static STARTED_REGISTRAR_IN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Whether the calling thread's registrations are already kept by the registrar: it started the
 /// registrar, in this process, after registering (so they share one enabler group).
 pub(crate) fn calling_thread_is_kept() -> bool {
-    STARTED_REGISTRAR_IN.get() == std::process::id()
+    STARTED_REGISTRAR_IN.get() == cotrace_fork::process_tag()
 }
 
 /// This process's registrar, started on first use (from the calling thread, whose
 /// `user_event_mm` it shares: callers have registered on it first); `None` if no thread can be started. One inherited from a parent
 /// process (whose thread does not exist here) is replaced.
 fn registrar() -> Option<Arc<Registrar>> {
-    let pid = std::process::id();
+    let process = cotrace_fork::process_tag();
     let seen = REGISTRAR.load_full();
     match seen.as_ref() {
-        Some(r) if r.pid == pid => return Some(r.clone()),
+        Some(r) if r.process == process => return Some(r.clone()),
         // A parent's: never dropped here, where dropping its channel's last sender could wait
         // on a lock its (absent) thread held at the fork.
         Some(r) => std::mem::forget(r.clone()),
@@ -78,7 +79,7 @@ fn registrar() -> Option<Arc<Registrar>> {
             }
         })
         .ok()?;
-    let mine = Arc::new(Registrar { pid, jobs });
+    let mine = Arc::new(Registrar { process, jobs });
     let previous = REGISTRAR.compare_and_swap(&seen, Some(mine.clone()));
     let won = match (&*previous, &seen) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -87,11 +88,11 @@ fn registrar() -> Option<Arc<Registrar>> {
     };
     if won {
         // Called after this thread registered: the new thread shares its enabler group.
-        STARTED_REGISTRAR_IN.set(pid);
+        STARTED_REGISTRAR_IN.set(process);
         Some(mine)
     } else {
         // Another thread started one first: ours ends as its sender drops.
-        (*previous).clone().filter(|r| r.pid == pid)
+        (*previous).clone().filter(|r| r.process == process)
     }
 }
 

@@ -131,6 +131,7 @@ mod write;
 
 pub use errno::Errno;
 pub use error::{Error, FormatError, Op, Result, Unavailable, WriteError};
+pub use fork::{AfterFork, after_fork};
 pub use format::{
     EventFormat, Field, FieldType, MAX_CHARS, MAX_FIELDS, MAX_FIXED_SIZE, MAX_NAME_ARGS,
     MAX_NAME_LEN,

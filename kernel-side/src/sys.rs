@@ -266,21 +266,6 @@ impl<const N: usize> StackBuf<N> {
     }
 }
 
-/// `pthread_atfork(prepare, parent, child)`: the three run around every `fork` of the process
-/// from now on. `Err` with the error number if the C library refuses (out of memory).
-pub(crate) fn at_fork(
-    prepare: extern "C" fn(),
-    parent: extern "C" fn(),
-    child: extern "C" fn(),
-) -> Result<(), Errno> {
-    // SAFETY: the handlers are plain functions of this crate, which the caller keeps mapped for
-    // the rest of the process (the object holding it is pinned before any registration).
-    match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
-        0 => Ok(()),
-        rc => Err(Errno::from_raw(rc)),
-    }
-}
-
 #[cfg(test)]
 // `libc::Ioctl` is u64 here but u32 on 32-bit targets: the casts are not always no-ops.
 #[allow(clippy::unnecessary_cast)]

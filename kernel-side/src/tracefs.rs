@@ -5,8 +5,8 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::errno::Errno;
@@ -39,11 +39,12 @@ pub(crate) struct DataFile {
     identity: (AtomicU64, AtomicU64),
     /// `generation << 32 | fd as u32`; fd `-1` while lost.
     current: AtomicU64,
-    renewal: Mutex<Renewal>,
+    /// Serialises reopening; a child forked meanwhile takes it over ([`cotrace_fork`]).
+    renewal: cotrace_fork::Shared<Renewal>,
 }
 
 /// What happened to the descriptor (under [`DataFile::renewal`]).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Renewal {
     reopened: u32,
     lost: Option<Unavailable>,
@@ -89,24 +90,15 @@ impl DataFile {
             })
     }
 
-    /// The renewal lock itself, for the fork handlers ([`crate::fork`]).
-    pub(crate) fn renewal_lock(&'static self) -> &'static Mutex<Renewal> {
-        &self.renewal
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Renewal> {
-        self.renewal.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// For the slow paths (register, unregister, delete, status): the current descriptor after
     /// checking its identity, reopening it if it is not ours (at once, not rate-limited).
     pub(crate) fn verified(&self) -> Result<Current, Unavailable> {
-        let mut renewal = self.lock();
+        let renewal = self.renewal.lock();
         let current = self.current();
         if self.is_ours(current.fd) {
             return Ok(current);
         }
-        self.reopen(&mut renewal, current)
+        self.reopen(&renewal, current)
     }
 
     /// For the write path, after `seen` failed or was stale: a descriptor that is ours, or
@@ -114,26 +106,26 @@ impl DataFile {
     /// Never blocks.
     #[cold]
     pub(crate) fn renew(&self, seen: Current) -> Option<Current> {
-        let Ok(mut renewal) = self.renewal.try_lock() else {
-            return None;
-        };
+        let renewal = self.renewal.try_lock()?;
         let current = self.current();
         if current.fd >= 0 && (current.generation != seen.generation || self.is_ours(current.fd)) {
             return Some(current);
         }
-        if renewal.lost.is_some()
-            && renewal
-                .last_attempt
-                .is_some_and(|t| t.elapsed() < RETRY_EVERY)
-        {
+        let seen = renewal.get();
+        if seen.lost.is_some() && seen.last_attempt.is_some_and(|t| t.elapsed() < RETRY_EVERY) {
             return None;
         }
-        self.reopen(&mut renewal, current).ok()
+        self.reopen(&renewal, current).ok()
     }
 
     /// Opens a fresh descriptor, replacing `old` (which is not ours any more and is never
     /// touched again), and bumps the generation; on failure marks the descriptor lost.
-    fn reopen(&self, renewal: &mut Renewal, old: Current) -> Result<Current, Unavailable> {
+    fn reopen(
+        &self,
+        held: &cotrace_fork::SharedGuard<'_, Renewal>,
+        old: Current,
+    ) -> Result<Current, Unavailable> {
+        let mut renewal = (*held.get()).clone();
         renewal.last_attempt = Some(Instant::now());
         let generation = old.generation.wrapping_add(1);
         let opened = open_placed(&self.path, &self.tracefs, old.fd).and_then(|fd| {
@@ -152,11 +144,13 @@ impl DataFile {
                 self.current.store(pack(fd, generation), Ordering::Release);
                 renewal.reopened += 1;
                 renewal.lost = None;
+                held.publish(renewal);
                 Ok(Current { fd, generation })
             }
             Err(why) => {
                 self.current.store(pack(-1, generation), Ordering::Release);
                 renewal.lost = Some(why.clone());
+                held.publish(renewal);
                 Err(why)
             }
         }
@@ -164,7 +158,7 @@ impl DataFile {
 
     fn status(&self) -> DescriptorStatus {
         let verified = self.verified();
-        let renewal = self.lock();
+        let renewal = self.renewal.load();
         DescriptorStatus {
             fd: verified.ok().map(|c| c.fd),
             reopened: renewal.reopened,
@@ -319,7 +313,7 @@ fn open_data_file() -> Result<DataFile, Unavailable> {
         path: c_path,
         identity: (AtomicU64::new(dev), AtomicU64::new(ino)),
         current: AtomicU64::new(pack(fd, 0)),
-        renewal: Mutex::new(Renewal::default()),
+        renewal: cotrace_fork::Shared::new(),
     })
 }
 

@@ -59,71 +59,19 @@
 
 use core::cell::{Cell, UnsafeCell};
 use core::mem::ManuallyDrop;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cotrace_lttng_sys::sigset_t;
 
-/// Environment variable: `exec-only` sets [`ForkPolicy::ExecOnly`] (read when liblttng-ust is
-/// first loaded; [`set_fork_policy`] overrides it).
-pub const FORK_ENV: &str = "COTRACE_UST_FORK";
+pub use cotrace_fork::{FORK_ENV, ForkPolicy, fork_policy, set_fork_policy};
 
-/// What a forked child gets from cotrace-ust. See [`set_fork_policy`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForkPolicy {
-    /// The child re-registers with the session daemon and is traced (the default).
-    TraceChildren,
-    /// The process forks only to `exec` (or `_exit`): LTTng's fork hooks are skipped, and a
-    /// child's LTTng side is off. Forks are as cheap as without LTTng-UST.
-    ExecOnly,
-}
-
-const POLICY_UNSET: u8 = 0;
-const POLICY_TRACE: u8 = 1;
-const POLICY_EXEC_ONLY: u8 = 2;
-
-static POLICY: AtomicU8 = AtomicU8::new(POLICY_UNSET);
-
-/// Chooses what later forks do (process-wide; takes effect at the next `fork`, and overrides
-/// `COTRACE_UST_FORK`).
-///
-/// # Examples
-///
-/// ```
-/// use cotrace_ust::{ForkPolicy, fork_policy, set_fork_policy};
-///
-/// // This program only forks to exec: skip LTTng's re-registration of each child.
-/// set_fork_policy(ForkPolicy::ExecOnly);
-/// assert_eq!(fork_policy(), ForkPolicy::ExecOnly);
-/// # set_fork_policy(ForkPolicy::TraceChildren);
-/// ```
-pub fn set_fork_policy(policy: ForkPolicy) {
-    let v = match policy {
-        ForkPolicy::TraceChildren => POLICY_TRACE,
-        ForkPolicy::ExecOnly => POLICY_EXEC_ONLY,
-    };
-    POLICY.store(v, Ordering::Relaxed);
-}
-
-/// The policy later forks follow: set by [`set_fork_policy`], else by `COTRACE_UST_FORK`
-/// (once liblttng-ust was loaded), else [`ForkPolicy::TraceChildren`].
-pub fn fork_policy() -> ForkPolicy {
-    if POLICY.load(Ordering::Relaxed) == POLICY_EXEC_ONLY {
-        ForkPolicy::ExecOnly
-    } else {
-        ForkPolicy::TraceChildren
-    }
-}
-
-/// The policy named by the environment, if any.
-fn policy_from_env(value: Option<&str>) -> Option<ForkPolicy> {
-    match value {
-        Some("exec-only") => Some(ForkPolicy::ExecOnly),
-        Some("trace") => Some(ForkPolicy::TraceChildren),
-        _ => None,
-    }
-}
+/// What `prepare` holds across the fork.
+type Held = (
+    Option<crate::provider::ActiveGuard>,
+    Option<cotrace_fork::LockGuard<'static>>,
+);
 
 thread_local! {
     // The signal mask LTTng saves in `before_fork` and restores after. Per thread: two threads
@@ -134,16 +82,12 @@ thread_local! {
     };
     // Whether this thread's `prepare` called `lttng_ust_before_fork` for the fork under way.
     static CLAIMED: Cell<bool> = const { Cell::new(false) };
-    // The registered providers' lock, held by `prepare` across the fork: a child must not
-    // inherit it held by a registering thread that does not exist there. `ManuallyDrop`: a
-    // thread-local with drop glue would register a destructor (taking the dynamic loader's
-    // lock) at a thread's first fork.
-    static PROVIDERS_HELD: core::cell::RefCell<ManuallyDrop<Option<crate::provider::ActiveGuard>>> =
-        const { core::cell::RefCell::new(ManuallyDrop::new(None)) };
+    // The registered providers' and the reconciliation locks, held by `prepare` across the
+    // fork and released on both sides after. `ManuallyDrop`: a thread-local with drop glue
+    // would register a destructor (taking the dynamic loader's lock) at a thread's first fork.
+    static HELD: core::cell::RefCell<ManuallyDrop<Held>> =
+        const { core::cell::RefCell::new(ManuallyDrop::new((None, None))) };
 }
-
-/// The longest `prepare` waits for the registered providers' lock.
-const PROVIDERS_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether the calling thread has every signal it can block blocked: the state
 /// `lttng_ust_before_fork` leaves until its `after_fork` counterpart, whoever called it.
@@ -169,17 +113,31 @@ fn blockable_signals() -> impl Iterator<Item = libc::c_int> {
     (1..=rtmax).filter(move |&s| s != libc::SIGKILL && s != libc::SIGSTOP && (s < 32 || s >= rtmin))
 }
 
-unsafe extern "C" fn prepare() {
+/// cotrace-ust's hooks in the process's one fork handler ([`cotrace_fork`]): after the kernel
+/// side's in a child (LTTng's hooks re-register with the session daemon last).
+static HOOKS: cotrace_fork::Hooks = cotrace_fork::Hooks {
+    order: cotrace_fork::Order::Lttng,
+    prepare,
+    parent,
+    child,
+};
+
+fn prepare() {
     let claimed_elsewhere = every_signal_blocked();
     // Before taking any lock of ours: the loading thread may need them.
     crate::loader::fork_starting(
         !claimed_elsewhere && fork_policy() == ForkPolicy::TraceChildren,
         load_wait_bound(),
     );
-    // Registration takes it before LTTng's lock (which `before_fork` takes below).
-    let providers = crate::provider::lock_for_fork(PROVIDERS_WAIT);
-    PROVIDERS_HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new(providers));
-    crate::refcount::lock_poll();
+    // Registration takes the names' lock before LTTng's locks, the poller ours before its RCU
+    // read side: taken here before `before_fork`, they keep every thread out of liblttng-ust's
+    // registration functions at the fork (whose locks LTTng's hooks do not cover). They are
+    // `cotrace_fork` locks: were one ever inherited held, a child would take it over.
+    let held = (
+        crate::provider::lock_for_fork(),
+        crate::refcount::lock_poll_for_fork(),
+    );
+    HELD.with(|h| *h.borrow_mut() = ManuallyDrop::new(held));
     let claim = match crate::loader::loaded() {
         Some(lib) if fork_policy() == ForkPolicy::TraceChildren && !claimed_elsewhere => {
             // SAFETY: the pointer is this thread's own sigset, alive for the thread; LTTng
@@ -193,44 +151,40 @@ unsafe extern "C" fn prepare() {
     CLAIMED.set(claim);
 }
 
-/// Releases the registered providers' lock `prepare` took (in the parent, or in the child).
-fn release_providers() {
-    PROVIDERS_HELD.with(|h| {
-        drop(ManuallyDrop::into_inner(core::mem::replace(
-            &mut *h.borrow_mut(),
-            ManuallyDrop::new(None),
-        )))
+/// Releases what `prepare` held (in the parent, or the child's copy in the child).
+fn release_held() {
+    HELD.with(|h| {
+        let held = core::mem::replace(&mut *h.borrow_mut(), ManuallyDrop::new((None, None)));
+        let (active, poll) = ManuallyDrop::into_inner(held);
+        drop(poll);
+        drop(active);
     });
 }
 
-unsafe extern "C" fn parent() {
+fn parent() {
     crate::loader::fork_done_in_parent();
-    release_providers();
     if CLAIMED.replace(false) {
         if let Some(lib) = crate::loader::loaded() {
             // SAFETY: the same thread's sigset that `prepare` filled.
             SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_parent)(s.get()) });
         }
     }
-    crate::refcount::unlock_poll();
+    release_held();
 }
 
-unsafe extern "C" fn child() {
+fn child() {
     crate::loader::fork_done_in_child();
-    release_providers();
+    release_held();
     let claimed = CLAIMED.replace(false);
     if crate::loader::forked_while_loading() {
         // liblttng-ust's constructor was running in a thread that does not exist here.
         crate::loader::turn_off_in_child(crate::loader::ChildOff::ForkedWhileLoading);
-        crate::refcount::unlock_poll();
         return;
     }
     let Some(lib) = crate::loader::loaded() else {
-        crate::refcount::unlock_poll();
         return;
     };
     crate::refcount::reset_after_fork_child();
-    crate::refcount::unlock_poll();
     if claimed {
         // SAFETY: the child's copy of the forking thread's sigset that `prepare` filled.
         SAVED_SIGSET.with(|s| unsafe { (lib.api.lttng_ust_after_fork_child)(s.get()) });
@@ -284,35 +238,12 @@ pub(crate) fn install() {
     if INSTALLING.swap(true, Ordering::AcqRel) {
         return;
     }
-    if POLICY.load(Ordering::Relaxed) == POLICY_UNSET {
-        if let Some(p) = policy_from_env(std::env::var(FORK_ENV).ok().as_deref()) {
-            let _ = POLICY.compare_exchange(
-                POLICY_UNSET,
-                if p == ForkPolicy::ExecOnly {
-                    POLICY_EXEC_ONLY
-                } else {
-                    POLICY_TRACE
-                },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
-    }
     LOAD_WAIT_MS.store(
         load_wait_ms(std::env::var("LTTNG_UST_REGISTER_TIMEOUT").ok().as_deref()),
         Ordering::Relaxed,
     );
     PRELOADED.store(fork_is_lttng_wrapper(), Ordering::Relaxed);
-    // SAFETY: the handlers are plain functions that live for the whole process.
-    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-    let result = if rc == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "pthread_atfork failed: {}",
-            std::io::Error::from_raw_os_error(rc)
-        ))
-    };
+    let result = cotrace_fork::register(&HOOKS).map_err(|e| e.to_string());
     let _ = INSTALLED.set(result);
 }
 
@@ -371,20 +302,6 @@ pub(crate) fn handling() -> Option<ForkHandling> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn policy_from_env_values() {
-        assert_eq!(
-            policy_from_env(Some("exec-only")),
-            Some(ForkPolicy::ExecOnly)
-        );
-        assert_eq!(
-            policy_from_env(Some("trace")),
-            Some(ForkPolicy::TraceChildren)
-        );
-        assert_eq!(policy_from_env(Some("")), None);
-        assert_eq!(policy_from_env(None), None);
-    }
 
     #[test]
     fn load_wait_follows_lttng_register_timeout() {

@@ -13,7 +13,6 @@
 use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::ffi::CString;
-use std::sync::Mutex;
 
 use cotrace_lttng_sys as sys;
 
@@ -170,7 +169,9 @@ unsafe impl Send for Registration {}
 pub struct Provider {
     name: &'static str,
     events: Vec<EventHandle>,
-    registration: Mutex<Option<Registration>>,
+    /// Taken (swapped for null) by [`unregister`](Self::unregister): no lock, which a child
+    /// forked while another thread unregisters would inherit held.
+    registration: AtomicPtr<Registration>,
 }
 
 impl core::fmt::Debug for Provider {
@@ -205,21 +206,23 @@ impl Provider {
     /// Whether liblttng-ust knows this provider (false when it is unavailable or after
     /// [`unregister`](Self::unregister)).
     pub fn is_registered_with_lttng(&self) -> bool {
-        self.registration
-            .lock()
-            .map(|r| r.is_some())
-            .unwrap_or(false)
+        !self.registration.load(Ordering::Acquire).is_null()
     }
 
     /// Unregisters the provider: LTTng detaches its sessions from the events (their words drop
     /// back to the kernel bit alone) and forgets them; later [`EventHandle::fire`] calls return
     /// [`FireError::Unregistered`]. Idempotent. The name can then be registered again.
     pub fn unregister(&self) {
-        let taken = match self.registration.lock() {
-            Ok(mut r) => r.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        if let Some(reg) = taken {
+        // Held across liblttng-ust's unregistration too: the fork hooks take it, so that no
+        // fork lands inside liblttng-ust's unregistration functions (holding their locks).
+        let active = ACTIVE.lock();
+        let taken = self
+            .registration
+            .swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !taken.is_null() {
+            // SAFETY: a non-null pointer came from `Box::into_raw` in `register`, and the swap
+            // gave it to this call alone.
+            let reg = unsafe { Box::from_raw(taken) };
             // SAFETY: both handles came from the matching register calls and are used once.
             unsafe {
                 (reg.lib.api.lttng_ust_probe_unregister)(reg.probe);
@@ -230,9 +233,9 @@ impl Provider {
             e.rt.live.store(false, Ordering::Release);
             crate::refcount::release_all(e.rt);
         }
-        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        active
-            .retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
+        let mut names = (*active.get()).clone();
+        names.retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
+        active.publish(names);
     }
 }
 
@@ -243,31 +246,23 @@ impl Drop for Provider {
 }
 
 /// `(provider, event)` names registered by this process: [`register_provider`] refuses a
-/// provider name found here, [`register_provider_part`] an event name found here. Held across
-/// liblttng-ust's probe registration, so the fork hooks take it around each `fork`
-/// ([`crate::fork`]).
-static ACTIVE: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+/// provider name found here, [`register_provider_part`] an event name found here. Its lock is
+/// held across liblttng-ust's probe registration and unregistration; a child forked meanwhile takes it over and
+/// finds the names as last published ([`cotrace_fork::Shared`]). The fork hooks hold it across
+/// each fork ([`lock_for_fork`]).
+static ACTIVE: cotrace_fork::Shared<Vec<(&'static str, &'static str)>> =
+    cotrace_fork::Shared::new();
 
-/// The lock of the registered names, for the fork hooks.
-pub(crate) type ActiveGuard = std::sync::MutexGuard<'static, Vec<(&'static str, &'static str)>>;
+/// The registered names' lock, held across a fork.
+pub(crate) type ActiveGuard = cotrace_fork::SharedGuard<'static, Vec<(&'static str, &'static str)>>;
 
-/// In the fork `prepare` hook: the registered names' lock, waiting at most `bound` for a
-/// thread inside a registration (a fork from a signal handler that interrupted one in this very
-/// thread goes ahead without it).
-pub(crate) fn lock_for_fork(bound: std::time::Duration) -> Option<ActiveGuard> {
-    let deadline = std::time::Instant::now() + bound;
-    loop {
-        match ACTIVE.try_lock() {
-            Ok(held) => break Some(held),
-            Err(std::sync::TryLockError::Poisoned(p)) => break Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                if std::time::Instant::now() >= deadline {
-                    break None;
-                }
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
-        }
-    }
+/// In the fork `prepare` hook: the registered names' lock, so that no thread is inside
+/// liblttng-ust's registration functions at the fork (their locks, such as
+/// liblttng-ust-tracepoint's `tracepoint_mutex`, are not among those `lttng_ust_before_fork`
+/// takes: a child would wait for them for ever). Waits for a registration under way; `None`
+/// when this very thread holds it (a fork from a signal handler that interrupted it).
+pub(crate) fn lock_for_fork() -> Option<ActiveGuard> {
+    ACTIVE.lock_across_fork()
 }
 
 pub(crate) fn is_c_identifier(s: &str) -> bool {
@@ -440,15 +435,13 @@ fn register(
     // Loading can take seconds (LTTng's registration timeout): not under the lock, which a
     // child forked meanwhile would inherit held.
     let lib = crate::loader::runtime().ok();
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let active = ACTIVE.lock();
+    let names = active.get();
     if part {
-        if let Some(e) = events
-            .iter()
-            .find(|e| active.contains(&(provider, e.event)))
-        {
+        if let Some(e) = events.iter().find(|e| names.contains(&(provider, e.event))) {
             return Err(Error::AlreadyRegistered(format!("{provider}:{}", e.event)));
         }
-    } else if active.iter().any(|&(p, _)| p == provider) {
+    } else if names.iter().any(|&(p, _)| p == provider) {
         return Err(Error::AlreadyRegistered(provider.into()));
     }
     let provider_c: &'static CStr = leak_cstr(provider);
@@ -518,11 +511,15 @@ fn register(
             })
         }
     };
-    active.extend(events.iter().map(|e| (provider, e.event)));
+    let mut names = (*names).clone();
+    names.extend(events.iter().map(|e| (provider, e.event)));
+    active.publish(names);
     Ok(Provider {
         name: provider,
         events: handles,
-        registration: Mutex::new(registration),
+        registration: AtomicPtr::new(
+            registration.map_or(core::ptr::null_mut(), |r| Box::into_raw(Box::new(r))),
+        ),
     })
 }
 
@@ -556,5 +553,71 @@ mod tests {
         for bad in ["", "1a", "a-b", "a b", "a:b", "é", "a\0"] {
             assert!(!is_c_identifier(bad), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fork_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A thread holds the registered names' lock far longer than any bound a fork hook could
+    /// wait (inside a slow registration); a child forked meanwhile registers a provider and
+    /// exits: it never waits for the holder, which does not exist in it.
+    #[test]
+    fn a_child_registers_while_a_parent_thread_holds_the_names_for_long() {
+        crate::fork::install();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let _held = ACTIVE.lock();
+            ready.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        is_ready.recv().unwrap();
+        static WORD: cotrace_word::EnableWord = cotrace_word::EnableWord::new();
+        static SPEC: EventSpec = EventSpec {
+            provider: "fork_long_hold",
+            event: "child",
+            loglevel: crate::Loglevel::Info,
+            fields: &[],
+            word: &WORD,
+        };
+        // SAFETY: the child registers a provider and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = match register_provider("fork_long_hold", &[&SPEC]) {
+                Ok(p) => {
+                    core::mem::forget(p);
+                    0
+                }
+                Err(_) => 3,
+            };
+            // SAFETY: ends the child without the harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        let exited = loop {
+            // SAFETY: our own child; `status` is a valid out-pointer.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break true;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our own child, then reaped.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        holder.join().unwrap();
+        assert!(exited, "the child did not register and exit within 10 s");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status:#x}"
+        );
     }
 }

@@ -170,7 +170,7 @@ fn notify_count_change() {
 
 /// Releases every user we still hold for `event` (it is being unregistered).
 pub(crate) fn release_all(event: &EventRuntime) {
-    let _guard = PollGuard::lock();
+    let _guard = POLL_LOCK.lock();
     event.share.release_all();
 }
 
@@ -267,39 +267,18 @@ pub(crate) fn install(lib: &Loaded) {
 // ---------------------------------------------------------------------------------------------
 // Polling mode.
 
-/// Serialises reconciliations (the poller and unregistration). A spin lock rather than a
-/// `Mutex` so the fork hooks can hold it across `fork` and release it in both processes.
-static POLL_LOCK: AtomicBool = AtomicBool::new(false);
+/// Serialises reconciliations (the poller and unregistration). A child forked while the
+/// parent's poller held it takes it over ([`cotrace_fork::Lock`]); its counts are reset anyway
+/// ([`reset_after_fork_child`]).
+static POLL_LOCK: cotrace_fork::Lock = cotrace_fork::Lock::new();
 
-struct PollGuard;
-
-impl PollGuard {
-    fn lock() -> Self {
-        lock_poll();
-        PollGuard
-    }
+/// In the fork `prepare` hook, before LTTng's `before_fork`: the reconciliation lock, so that
+/// the poller is not inside liblttng-ust's RCU read side at the fork (see
+/// [`cotrace_fork::Lock::lock_across_fork`]).
+pub(crate) fn lock_poll_for_fork() -> Option<cotrace_fork::LockGuard<'static>> {
+    POLL_LOCK.lock_across_fork()
 }
 
-impl Drop for PollGuard {
-    fn drop(&mut self) {
-        unlock_poll();
-    }
-}
-
-/// Takes the reconciliation lock (also called by the fork `prepare` hook).
-pub(crate) fn lock_poll() {
-    while POLL_LOCK
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        std::thread::yield_now();
-    }
-}
-
-/// Releases it (also called by the fork `parent` and `child` hooks).
-pub(crate) fn unlock_poll() {
-    POLL_LOCK.store(false, Ordering::Release);
-}
 static POLLER_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The reconciler thread's handle (leaked), for waking it up; null until it runs.
@@ -368,7 +347,7 @@ pub(crate) fn reconcile_all() {
     let Some(lib) = crate::loader::loaded() else {
         return;
     };
-    let _guard = PollGuard::lock();
+    let _guard = POLL_LOCK.lock();
     for event in events().filter(|e| e.is_live()) {
         let want = crate::probe::attached_probes(lib, event);
         let mut have = event.share.held();
@@ -391,8 +370,15 @@ pub(crate) fn reconcile_all() {
 /// registrations into the child) and other tracers' counts (an in-process tracer's state was
 /// copied into the child with the rest of memory) are kept.
 pub(crate) fn reset_after_fork_child() {
+    // Taken over if the parent's poller held it: its half-done reconciliation is undone here.
+    let _guard = POLL_LOCK.lock();
     for event in events() {
-        event.share.release_all();
+        // Read first: a write to every event's page would copy each page of the list into the
+        // child (copy-on-write), and the list keeps every event ever registered: with
+        // hundreds of thousands of them a child spent seconds here under load.
+        if event.share.held() != 0 {
+            event.share.release_all();
+        }
     }
     // The parent's thread does not exist here; a new one starts in `restart_after_fork_child`.
     POLLER.store(core::ptr::null_mut(), Ordering::Release);
