@@ -8,7 +8,7 @@
 //!   with `cotrace_kernel::register` and `cotrace_ust::register_provider`, fired by a loop that
 //!   does by hand what a two-tracer call site must do: one relaxed load of the word, and when it
 //!   is non-zero an out-of-line call that reads the word once and calls
-//!   `Registration::write` (bit 31 set) and `EventHandle::fire_enabled` (LTTng count non-zero)
+//!   `Registration::write_typed` (bit 31 set) and `EventHandle::fire_enabled` (LTTng count non-zero)
 //!   with adapter values built directly, no conversion.
 //!
 //! Rows: disabled, LTTng only, kernel (ftrace) only, both. Before each row the bench switches
@@ -112,7 +112,8 @@ fn direct_fire(direct: &Direct, i: u64) {
     let msg = black_box(MSG);
     let state = DIRECT_WORD.snapshot();
     if state.kernel_enabled() {
-        let _ = direct.kernel.write(&[
+        // The adapter's path for values whose types are known (what `fire!` calls).
+        let _ = direct.kernel.write_typed(&[
             cotrace_kernel::Value::U64(i),
             cotrace_kernel::Value::U32(i as u32),
             cotrace_kernel::Value::Str(msg),

@@ -178,7 +178,10 @@ mkdir -p "$(dirname "$out")"
   echo "| 3 | kernel enabled, ns per write (u32, u64, string; fastest round) | $(r kernel.cotrace_min_ns) | raw \`writev\`, prebuilt header: $(r kernel.raw2_min_ns) | $k_raw | <= 1.1x | $(met "$k_raw" 1.1) |"
   echo "| 3 | kernel enabled, ns per write | $(r kernel.cotrace_min_ns) | \`tracepoint\` crate: $(r kernel.tracepoint_min_ns) | $k_tp | <= 1.0x | $(met "$k_tp" 1.0) |"
   cgk=$(calc '%.3f' 'a / b' "$(r cg.kernel.cotrace)" "$(r cg.kernel.raw2)")
-  echo "| 3 | kernel enabled, user-space instructions per write (callgrind) | $(r cg.kernel.cotrace) | raw \`writev\`: $(r cg.kernel.raw2); \`tracepoint\` crate: $(r cg.kernel.tracepoint) | $cgk | | |"
+  echo "| 3 | kernel enabled, user-space instructions per write (callgrind), \`provider!\` path (\`write_typed\`) | $(r cg.kernel.cotrace) | raw \`writev\`: $(r cg.kernel.raw2); \`tracepoint\` crate: $(r cg.kernel.tracepoint) | $cgk | | |"
+  cgt=$(calc '%.3f' 'a / b' "$(r cg.kernel.cotrace)" "$(r cg.kernel.tracepoint)")
+  echo "| 3 | kernel enabled, user-space instructions per write vs the \`tracepoint\` crate | $(r cg.kernel.cotrace) | $(r cg.kernel.tracepoint) | $cgt | <= 1.0x | $(met "$cgt" 1.0) |"
+  echo "| 3 | (events defined at run time) checked \`Registration::write\`, user-space instructions | $(r cg.kernel.checked) | \`tracepoint\` crate: $(r cg.kernel.tracepoint) | $(calc '%.3f' 'a / b' "$(r cg.kernel.checked)" "$(r cg.kernel.tracepoint)") | | |"
   cgf=$(calc '%.3f' 'a / b' "$(r cg.facade.kernel)" "$(r cg.direct.kernel)")
   echo "| 3 | kernel enabled, \`fire!\` vs direct adapter call, user-space instructions (callgrind) | $(r cg.facade.kernel) | $(r cg.direct.kernel) | $cgf | | |"
   cgb=$(calc '%.3f' 'a / (b + c)' "$(r cg.facade.both)" "$(r cg.facade.lttng)" "$(r cg.facade.kernel)")

@@ -127,7 +127,7 @@ impl KernelEvent {
     pub(crate) fn write<const N: usize>(&self, values: &[Value<'_>; N]) {
         let converted: [cotrace_kernel::Value<'_>; N] =
             core::array::from_fn(|i| kernel_value(&values[i]));
-        let _ = self.registration.write(&converted);
+        let _ = self.registration.write_typed(&converted);
     }
 
     /// The registration's counts of writes that did not go as fired.

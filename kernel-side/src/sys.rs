@@ -181,6 +181,18 @@ impl<'a, const N: usize> IoVecs<'a, N> {
         true
     }
 
+    /// The slices pushed so far, in order.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.slots[..self.len].iter().map(|slot| {
+            // SAFETY: the first `len` slots were initialised by `push` from a `&'a [u8]`, whose
+            // pointer and length they hold unchanged.
+            unsafe {
+                let iov = slot.assume_init_ref();
+                core::slice::from_raw_parts(iov.iov_base.cast::<u8>(), iov.iov_len)
+            }
+        })
+    }
+
     /// `writev(fd, self)`: one system call; returns the bytes written.
     #[inline(always)]
     pub(crate) fn writev(&self, fd: RawFd) -> Result<usize, Errno> {

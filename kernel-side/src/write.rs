@@ -144,6 +144,23 @@ impl Stats {
     }
 }
 
+/// Most values [`Registration::write_typed`] takes itself (more take the checked path): every
+/// format has at most this many fields.
+const TYPED_MAX_FIELDS: usize = crate::format::MAX_FIELDS;
+
+/// Bytes a value takes in the fixed part on the typed path (a `__rel_loc` word for dynamic
+/// values; `Chars` never gets there).
+#[inline(always)]
+fn typed_fixed_len(value: &Value<'_>) -> usize {
+    match value {
+        Value::U8(_) | Value::S8(_) => 1,
+        Value::U16(_) | Value::S16(_) => 2,
+        Value::U32(_) | Value::S32(_) | Value::Str(_) | Value::Bytes(_) => 4,
+        Value::U64(_) | Value::S64(_) => 8,
+        Value::Chars(b) => b.len(),
+    }
+}
+
 /// The stack buffer of a write: the write index and the largest payload.
 const BUFFER: usize = 4096;
 
@@ -208,6 +225,168 @@ impl Registration {
         let result = self.send_checked(values);
         self.stats.count(&result);
         result
+    }
+
+    /// [`write`](Self::write) for values whose variants already match the format's field types
+    /// in order, as `provider!` proves at compile time: the path of `fire!`.
+    ///
+    /// Nothing is checked per value and nothing is copied but the fixed part: the write index,
+    /// the integers and the `__rel_loc` words go into one small stack buffer, and each string
+    /// (then its NUL) or byte slice is its own iovec, all sent with one `writev`. Inlined with
+    /// values built at the call site, the matches on the variants are resolved at compile time.
+    /// A payload over [`MAX_PAYLOAD`], a [`Value::Chars`] (which needs its field's length), the
+    /// check of [`verify_descriptor_before_each_write`], a descriptor to renew and every error
+    /// take [`write`](Self::write)'s own path, so truncation, the descriptor identity check and
+    /// [`write_stats`](Self::write_stats) are the same.
+    ///
+    /// Values whose variants do NOT match the fields are not detected here: the kernel then
+    /// refuses the write (`EINVAL`, counted as failed) or records wrong values. Never undefined
+    /// behaviour, never a panic. Use [`write`](Self::write) for values only known at run time.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write).
+    #[inline(always)]
+    pub fn write_typed<const N: usize>(
+        &self,
+        values: &[Value<'_>; N],
+    ) -> Result<WriteOutcome, WriteError> {
+        if self.word().snapshot().raw() & KERNEL_MASK == 0 {
+            return Ok(WriteOutcome::NotEnabled);
+        }
+        // Known at compile time when the values are built at the call site.
+        let fixed_size: usize = values.iter().map(typed_fixed_len).sum();
+        let payload = fixed_size + values.iter().map(dynamic_len).sum::<usize>();
+        if N > TYPED_MAX_FIELDS
+            || values.iter().any(|v| matches!(v, Value::Chars(_)))
+            || payload > MAX_PAYLOAD
+        {
+            return self.write_checked_cold(*values); // cut to fit there
+        }
+        let current = self.data().current();
+        let (generation, index) = self.slot();
+        // The generations compared as the high halves of the two words (one xor, one shift).
+        let same_generation = ((u64::from(current.generation) << 32
+            | u64::from(current.fd as u32))
+            ^ (u64::from(generation) << 32 | u64::from(index)))
+            >> 32
+            == 0;
+        if current.fd < 0 || !same_generation || VERIFY_EACH_WRITE.load(Ordering::Relaxed) {
+            return self.write_checked_cold(*values); // renewed or verified there
+        }
+        // The fixed part: write index, integers, `size << 16 | offset` words.
+        let mut head = StackBuf::<{ 4 + 8 * TYPED_MAX_FIELDS }>::new();
+        head.push(&index.to_ne_bytes());
+        let mut payload_offset = 0;
+        let mut dynamic_at = fixed_size;
+        for value in values {
+            // Every push fits: at most 8 bytes per value, at most TYPED_MAX_FIELDS values.
+            match *value {
+                Value::U8(v) => head.push(&v.to_ne_bytes()),
+                Value::U16(v) => head.push(&v.to_ne_bytes()),
+                Value::U32(v) => head.push(&v.to_ne_bytes()),
+                Value::U64(v) => head.push(&v.to_ne_bytes()),
+                Value::S8(v) => head.push(&v.to_ne_bytes()),
+                Value::S16(v) => head.push(&v.to_ne_bytes()),
+                Value::S32(v) => head.push(&v.to_ne_bytes()),
+                Value::S64(v) => head.push(&v.to_ne_bytes()),
+                Value::Str(_) | Value::Bytes(_) => {
+                    let len = dynamic_len(value);
+                    // Relative to the end of this word; both fit 16 bits (payload checked).
+                    let relative = dynamic_at - (payload_offset + 4);
+                    dynamic_at += len;
+                    head.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
+                }
+                Value::Chars(_) => true, // never here: taken by the checked path above
+            };
+            payload_offset += typed_fixed_len(value);
+        }
+        let mut iov = IoVecs::<{ 1 + 2 * TYPED_MAX_FIELDS }>::new();
+        iov.push(head.as_slice());
+        for value in values {
+            match *value {
+                Value::Str(s) => iov.push(s.as_bytes()) && iov.push(b"\0"),
+                Value::Bytes(b) => iov.push(b),
+                _ => true,
+            };
+        }
+        match iov.writev(current.fd) {
+            Ok(_) => Ok(WriteOutcome::Written),
+            // From what was built, not the values: nothing else stays live across writev.
+            Err(errno) => self.typed_failed(current, errno, &iov),
+        }
+    }
+
+    /// [`write_always`](Self::write_always) out of line, for [`write_typed`](Self::write_typed)'s
+    /// rare cases. The values come by value so that they are copied on this cold path only.
+    #[cold]
+    #[inline(never)]
+    fn write_checked_cold<const N: usize>(
+        &self,
+        values: [Value<'_>; N],
+    ) -> Result<WriteOutcome, WriteError> {
+        self.write_always(&values)
+    }
+
+    /// [`write_typed`](Self::write_typed) after `writev(current.fd, sent)` failed with `errno`:
+    /// as [`write`](Self::write) does, an error is believed only from our own file (`EBADF` is
+    /// then "not enabled"); a descriptor no longer ours is renewed and the same iovecs sent
+    /// again with the fresh write index. Counted.
+    #[cold]
+    #[inline(never)]
+    fn typed_failed<const V: usize>(
+        &self,
+        current: Current,
+        errno: Errno,
+        sent: &IoVecs<'_, V>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let result = if self.data().is_ours(current.fd) {
+            if errno == Errno::BADF {
+                Ok(WriteOutcome::NotEnabled)
+            } else {
+                Err(WriteError::Kernel(errno))
+            }
+        } else {
+            self.typed_resend(current, sent)
+        };
+        self.stats.count(&result);
+        result
+    }
+
+    /// [`send_renewed`](Self::send_renewed) for iovecs built by
+    /// [`write_typed`](Self::write_typed): the first starts with the write index.
+    fn typed_resend<const V: usize>(
+        &self,
+        seen: Current,
+        sent: &IoVecs<'_, V>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let Some(current) = self.data().renew(seen) else {
+            return Err(WriteError::DescriptorLost);
+        };
+        match self.renew(current) {
+            Ok(true) => {}
+            Ok(false) => return Err(WriteError::DescriptorLost),
+            Err(errno) => return Err(WriteError::Kernel(errno)),
+        }
+        // Registering wrote the event's current state into bit 31.
+        if self.word().snapshot().raw() & KERNEL_MASK == 0 {
+            return Ok(WriteOutcome::NotEnabled);
+        }
+        let mut slices = sent.slices();
+        let old_head = slices.next().unwrap_or_default();
+        let mut head = StackBuf::<{ 4 + 8 * TYPED_MAX_FIELDS }>::new();
+        head.push(&self.slot().1.to_ne_bytes());
+        head.push(old_head.get(4..).unwrap_or_default());
+        let mut iov = IoVecs::<V>::new();
+        iov.push(head.as_slice());
+        for slice in slices {
+            iov.push(slice);
+        }
+        match iov.writev(current.fd) {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(Errno::BADF) if self.data().is_ours(current.fd) => Ok(WriteOutcome::NotEnabled),
+            Err(errno) => Err(WriteError::Kernel(errno)),
+        }
     }
 
     /// Counts of truncated, dropped and failed writes of this registration since it was made.

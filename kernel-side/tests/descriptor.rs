@@ -61,7 +61,16 @@ fn a_daemon_closing_every_descriptor_gets_no_trace_bytes_and_keeps_its_events() 
     common::wait_kernel_bit(word, true);
     let marker = "payload-of-the-trace";
     let outcomes: Vec<_> = (1..=3)
-        .map(|n| reg.write(&[Value::U32(n), Value::Str(marker)]))
+        .map(|n| {
+            // The first write (the one that finds the descriptor gone) takes the typed path of
+            // `provider!` events, the second the checked one.
+            let values = [Value::U32(n), Value::Str(marker)];
+            if n == 2 {
+                reg.write(&values)
+            } else {
+                reg.write_typed(&values)
+            }
+        })
         .collect();
     std::io::Write::flush(&mut log).unwrap();
     let logged = read_all(&log_path);

@@ -235,6 +235,96 @@ fn every_type_in_one_event_keeps_offsets_right() {
 }
 
 #[test]
+fn typed_writes_of_every_type_decode_as_checked_ones_do() {
+    // `write_typed` (the path of `provider!` events) builds the payload from the values alone,
+    // an iovec per dynamic value: same records as `write`, empty dynamic values included, and a
+    // `char[N]` value taken by the checked path.
+    let Some(tracefs) = common::user_events("typed") else {
+        return;
+    };
+    let name = common::unique("tr_typed");
+    let word = common::leak_word();
+    let format = EventFormat::with_fields(
+        &name,
+        &[
+            ("s", FieldType::Str),
+            ("a", FieldType::U8),
+            ("b", FieldType::U16),
+            ("d", FieldType::U32),
+            ("k", FieldType::Bytes),
+            ("e", FieldType::S64),
+            ("f", FieldType::S8),
+            ("g", FieldType::S16),
+            ("h", FieldType::S32),
+            ("i", FieldType::U64),
+            ("t", FieldType::Str),
+            ("u", FieldType::Str),
+            ("z", FieldType::Bytes),
+        ],
+    )
+    .unwrap();
+    let reg = register(word, format).unwrap();
+    let values = |n: u32| {
+        [
+            Value::Str("first"),
+            Value::U8(b'x'),
+            Value::U16(0xbeef),
+            Value::U32(n),
+            Value::Bytes(&[0xaa, 0xbb]),
+            Value::S64(-2),
+            Value::S8(b'Z' as i8),
+            Value::S16(-300),
+            Value::S32(-70000),
+            Value::U64(0x0123_4567_89ab_cdef),
+            Value::Str(""),
+            Value::Str("last one"),
+            Value::Bytes(&[]),
+        ]
+    };
+    assert_eq!(reg.write_typed(&values(0)), Ok(WriteOutcome::NotEnabled));
+    common::set_enabled(tracefs, &name, true);
+    common::wait_kernel_bit(word, true);
+    assert_eq!(reg.write(&values(1)), Ok(WriteOutcome::Written));
+    assert_eq!(reg.write_typed(&values(2)), Ok(WriteOutcome::Written));
+    let checked = common::wait_trace_line(tracefs, &name, &["d=0x1 (1)"]);
+    let typed = common::wait_trace_line(tracefs, &name, &["d=0x2 (2)"]);
+    let expect = |n: u32| {
+        format!(
+            "s=first a='x'(120) b=0xbeef (48879) d=0x{n} ({n}) k=aa,bb e=0xfffffffffffffffe (-2) \
+             f='Z'(90) g=0xfed4 (65236) h=0xfffeee90 (-70000) \
+             i=0x123456789abcdef (81985529216486895) t= u=last one z="
+        )
+    };
+    assert_eq!(common::fields_of(&checked, &name).trim_end(), expect(1));
+    assert_eq!(common::fields_of(&typed, &name).trim_end(), expect(2));
+
+    // A `char[N]` field: the typed path hands the event to the checked one.
+    let chars_name = common::unique("tr_typed_chars");
+    let chars_word = common::leak_word();
+    let chars = EventFormat::with_fields(
+        &chars_name,
+        &[("c", FieldType::Chars(5)), ("d", FieldType::U32)],
+    )
+    .unwrap();
+    let chars_reg = register(chars_word, chars).unwrap();
+    common::set_enabled(tracefs, &chars_name, true);
+    common::wait_kernel_bit(chars_word, true);
+    assert_eq!(
+        chars_reg.write_typed(&[Value::Chars(b"hi"), Value::U32(3)]),
+        Ok(WriteOutcome::Written)
+    );
+    let line = common::wait_trace_line(tracefs, &chars_name, &[]);
+    common::set_enabled(tracefs, &chars_name, false);
+    common::set_enabled(tracefs, &name, false);
+    assert_eq!(
+        common::fields_of(&line, &chars_name).trim_end(),
+        "c=hi d=0x3 (3)"
+    );
+    let stats = reg.write_stats();
+    assert_eq!((stats.truncated, stats.dropped, stats.failed), (0, 0, 0));
+}
+
+#[test]
 fn thirty_two_fields_and_long_dynamic_data() {
     let Some(tracefs) = common::user_events("many_fields") else {
         return;
@@ -501,7 +591,8 @@ fn oversized_dynamic_fields_are_truncated_to_fit_and_recorded() {
     let (six, seventy) = ("x".repeat(6000), "y".repeat(70_000));
     let outcomes = [
         reg.write(&[Value::U32(1), Value::Str(&six), Value::Bytes(&[1, 2])]),
-        reg.write(&[Value::U32(2), Value::Str(&seventy), Value::Bytes(&[3])]),
+        // The typed path (`fire!`'s) hands an oversized payload to the same cutting.
+        reg.write_typed(&[Value::U32(2), Value::Str(&seventy), Value::Bytes(&[3])]),
     ];
     for (a, c) in [(1, 'x'), (2, 'y')] {
         let line = common::wait_trace_line(tracefs, &name, &[&format!("a=0x{a:x} ({a})")]);

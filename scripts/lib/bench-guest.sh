@@ -56,6 +56,7 @@ if command -v valgrind >/dev/null; then
   # Calls per variant: 1 check write + 1000 warm-up + 2000 timed.
   callgrind_annotate --inclusive=yes "$cg/write.out" 2>/dev/null | awk '
     /write::write_cotrace/ { gsub(",", "", $1); printf "@result cg.kernel.cotrace %.1f\n", $1 / 3001 }
+    /write::write_dynamic_checked/ { gsub(",", "", $1); printf "@result cg.kernel.checked %.1f\n", $1 / 3001 }
     /write::Raw::write_packed/ { gsub(",", "", $1); printf "@result cg.kernel.raw2 %.1f\n", $1 / 3001 }
     /write::write_tracepoint/ { gsub(",", "", $1); printf "@result cg.kernel.tracepoint %.1f\n", $1 / 3001 }'
   rm -rf "$cg"
