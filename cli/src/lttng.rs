@@ -1,11 +1,21 @@
 //! The LTTng side: the `lttng` command (its machine interface, `--mi xml`), and babeltrace2.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// A helper command (`lttng`, `babeltrace2`) in a process group of its own: a Ctrl-C at the
+/// terminal reaches CMD and cotrace, not the helper that is stopping the session or reading
+/// the trace.
+pub fn helper(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.process_group(0);
+    command
+}
+
 /// Runs `lttng --no-sessiond ARGS` (never spawning a daemon of its own) and returns stdout.
 pub fn lttng(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("lttng")
+    let out = helper("lttng")
         .arg("--no-sessiond")
         .args(args)
         .stdin(Stdio::null())
@@ -34,13 +44,34 @@ pub struct PrivateSessiond {
 }
 
 impl PrivateSessiond {
-    /// Starts one and waits (up to 10 s) until it answers.
+    /// Starts one and waits (up to 10 s) until it answers. It runs in a session of its own
+    /// (no terminal, so a Ctrl-C or a hang-up does not reach it: cotrace stops it last) and
+    /// receives SIGTERM when cotrace dies, even by SIGKILL (`PR_SET_PDEATHSIG`).
     pub fn start() -> Result<Self, String> {
-        let child = Command::new("lttng-sessiond")
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        let mut command = Command::new("lttng-sessiond");
+        command
             .arg("--no-kernel")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: the closure runs in the forked child before exec and calls only
+        // async-signal-safe functions (setsid, prctl, getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                libc::setsid();
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // cotrace died before the prctl: nobody would stop this daemon.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            })
+        };
+        let child = command
             .spawn()
             .map_err(|e| format!("cannot start lttng-sessiond ({e}): install lttng-tools"))?;
         let mut me = Self { child };
@@ -194,7 +225,7 @@ pub struct Record {
 
 /// Reads an LTTng trace with `babeltrace2 --clock-cycles --no-delta`.
 pub fn read_trace(dir: &Path) -> Result<Vec<Record>, String> {
-    let out = Command::new("babeltrace2")
+    let out = helper("babeltrace2")
         .args(["--clock-cycles", "--no-delta"])
         .arg(dir)
         .stdin(Stdio::null())

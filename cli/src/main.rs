@@ -11,6 +11,7 @@
 mod describe;
 mod list;
 mod lttng;
+mod output;
 mod record;
 mod timeline;
 mod tracefs;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
+use crate::output::OutDir;
 use crate::timeline::{self, Entry, Tracer};
 use crate::tracefs::{self, Instance};
 use crate::{Format, RecordArgs, glob_match, lttng};
@@ -109,15 +110,13 @@ struct KernelReader {
 }
 
 impl KernelReader {
-    fn start(instance: &Path, out: &Path) -> Result<Self, String> {
+    fn start(instance: &Path, mut file: fs::File) -> Result<Self, String> {
         let pipe_path = instance.join("trace_pipe");
         let mut pipe = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&pipe_path)
             .map_err(|e| format!("cannot open {}: {e}", pipe_path.display()))?;
-        let mut file =
-            fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let (stop2, count2) = (stop.clone(), count.clone());
@@ -328,31 +327,20 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .into(),
         );
     }
-    let out_dir = args.output.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("cotrace-{secs}"))
-    });
-    if out_dir.join("lttng").exists() {
-        return Err(format!(
-            "{} already holds a recording (lttng/): choose another -o DIR",
-            out_dir.display()
-        ));
-    }
-    fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let out_dir = out_dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let out = match &args.output {
+        Some(dir) => OutDir::create(dir)?,
+        None => OutDir::create_default()?,
+    };
+    let out_dir = out.path.clone();
 
     // 2. Changes, each undone by the guard.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let interrupted = interrupted.clone();
-        // Ctrl-C reaches CMD too (same process group); cotrace waits for it, then cleans up.
-        // SIGTERM and SIGHUP likewise (ctrlc's `termination` feature).
+        // Ctrl-C reaches CMD too (same process group); cotrace stops it if needed, then keeps
+        // what was recorded and cleans up. SIGTERM and SIGHUP likewise (ctrlc's `termination`
+        // feature). The helpers (`lttng`, a private sessiond) are in process groups of their
+        // own: the signal does not reach them.
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
     let mut guard = Guard::default();
@@ -468,7 +456,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let reader = match guard.instance.as_ref() {
         Some(instance) => Some(KernelReader::start(
             &instance.dir,
-            &out_dir.join("kernel.txt"),
+            out.create_file("kernel.txt")?,
         )?),
         None => None,
     };
@@ -488,7 +476,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             break status;
         }
         if interrupted.load(Ordering::SeqCst) {
-            let at = *interrupted_at.get_or_insert_with(Instant::now);
+            // Ctrl-C reached CMD too (the terminal's process group); SIGTERM or SIGHUP sent to
+            // cotrace alone did not: pass SIGTERM on, then SIGKILL after 5 s.
+            let at = *interrupted_at.get_or_insert_with(|| {
+                // SAFETY: kill(2) of our own child, not yet reaped (try_wait said it runs).
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                Instant::now()
+            });
             if at.elapsed() > Duration::from_secs(5) {
                 let _ = child.kill();
             }
@@ -599,20 +593,17 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
     }
     timeline::sort(&mut entries);
-    let timeline_path = match args.format {
-        Format::Text => {
-            let path = out_dir.join("timeline.txt");
-            fs::write(&path, timeline::text(&entries)).map_err(|e| e.to_string())?;
-            path
-        }
-        Format::ChromeJson => {
-            let path = out_dir.join("timeline.json");
-            let json = timeline::chrome_json(&entries);
-            fs::write(&path, serde_json::to_vec(&json).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            path
-        }
+    let (file_name, bytes) = match args.format {
+        Format::Text => ("timeline.txt", timeline::text(&entries).into_bytes()),
+        Format::ChromeJson => (
+            "timeline.json",
+            serde_json::to_vec(&timeline::chrome_json(&entries)).map_err(|e| e.to_string())?,
+        ),
     };
+    let timeline_path = out_dir.join(file_name);
+    out.create_file(file_name)?
+        .write_all(&bytes)
+        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
 
     let mut counts: BTreeMap<String, (u64, u64)> =
         wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();

@@ -252,12 +252,165 @@ fn record_without_sessiond_says_how_to_get_one() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
-        assert!(
-            text(&out).1.contains("already holds a recording"),
-            "{:?}",
-            text(&out)
-        );
+        assert!(text(&out).1.contains("is not empty"), "{:?}", text(&out));
         assert!(l.dir.join("out/timeline.txt").exists());
+    });
+}
+
+/// Reads `record`'s stdout (CMD's output and then cotrace's) up to the shop's last
+/// `expected` line, which it prints once it has fired every event.
+fn until_shop_worked(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("expected job_done") {
+            return seen;
+        }
+    }
+    panic!("record's output ended before the shop finished working:\n{seen}");
+}
+
+#[test]
+fn record_never_writes_through_a_prepared_output_dir() {
+    isolated("record_never_writes_through_a_prepared_output_dir", || {
+        use std::os::unix::fs::symlink;
+        let l = Lttng::start("cli-prepared");
+        let victim = l.dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        // An -o DIR someone prepared, its timeline.txt a symlink to another file.
+        let prepared = l.dir.join("prepared");
+        std::fs::create_dir(&prepared).unwrap();
+        symlink(&victim, prepared.join("timeline.txt")).unwrap();
+        let out = cotrace()
+            .args(["record", "--lttng", "-o"])
+            .arg(&prepared)
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "1"])
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "precious",
+            "cotrace wrote through {}/timeline.txt:\n{stdout}{stderr}",
+            prepared.display()
+        );
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stderr.contains("is not empty"), "{stderr}");
+        assert!(!prepared.join("lttng").exists(), "{stderr}");
+
+        // The default name, `cotrace-<unix seconds>`, prepared for the next two minutes as
+        // symlinks to someone's directory: each is skipped, none followed.
+        let cwd = l.dir.join("shared");
+        let trap = l.dir.join("trap");
+        std::fs::create_dir(&cwd).unwrap();
+        std::fs::create_dir(&trap).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        for secs in now..now + 120 {
+            symlink(&trap, cwd.join(format!("cotrace-{secs}"))).unwrap();
+        }
+        let out = cotrace()
+            .args(["record", "--lttng", "--"])
+            .arg(shop())
+            .args(["--requests", "1"])
+            .env("LTTNG_HOME", l.home())
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        let in_trap: Vec<_> = std::fs::read_dir(&trap)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            in_trap.is_empty(),
+            "cotrace recorded into a prepared directory: {in_trap:?}\n{stdout}{stderr}"
+        );
+        assert!(out.status.success(), "{stdout}{stderr}");
+        let timeline = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("timeline: "))
+            .unwrap_or_else(|| panic!("no timeline line: {stdout}"));
+        let dir = Path::new(timeline).parent().unwrap();
+        assert!(
+            !std::fs::symlink_metadata(dir).unwrap().is_symlink() && dir.starts_with(&cwd),
+            "{timeline}"
+        );
+    });
+}
+
+#[test]
+fn signals_keep_the_recording_with_a_private_sessiond() {
+    isolated("signals_keep_the_recording_with_a_private_sessiond", || {
+        use std::os::unix::process::CommandExt;
+        let l = Lttng::without_sessiond("cli-signals");
+        // Ctrl-C: SIGINT to the whole process group, as a terminal sends it; SIGTERM and
+        // SIGHUP to cotrace alone, as `kill` or a closed ssh session do.
+        for (signal, group, status) in [
+            (libc::SIGINT, true, 128 + libc::SIGINT),
+            (libc::SIGTERM, false, 128 + libc::SIGTERM),
+            (libc::SIGHUP, false, 128 + libc::SIGTERM),
+        ] {
+            let dir = l.dir.join(format!("out-{signal}"));
+            let mut record = cotrace()
+                .args(["record", "--lttng", "--start-sessiond", "-o"])
+                .arg(&dir)
+                .arg("--")
+                .arg(shop())
+                .args(["--requests", "4", "--hold"])
+                .arg(l.dir.join("never"))
+                .env("LTTNG_HOME", l.home())
+                .process_group(0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+            let mut stdout = until_shop_worked(&mut lines);
+            let target = if group {
+                -(record.id() as libc::pid_t)
+            } else {
+                record.id() as libc::pid_t
+            };
+            // SAFETY: kill(2) of a child we started (or its process group), not yet reaped.
+            unsafe { libc::kill(target, signal) };
+            for line in lines {
+                stdout.push_str(&line.unwrap());
+                stdout.push('\n');
+            }
+            let code = record.wait().unwrap().code();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut record.stderr.take().unwrap(), &mut stderr).unwrap();
+            println!("signal {signal}:\n{stdout}{stderr}");
+            assert!(!stderr.contains("cleanup"), "signal {signal}: {stderr}");
+            assert!(stderr.contains("interrupted"), "signal {signal}: {stderr}");
+            assert_eq!(code, Some(status), "signal {signal}: {stderr}");
+            let want = expected(&stdout);
+            assert_eq!(want.len(), 4, "{stdout}");
+            assert_eq!(
+                want,
+                summary_lttng(&stdout),
+                "signal {signal}: {stdout}{stderr}"
+            );
+            let timeline = std::fs::read_to_string(dir.join("timeline.txt")).unwrap_or_default();
+            assert_eq!(
+                timeline.lines().count() as u64,
+                want.values().sum::<u64>(),
+                "signal {signal}: {stderr}"
+            );
+            assert!(
+                !l.try_lttng(&["list"]).status.success(),
+                "signal {signal}: the private lttng-sessiond still answers"
+            );
+        }
     });
 }
 
