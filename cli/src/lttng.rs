@@ -15,7 +15,16 @@ pub fn helper(program: &str) -> Command {
 
 /// Runs `lttng --no-sessiond ARGS` (never spawning a daemon of its own) and returns stdout.
 pub fn lttng(args: &[&str]) -> Result<String, String> {
-    let out = helper("lttng")
+    lttng_in(None, args)
+}
+
+/// [`lttng`] with `LTTNG_HOME` set to `home` (the session daemon of that home), or inherited.
+pub fn lttng_in(home: Option<&Path>, args: &[&str]) -> Result<String, String> {
+    let mut command = helper("lttng");
+    if let Some(home) = home {
+        command.env("LTTNG_HOME", home);
+    }
+    let out = command
         .arg("--no-sessiond")
         .args(args)
         .stdin(Stdio::null())
@@ -86,6 +95,11 @@ impl PrivateSessiond {
         }
         me.stop();
         Err("lttng-sessiond did not answer within 10 s".into())
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it.

@@ -1,64 +1,91 @@
 //! `cotrace record`: a private ftrace instance and an LTTng session on one monotonic time axis,
-//! around one run of a command.
+//! around one run of a command (or, with `-p`, a running process), scoped to that process and
+//! its descendants unless `-a`.
 //!
 //! Order: every check that needs no change to the system first (root, tracefs and user_events,
-//! the command, the patterns against the events the binary declares, lttng-sessiond); then the
-//! changes, each registered in a [`Guard`] that undoes them on every way out (error, Ctrl-C, a
-//! crashing command): the LTTng session, the ftrace instance, the user_events created through
-//! `dynamic_events`, a private lttng-sessiond.
+//! the command, the patterns against the events the binary declares, lttng-sessiond); then what
+//! dead recorders left is removed ([`state::clean`]); then the changes, each written to this
+//! recorder's state file before it is made (so a later recorder or `cotrace clean` can undo it
+//! after a kill -9) and registered in a [`Guard`] that undoes it on every way out (error,
+//! Ctrl-C, SIGTERM, SIGHUP, a crashing command): the private lttng-sessiond, the ftrace
+//! instance, the user_events created through `dynamic_events`, the LTTng session.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
 use crate::output::OutDir;
+use crate::state::{self, Process};
 use crate::timeline::{self, Entry, Tracer};
 use crate::tracefs::{self, Instance};
+use crate::tree;
 use crate::{Format, RecordArgs, glob_match, lttng};
 
-/// Everything `record` changed on the system, undone on drop.
-#[derive(Default)]
+/// Everything `record` changed on the system, undone on drop; mirrored in the state file.
 struct Guard {
-    session: Option<String>,
+    state_dir: PathBuf,
+    name: String,
+    record: state::Record,
     instance: Option<Instance>,
-    tracefs: Option<PathBuf>,
-    /// user_events descriptions created through `dynamic_events`.
-    created: Vec<String>,
     sessiond: Option<lttng::PrivateSessiond>,
 }
 
 impl Guard {
-    /// Undoes every change; returns what could not be undone.
+    /// Writes the state file (before each change).
+    fn save(&self) -> Result<(), String> {
+        state::save(&self.state_dir, &self.name, &self.record)
+    }
+
+    /// Undoes every change, the private sessiond last; returns what could not be undone.
     fn cleanup(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Some(session) = self.session.take() {
+        if let Some(session) = self.record.session.take() {
             let _ = lttng::lttng(&["stop", &session]);
             if let Err(e) = lttng::lttng(&["destroy", &session]) {
                 problems.push(e);
+                self.record.session = Some(session);
             }
         }
         if let Some(instance) = self.instance.take() {
-            if let Err(e) = instance.remove() {
-                problems.push(e);
+            match instance.remove() {
+                Ok(()) => self.record.instance = None,
+                Err(e) => problems.push(e),
             }
         }
-        if let Some(tracefs) = &self.tracefs {
-            for description in self.created.drain(..) {
-                if let Err(e) = tracefs::delete_user_event(tracefs, &description) {
-                    problems.push(e);
+        if let Some(tracefs) = self.record.tracefs.clone() {
+            if !self.record.uses.is_empty() {
+                match state::Lock::take(&self.state_dir) {
+                    Ok(_lock) => {
+                        problems.extend(state::release_events(
+                            &self.state_dir,
+                            &tracefs,
+                            &self.name,
+                            &self.record.uses,
+                        ));
+                        self.record.uses.clear();
+                    }
+                    Err(e) => problems.push(e),
                 }
             }
         }
         if let Some(mut sessiond) = self.sessiond.take() {
             sessiond.stop();
+            self.record.sessiond = None;
+        }
+        if problems.is_empty() {
+            state::forget(&self.state_dir, &self.name);
+        } else {
+            // What is left, for `cotrace clean` (or the next recorder) once this one is gone.
+            let _ = self.save();
         }
         problems
     }
@@ -69,6 +96,62 @@ impl Drop for Guard {
         for problem in self.cleanup() {
             eprintln!("cotrace: cleanup: {problem}");
         }
+    }
+}
+
+/// CMD, started but held before `exec` until [`Held::release`], so that its pid can be
+/// given to the tracers before it runs: `sh -c 'read <&3 || exit 127; exec CMD'`, where fd 3
+/// is a pipe cotrace writes a byte to (or closes, by dying: then CMD never runs).
+struct Held {
+    child: Child,
+    release: Option<OwnedFd>,
+}
+
+impl Held {
+    fn spawn(cmd: &Path, args: &[String]) -> Result<Self, String> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let read_fd = read.as_raw_fd();
+        let mut command = Command::new("/bin/sh");
+        command
+            .args([
+                "-c",
+                "read -r _ <&3 || exit 127; exec 3<&-; exec \"$0\" \"$@\"",
+            ])
+            .arg(cmd)
+            .args(args);
+        // SAFETY: runs in the child before exec; dup2 is async-signal-safe. The duplicate on
+        // fd 3 has no FD_CLOEXEC, so the shell gets it.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(read_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", cmd.display()))?;
+        drop(read);
+        Ok(Self {
+            child,
+            release: Some(write),
+        })
+    }
+
+    fn release(&mut self) -> Result<(), String> {
+        if let Some(fd) = self.release.take() {
+            fs::File::from(fd)
+                .write_all(b"\n")
+                .map_err(|e| format!("cannot start CMD: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -134,8 +217,10 @@ impl KernelReader {
                             let line: Vec<u8> = pending.drain(..=nl).collect();
                             let line = String::from_utf8_lossy(&line);
                             if let Some(r) = tracefs::parse_line(line.trim_end()) {
+                                if r.event != "sched_process_fork" {
+                                    count2.fetch_add(1, Ordering::Relaxed);
+                                }
                                 records.push(r);
-                                count2.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -257,6 +342,46 @@ fn summary(counts: &BTreeMap<String, (u64, u64)>, use_kernel: bool, use_lttng: b
     out
 }
 
+/// What is recorded: CMD (held until the tracers know its pid), or a running process.
+enum Target {
+    Command(Held),
+    Attach(Process),
+}
+
+/// Every thread of `pids` now (`/proc/PID/task`).
+fn threads_of(pids: &BTreeSet<u32>) -> Vec<u32> {
+    pids.iter()
+        .flat_map(|pid| {
+            fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        })
+        .collect()
+}
+
+/// `cotrace clean`.
+pub fn clean() -> Result<ExitCode, String> {
+    let dir = state::dir()?;
+    let _lock = state::Lock::take(&dir)?;
+    let (done, problems) = state::clean(&dir, tracefs::mount().as_deref());
+    for d in &done {
+        println!("removed {d}");
+    }
+    if done.is_empty() && problems.is_empty() {
+        println!("nothing left by a dead recorder");
+    }
+    for p in &problems {
+        eprintln!("cotrace: clean: {p}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// `cotrace record`.
 pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let (use_kernel, use_lttng) = if args.kernel || args.lttng {
@@ -267,7 +392,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     // 1. Checks that change nothing.
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if use_kernel && unsafe { libc::geteuid() } != 0 {
+    let root = unsafe { libc::geteuid() } == 0;
+    if use_kernel && !root {
         return Err(
             "cotrace record needs root for the kernel side (it creates an ftrace \
                     instance and user_events): run it with sudo, or pass --lttng to record \
@@ -280,7 +406,24 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     } else {
         None
     };
-    let cmd_path = resolve(&args.command[0])?;
+    let attach = match args.pid {
+        Some(pid) => {
+            let process = Process {
+                pid,
+                start: state::start_time(pid).ok_or(format!("no process {pid}"))?,
+            };
+            Some(process)
+        }
+        None => None,
+    };
+    let (cmd_path, cmd_name) = match attach {
+        Some(p) => (
+            fs::read_link(format!("/proc/{}/exe", p.pid))
+                .map_err(|e| format!("cannot read /proc/{}/exe: {e}", p.pid))?,
+            format!("process {}", p.pid),
+        ),
+        None => (resolve(&args.command[0])?, args.command[0].clone()),
+    };
     let (declared, described) = match describe::read_binary(&cmd_path)? {
         Binary::Events(events) => (events, true),
         Binary::NoSection | Binary::NotElf => (Vec::new(), false),
@@ -288,9 +431,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let patterns: Vec<String> = if args.patterns.is_empty() {
         if declared.is_empty() {
             return Err(format!(
-                "{} declares no cotrace events (no {} section): name the events to record with \
-                 -e PROVIDER:EVENT",
-                args.command[0],
+                "{cmd_name} declares no cotrace events (no {} section): name the events to \
+                 record with -e PROVIDER:EVENT",
                 describe::SECTION
             ));
         }
@@ -307,8 +449,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             if !declared.iter().any(|e| glob_match(p, &e.lttng_name())) {
                 let names: Vec<String> = declared.iter().map(Declared::lttng_name).collect();
                 return Err(format!(
-                    "pattern `{p}` matches none of the events {} declares ({})",
-                    args.command[0],
+                    "pattern `{p}` matches none of the events {cmd_name} declares ({})",
                     names.join(", ")
                 ));
             }
@@ -327,13 +468,36 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .into(),
         );
     }
+    // The fork events of the LTTng half's scope, when root and tracefs allow it.
+    let fork_tracefs = if args.all || !use_lttng || !root {
+        None
+    } else {
+        tracefs.clone().or_else(tracefs::mount)
+    };
+
+    // 2. What dead recorders left.
+    let state_dir = state::dir()?;
+    {
+        let _lock = state::Lock::take(&state_dir)?;
+        let (done, problems) = state::clean(&state_dir, tracefs::mount().as_deref());
+        if !done.is_empty() {
+            eprintln!(
+                "cotrace: removed what a dead recorder left: {}",
+                done.join(", ")
+            );
+        }
+        for p in problems {
+            eprintln!("cotrace: could not remove what a dead recorder left: {p}");
+        }
+    }
+
     let out = match &args.output {
         Some(dir) => OutDir::create(dir)?,
         None => OutDir::create_default()?,
     };
     let out_dir = out.path.clone();
 
-    // 2. Changes, each undone by the guard.
+    // 3. Changes, each written to the state file first and undone by the guard.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let interrupted = interrupted.clone();
@@ -343,11 +507,29 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         // own: the signal does not reach them.
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
-    let mut guard = Guard::default();
-    guard.tracefs.clone_from(&tracefs);
-    let name = format!("cotrace-{}", std::process::id());
+    let me = Process::me();
+    let name = me.name();
+    let mut guard = Guard {
+        state_dir: state_dir.clone(),
+        name: name.clone(),
+        record: state::Record {
+            owner: Some(me),
+            lttng_home: std::env::var_os("LTTNG_HOME").map(PathBuf::from),
+            tracefs: tracefs.clone().or_else(|| fork_tracefs.clone()),
+            ..state::Record::default()
+        },
+        instance: None,
+        sessiond: None,
+    };
+    guard.save()?;
     if sessiond_needed {
-        guard.sessiond = Some(lttng::PrivateSessiond::start()?);
+        let sessiond = lttng::PrivateSessiond::start()?;
+        guard.record.sessiond = state::start_time(sessiond.pid()).map(|start| Process {
+            pid: sessiond.pid(),
+            start,
+        });
+        guard.sessiond = Some(sessiond);
+        guard.save()?;
         eprintln!("cotrace: started a private lttng-sessiond (stopped at the end)");
     }
 
@@ -355,8 +537,23 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut kernel_enabled: BTreeSet<(String, String)> = BTreeSet::new();
     let mut precreated = Vec::new();
     let mut on_appearance = Vec::new();
-    if let Some(tracefs) = &tracefs {
-        let instance = guard.instance.insert(Instance::create(tracefs, &name)?);
+    let mut follows_forks = false;
+    if let Some(instance_tracefs) = tracefs.as_ref().or(fork_tracefs.as_ref()) {
+        guard.record.instance = Some(instance_tracefs.join("instances").join(&name));
+        guard.save()?;
+        let instance = guard
+            .instance
+            .insert(Instance::create(instance_tracefs, &name)?);
+        if fork_tracefs.is_some()
+            && instance
+                .write("events/sched/sched_process_fork/enable", "1")
+                .is_ok()
+        {
+            follows_forks = true;
+        }
+    }
+    if let (Some(tracefs), Some(instance)) = (&tracefs, &guard.instance) {
+        let lock = state::Lock::take(&state_dir)?;
         for e in &wanted {
             if e.multi_format {
                 on_appearance.push(format!(
@@ -369,20 +566,36 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .join("events/user_events")
                 .join(&e.kernel_name)
                 .exists();
-            if !exists {
-                match tracefs::create_user_event(tracefs, &e.user_events) {
-                    Ok(()) => guard.created.push(e.user_events.clone()),
-                    Err(err) => {
-                        on_appearance
-                            .push(format!("{} (could not create it: {err})", e.kernel_name));
-                        continue;
-                    }
+            if exists {
+                // Created by another recorder: in use by this one too, so not deleted under it.
+                if state::is_created(&state_dir, &e.kernel_name) {
+                    guard.record.uses.insert(e.kernel_name.clone());
+                    guard.save()?;
                 }
+            } else if attach.is_none() {
+                guard.record.uses.insert(e.kernel_name.clone());
+                guard.save()?;
+                state::mark_created(&state_dir, &e.kernel_name, &e.user_events)?;
+                if let Err(err) = tracefs::create_user_event(tracefs, &e.user_events) {
+                    let _ = state::release_events(
+                        &state_dir,
+                        tracefs,
+                        &name,
+                        &BTreeSet::from([e.kernel_name.clone()]),
+                    );
+                    guard.record.uses.remove(&e.kernel_name);
+                    on_appearance.push(format!("{} (could not create it: {err})", e.kernel_name));
+                    continue;
+                }
+            } else {
+                // -p: the process registered its events long ago; this one it has not.
+                continue;
             }
             instance.write(&format!("events/user_events/{}/enable", e.kernel_name), "1")?;
             kernel_enabled.insert(("user_events".into(), e.kernel_name.clone()));
             precreated.push(e.kernel_name.clone());
         }
+        drop(lock);
         if !described {
             on_appearance.push(format!(
                 "every event matching {} (CMD has no event descriptions)",
@@ -394,12 +607,16 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // LTTng: a session whose pending event rules catch CMD's events as it registers them.
     let lttng_dir = out_dir.join("lttng");
     if use_lttng {
-        lttng::lttng(&[
+        guard.record.session = Some(name.clone());
+        guard.save()?;
+        if let Err(e) = lttng::lttng(&[
             "create",
             &name,
             &format!("--output={}", lttng_dir.display()),
-        ])?;
-        guard.session = Some(name.clone());
+        ]) {
+            guard.record.session = None;
+            return Err(e);
+        }
         lttng::lttng(&[
             "enable-channel",
             "-u",
@@ -428,6 +645,65 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         ])?;
         lttng::lttng(&["start", &name])?;
     }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err("interrupted before CMD started; everything was cleaned up".into());
+    }
+
+    // Scope: the process (CMD, held before exec, or -p's) and its descendants.
+    let mut target = match attach {
+        Some(p) => Target::Attach(p),
+        None => Target::Command(Held::spawn(&cmd_path, &args.command[1..])?),
+    };
+    let root_pid = match &target {
+        Target::Attach(p) => p.pid,
+        Target::Command(held) => held.child.id(),
+    };
+    // The tree as known so far (roots and what a /proc scan found), and its fork edges.
+    let mut tree_now: BTreeSet<u32> = BTreeSet::from([root_pid]);
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    let mut connector = None;
+    let mut scans_proc = false;
+    if !args.all {
+        if attach.is_some() {
+            tree::scan_proc(&mut tree_now, &mut edges);
+        }
+        if let Some(instance) = &guard.instance {
+            // Thread ids: set_event_pid filters by thread. Threads started between the listing
+            // and the write are added by a second pass (event-fork follows the later ones).
+            let mut tids = threads_of(&tree_now);
+            instance.follow(&tids, false)?;
+            for _ in 0..3 {
+                let listed = instance.followed();
+                tids = threads_of(&tree_now)
+                    .into_iter()
+                    .filter(|t| !listed.contains(t))
+                    .collect();
+                if tids.is_empty() {
+                    break;
+                }
+                instance.follow(&tids, true)?;
+            }
+        }
+        if use_lttng && !follows_forks {
+            if root {
+                connector = tree::Connector::start().ok();
+            }
+            scans_proc = true;
+        }
+    }
+    if args.all {
+        eprintln!(
+            "cotrace: recording system-wide (-a): every process's matching events, in both tracers"
+        );
+    } else {
+        eprintln!(
+            "cotrace: recording {} and its descendants only (-a records every process)",
+            match attach {
+                Some(p) => format!("process {}", p.pid),
+                None => format!("{cmd_name} (pid {root_pid})"),
+            }
+        );
+    }
 
     // What could be lost at start-up.
     if use_kernel {
@@ -449,9 +725,6 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             patterns.join(" ")
         );
     }
-    if interrupted.load(Ordering::SeqCst) {
-        return Err("interrupted before CMD started; everything was cleaned up".into());
-    }
 
     let reader = match guard.instance.as_ref() {
         Some(instance) => Some(KernelReader::start(
@@ -461,31 +734,51 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         None => None,
     };
 
-    // 3. Run CMD, with a live line.
+    // 4. Run CMD (or wait), with a live line.
+    if let Target::Command(held) = &mut target {
+        held.release()?;
+    }
     let started = Instant::now();
-    let mut child = Command::new(&cmd_path)
-        .args(&args.command[1..])
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args.command[0]))?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let kernel_patterns: Vec<String> = patterns.iter().map(|p| kernel_pattern(p)).collect();
+    let duration = args.duration.map(Duration::from_secs_f64);
     let mut interrupted_at: Option<Instant> = None;
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            // Ctrl-C reached CMD too (the terminal's process group); SIGTERM or SIGHUP sent to
-            // cotrace alone did not: pass SIGTERM on, then SIGKILL after 5 s.
-            let at = *interrupted_at.get_or_insert_with(|| {
-                // SAFETY: kill(2) of our own child, not yet reaped (try_wait said it runs).
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-                Instant::now()
-            });
-            if at.elapsed() > Duration::from_secs(5) {
-                let _ = child.kill();
+        let stop =
+            interrupted.load(Ordering::SeqCst) || duration.is_some_and(|d| started.elapsed() >= d);
+        match &mut target {
+            Target::Command(held) => {
+                if let Some(status) = held.child.try_wait().map_err(|e| e.to_string())? {
+                    break Some(status);
+                }
+                if stop {
+                    // Ctrl-C reached CMD too (the terminal's process group); SIGTERM or SIGHUP
+                    // sent to cotrace alone, or the end of --duration, did not: pass SIGTERM
+                    // on, then SIGKILL after 5 s.
+                    let at = *interrupted_at.get_or_insert_with(|| {
+                        // SAFETY: kill(2) of our own child, not yet reaped (try_wait said it
+                        // runs).
+                        unsafe { libc::kill(held.child.id() as libc::pid_t, libc::SIGTERM) };
+                        Instant::now()
+                    });
+                    if at.elapsed() > Duration::from_secs(5) {
+                        let _ = held.child.kill();
+                    }
+                }
             }
+            Target::Attach(process) => {
+                if stop {
+                    break None;
+                }
+                if !process.alive() {
+                    eprintln!("cotrace: process {} exited", process.pid);
+                    break None;
+                }
+            }
+        }
+        if scans_proc {
+            tree::scan_proc(&mut tree_now, &mut edges);
         }
         // Enable, in the instance, matching events as they appear.
         if let (Some(tracefs), Some(instance)) = (&tracefs, &guard.instance) {
@@ -512,8 +805,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             }
         }
         let mut line = format!(
-            "{} running {:.1}s",
-            args.command[0],
+            "{cmd_name} {} {:.1}s",
+            if attach.is_some() {
+                "recorded for"
+            } else {
+                "running"
+            },
             started.elapsed().as_secs_f64()
         );
         if let Some(r) = &reader {
@@ -530,11 +827,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
         bar.set_message(line);
         bar.tick();
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(if scans_proc { 10 } else { 50 }));
     };
     bar.finish_and_clear();
 
-    // 4. Stop both tracers, collect, clean up.
+    // 5. Stop both tracers, collect, clean up.
     if let Some(instance) = &guard.instance {
         let _ = instance.write("tracing_on", "0");
     }
@@ -542,7 +839,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         Some(r) => r.finish()?,
         None => Vec::new(),
     };
-    if let Some(session) = &guard.session {
+    if let Some(session) = &guard.record.session {
         lttng::lttng(&["stop", session])?;
     }
     let problems = guard.cleanup();
@@ -554,7 +851,43 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         Vec::new()
     };
 
-    // 5. The merged timeline and the per-event counts.
+    // The scope of the LTTng half: the tree from the kernel's fork records, the connector's,
+    // or the /proc scans.
+    let (kernel_records, fork_records): (Vec<tracefs::Record>, Vec<tracefs::Record>) =
+        kernel_records
+            .into_iter()
+            .partition(|r| r.event != "sched_process_fork");
+    let field = |r: &tracefs::Record, k: &str| {
+        r.fields
+            .iter()
+            .find(|(name, _)| name == k)
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+    };
+    edges.extend(
+        fork_records
+            .iter()
+            .filter_map(|r| Some((field(r, "pid")?, field(r, "child_pid")?))),
+    );
+    if let Some(c) = connector {
+        let (forks, overflow) = c.finish();
+        if overflow {
+            eprintln!(
+                "cotrace: lttng: the kernel's process-events socket overflowed: children of \
+                 {cmd_name} may be missing from the LTTng half"
+            );
+        }
+        edges.extend(forks);
+    } else if scans_proc && !args.all {
+        eprintln!(
+            "cotrace: lttng: no fork events here (not root, or no tracefs and no process-events \
+             connector): {cmd_name}'s children were found by scanning /proc every 10 ms; the \
+             LTTng events of a child that lived shorter are left out"
+        );
+    }
+    let scope: Option<BTreeSet<u32>> =
+        (!args.all).then(|| tree::closure(&tree_now.iter().copied().collect::<Vec<_>>(), &edges));
+
+    // 6. The merged timeline and the per-event counts.
     let lttng_name_of = |kernel: &str| {
         let base = kernel.split('.').next().unwrap_or(kernel);
         declared
@@ -573,14 +906,40 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             fields: r.fields,
         })
         .collect();
-    entries.extend(lttng_records.into_iter().map(|r| Entry {
-        ts_ns: r.ts_ns,
-        tracer: Tracer::Lttng,
-        pid: r.pid,
-        tid: r.tid,
-        event: r.event,
-        fields: lttng_fields(&r.fields),
-    }));
+    let mut left_out: BTreeMap<u32, u64> = BTreeMap::new();
+    entries.extend(
+        lttng_records
+            .into_iter()
+            .filter(|r| match (&scope, r.pid) {
+                (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                    *left_out.entry(pid).or_default() += 1;
+                    false
+                }
+                _ => true,
+            })
+            .map(|r| Entry {
+                ts_ns: r.ts_ns,
+                tracer: Tracer::Lttng,
+                pid: r.pid,
+                tid: r.tid,
+                event: r.event,
+                fields: lttng_fields(&r.fields),
+            }),
+    );
+    if !left_out.is_empty() {
+        eprintln!(
+            "cotrace: lttng: {} events of {} other processes ({}) left out of the timeline and \
+             counts (not {cmd_name} or its descendants; they are in the LTTng trace; -a keeps \
+             them)",
+            left_out.values().sum::<u64>(),
+            left_out.len(),
+            left_out
+                .keys()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     // ftrace knows a thread's process only once it has seen it (`(-----)`): take it from
     // another record of that thread.
     let pids: BTreeMap<u32, u32> = entries
@@ -629,14 +988,14 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if interrupted.load(Ordering::SeqCst) {
         eprintln!("cotrace: interrupted; recorded until then, and cleaned up");
     }
-    if !status.success() {
+    if let Some(status) = status.filter(|s| !s.success()) {
         let code = match (status.code(), status.signal()) {
             (Some(code), _) => {
-                eprintln!("cotrace: {} exited with status {code}", args.command[0]);
+                eprintln!("cotrace: {cmd_name} exited with status {code}");
                 code
             }
             (None, Some(signal)) => {
-                eprintln!("cotrace: {} was killed by signal {signal}", args.command[0]);
+                eprintln!("cotrace: {cmd_name} was killed by signal {signal}");
                 128 + signal
             }
             _ => 1,

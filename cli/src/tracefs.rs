@@ -1,12 +1,13 @@
 //! The kernel side: tracefs, user_events, ftrace instances.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where tracefs is mounted, or why the kernel side cannot be used.
-pub fn find() -> Result<PathBuf, String> {
+/// Where tracefs is mounted (with or without user_events), if it is.
+pub fn mount() -> Option<PathBuf> {
     let mut candidates = vec![
         PathBuf::from("/sys/kernel/tracing"),
         PathBuf::from("/sys/kernel/debug/tracing"),
@@ -21,7 +22,12 @@ pub fn find() -> Result<PathBuf, String> {
             }
         }
     }
-    let Some(tracefs) = candidates.into_iter().find(|d| d.join("trace").exists()) else {
+    candidates.into_iter().find(|d| d.join("trace").exists())
+}
+
+/// Where tracefs is mounted, or why the kernel side cannot be used.
+pub fn find() -> Result<PathBuf, String> {
+    let Some(tracefs) = mount() else {
         if kernel_lacks_user_events() {
             return Err(format!(
                 "this kernel ({}) was built without CONFIG_USER_EVENTS (/proc/kallsyms has no \
@@ -156,6 +162,23 @@ impl Instance {
     /// Writes a file of the instance.
     pub fn write(&self, file: &str, value: &str) -> Result<(), String> {
         write(&self.dir.join(file), value, false)
+    }
+
+    /// Records only the events of these threads and of the threads and processes they fork
+    /// later (`set_event_pid` with `options/event-fork`); adds to the list if `append`.
+    pub fn follow(&self, tids: &[u32], append: bool) -> Result<(), String> {
+        self.write("options/event-fork", "1")?;
+        let list: Vec<String> = tids.iter().map(u32::to_string).collect();
+        write(&self.dir.join("set_event_pid"), &list.join(" "), append)
+    }
+
+    /// The threads `set_event_pid` lists now.
+    pub fn followed(&self) -> BTreeSet<u32> {
+        fs::read_to_string(self.dir.join("set_event_pid"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
     }
 
     /// Disables every event and removes the instance (retrying briefly while the kernel says

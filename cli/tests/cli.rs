@@ -730,3 +730,401 @@ fn record_cleans_up_when_cmd_crashes_or_on_ctrl_c() {
         assert!(!sessions(&l).contains("cotrace-"));
     });
 }
+
+/// A `cotrace record` of the shop, running in the background with piped output.
+struct Recording {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    stdout: String,
+    hold: PathBuf,
+}
+
+impl Recording {
+    /// Starts `cotrace record ARGS -o DIR -- shop --requests N --hold DIR.hold` and waits until
+    /// the shop (and its forked worker) fired every event.
+    fn shop(l: &Lttng, args: &[&str], dir: &Path, requests: u32) -> Self {
+        let hold = dir.with_extension("hold");
+        let mut child = cotrace()
+            .arg("record")
+            .args(args)
+            .arg("-o")
+            .arg(dir)
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", &requests.to_string(), "--hold"])
+            .arg(&hold)
+            .env("LTTNG_HOME", l.home())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let stdout = until_shop_worked(&mut lines);
+        Self {
+            child,
+            lines,
+            stdout,
+            hold,
+        }
+    }
+
+    /// Lets the shop exit, waits for cotrace: (exit status, stdout, stderr).
+    fn finish(mut self) -> (std::process::ExitStatus, String, String) {
+        std::fs::write(&self.hold, "").unwrap();
+        for line in self.lines {
+            self.stdout.push_str(&line.unwrap());
+            self.stdout.push('\n');
+        }
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status, self.stdout, stderr)
+    }
+}
+
+/// Runs an unrelated shop (not started by cotrace) to its end.
+fn unrelated_shop(l: &Lttng, requests: u32) {
+    let out = Command::new(shop())
+        .args(["--requests", &requests.to_string()])
+        .env("LTTNG_HOME", l.home())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+/// Scope: CMD and its descendants (the shop's forked worker) only, while an unrelated shop
+/// fires the same events; with `-a`, both.
+fn scoped(l: &Lttng, tracers: &[&str], kernel: bool) {
+    let dir = l.dir.join(format!("scoped{}", tracers.len()));
+    let recording = Recording::shop(l, &[&["-e", "shop:*"], tracers].concat(), &dir, 4);
+    unrelated_shop(l, 3);
+    let (status, stdout, stderr) = recording.finish();
+    println!("{stdout}{stderr}");
+    assert!(status.success(), "{stdout}{stderr}");
+    let want = expected(&stdout);
+    assert_eq!(want.len(), 4, "{stdout}");
+    if kernel {
+        let want: BTreeMap<String, (u64, u64)> =
+            want.iter().map(|(e, n)| (e.clone(), (*n, *n))).collect();
+        assert_eq!(
+            summary(&stdout),
+            want,
+            "other processes' events recorded:\n{stdout}{stderr}"
+        );
+    } else {
+        assert_eq!(
+            summary_lttng(&stdout),
+            want,
+            "other processes' events recorded:\n{stdout}{stderr}"
+        );
+    }
+    assert!(stderr.contains("and its descendants only"), "{stderr}");
+    assert!(stderr.contains("left out of the timeline"), "{stderr}");
+
+    // -a: the unrelated shop's events too, and said so.
+    let dir = l.dir.join(format!("all{}", tracers.len()));
+    let recording = Recording::shop(l, &[&["-a", "-e", "shop:*"], tracers].concat(), &dir, 4);
+    unrelated_shop(l, 3);
+    let (status, stdout, stderr) = recording.finish();
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("system-wide (-a)"), "{stderr}");
+    let requests = if kernel {
+        summary(&stdout)["shop:request_start"].1
+    } else {
+        summary_lttng(&stdout)["shop:request_start"]
+    };
+    assert_eq!(requests, 2 * 4 + 2 * 3, "{stdout}{stderr}");
+}
+
+#[test]
+fn record_keeps_only_cmd_and_its_descendants_lttng() {
+    isolated("record_keeps_only_cmd_and_its_descendants_lttng", || {
+        let l = Lttng::start("cli-scope-lttng");
+        scoped(&l, &["--lttng"], false);
+    });
+}
+
+#[test]
+fn record_keeps_only_cmd_and_its_descendants_both_tracers() {
+    if !user_events("record_keeps_only_cmd_and_its_descendants_both_tracers") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated(
+        "record_keeps_only_cmd_and_its_descendants_both_tracers",
+        || {
+            let l = Lttng::start("cli-scope-both");
+            scoped(&l, &[], true);
+            assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        },
+    );
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// kill -9 of the recorder: what it left is removed by the next `cotrace record`, and by
+/// `cotrace clean`; a private sessiond dies with it.
+fn killed(l: &Lttng, tracers: &[&str], kernel: bool) {
+    for (round, cleaner) in ["record", "clean"].into_iter().enumerate() {
+        let dir = l.dir.join(format!("killed-{round}"));
+        let hold = dir.with_extension("hold");
+        let mut record = cotrace()
+            .arg("record")
+            .args(tracers)
+            .arg("-o")
+            .arg(&dir)
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "2", "--hold"])
+            .arg(&hold)
+            .env("LTTNG_HOME", l.home())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+        until_shop_worked(&mut lines);
+        let session = sessions(l)
+            .lines()
+            .find_map(|s| {
+                s.split_whitespace()
+                    .find(|w| w.starts_with("cotrace-"))
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| panic!("no cotrace session: {}", sessions(l)));
+        let before = leftovers();
+        if kernel {
+            assert!(!before.is_empty(), "no instance while recording");
+        }
+        let shops = children_of(record.id());
+        assert!(!shops.is_empty(), "the recorder has no child");
+        record.kill().unwrap();
+        record.wait().unwrap();
+        // The shop (now an orphan) exits; its user_events can be deleted once it is gone.
+        std::fs::write(&hold, "").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while shops
+            .iter()
+            .any(|p| Path::new(&format!("/proc/{p}")).exists())
+        {
+            assert!(Instant::now() < deadline, "the shop never exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            sessions(l).contains(&session),
+            "the dead recorder's session is gone by itself"
+        );
+        let out = if cleaner == "record" {
+            cotrace()
+                .arg("record")
+                .args(tracers)
+                .arg("-o")
+                .arg(l.dir.join(format!("next-{round}")))
+                .args(["-e", "shop:*", "--", "/bin/true"])
+                .env("LTTNG_HOME", l.home())
+                .output()
+                .unwrap()
+        } else {
+            cotrace()
+                .arg("clean")
+                .env("LTTNG_HOME", l.home())
+                .output()
+                .unwrap()
+        };
+        let (stdout, stderr) = text(&out);
+        println!("{cleaner}: {stdout}{stderr}");
+        assert!(
+            !sessions(l).contains(&session),
+            "`cotrace {cleaner}` left the dead recorder's LTTng session {session}: {}\n{stdout}{stderr}",
+            sessions(l)
+        );
+        assert!(
+            leftovers().is_empty(),
+            "`cotrace {cleaner}` left behind: {:?} (before the kill: {before:?})\n{stdout}{stderr}",
+            leftovers()
+        );
+        assert!(out.status.success(), "{stdout}{stderr}");
+    }
+}
+
+#[test]
+fn kill_9_leftovers_are_removed_by_the_next_record_and_clean_lttng() {
+    isolated(
+        "kill_9_leftovers_are_removed_by_the_next_record_and_clean_lttng",
+        || {
+            let l = Lttng::start("cli-kill9-lttng");
+            killed(&l, &["--lttng"], false);
+            drop(l);
+
+            // A private sessiond dies with its recorder.
+            let l = Lttng::without_sessiond("cli-kill9-private");
+            assert!(!l.try_lttng(&["list"]).status.success());
+            let dir = l.dir.join("out");
+            let mut record = cotrace()
+                .args(["record", "--lttng", "--start-sessiond", "-o"])
+                .arg(&dir)
+                .arg("--")
+                .arg(shop())
+                .args(["--requests", "2", "--hold"])
+                .arg(l.dir.join("hold"))
+                .env("LTTNG_HOME", l.home())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
+            until_shop_worked(&mut lines);
+            assert!(l.try_lttng(&["list"]).status.success());
+            record.kill().unwrap();
+            record.wait().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while l.try_lttng(&["list"]).status.success() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the private lttng-sessiond outlived its recorder by 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::fs::write(l.dir.join("hold"), "").unwrap();
+        },
+    );
+}
+
+#[test]
+fn kill_9_leftovers_are_removed_by_the_next_record_and_clean_both_tracers() {
+    if !user_events("kill_9_leftovers_are_removed_by_the_next_record_and_clean_both_tracers") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated(
+        "kill_9_leftovers_are_removed_by_the_next_record_and_clean_both_tracers",
+        || {
+            let l = Lttng::start("cli-kill9-both");
+            killed(&l, &[], true);
+        },
+    );
+}
+
+#[test]
+fn two_recordings_at_once_do_not_disturb_each_other() {
+    if !user_events("two_recordings_at_once_do_not_disturb_each_other") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated("two_recordings_at_once_do_not_disturb_each_other", || {
+        let l = Lttng::start("cli-two");
+        // A pre-creates the shop's events; B finds them; A ends first, then B.
+        let a = Recording::shop(&l, &[], &l.dir.join("a"), 4);
+        let b = Recording::shop(&l, &[], &l.dir.join("b"), 2);
+        for (who, recording) in [("first", a), ("second", b)] {
+            let (status, stdout, stderr) = recording.finish();
+            println!("{who}: {stdout}{stderr}");
+            assert!(status.success(), "{who}: {stdout}{stderr}");
+            assert!(!stderr.contains("cleanup"), "{who}: {stderr}");
+            let want: BTreeMap<String, (u64, u64)> = expected(&stdout)
+                .into_iter()
+                .map(|(e, n)| (e, (n, n)))
+                .collect();
+            assert_eq!(want.len(), 4, "{stdout}");
+            assert_eq!(summary(&stdout), want, "{who}: {stdout}{stderr}");
+        }
+        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert!(!sessions(&l).contains("cotrace-"), "{}", sessions(&l));
+    });
+}
+
+/// `-p PID`: a shop already running, waiting until its events are enabled, is recorded (and
+/// its forked worker) until Ctrl-C; it keeps running.
+fn attached(l: &Lttng, tracers: &[&str], both: bool) {
+    let hold = l.dir.join("attach.hold");
+    let mut app = Command::new(shop())
+        .args(["--requests", "3", "--wait-enabled", "60", "--tracers"])
+        .arg(if both { "both" } else { "lttng" })
+        .arg("--hold")
+        .arg(&hold)
+        .env("LTTNG_HOME", l.home())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut app_lines = BufReader::new(app.stdout.take().unwrap()).lines();
+    // The shop has registered its events (it prints its status after init).
+    app_lines.next().unwrap().unwrap();
+    let mut record = cotrace()
+        .arg("record")
+        .args(tracers)
+        .arg("-p")
+        .arg(app.id().to_string())
+        .arg("-o")
+        .arg(l.dir.join("attach"))
+        .env("LTTNG_HOME", l.home())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let app_stdout = until_shop_worked(&mut app_lines);
+    // SAFETY: kill(2) of the recorder we started, not yet reaped.
+    unsafe { libc::kill(record.id() as libc::pid_t, libc::SIGINT) };
+    let status = record.wait().unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut record.stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut record.stderr.take().unwrap(), &mut stderr).unwrap();
+    println!("{app_stdout}{stdout}{stderr}");
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(
+        app.try_wait().unwrap().is_none(),
+        "the attached process did not survive the recording"
+    );
+    std::fs::write(&hold, "").unwrap();
+    assert!(app.wait().unwrap().success());
+    let want = expected(&app_stdout);
+    assert_eq!(want.len(), 4, "{app_stdout}");
+    if both {
+        let want: BTreeMap<String, (u64, u64)> =
+            want.into_iter().map(|(e, n)| (e, (n, n))).collect();
+        assert_eq!(summary(&stdout), want, "{stdout}{stderr}");
+    } else {
+        assert_eq!(summary_lttng(&stdout), want, "{stdout}{stderr}");
+    }
+}
+
+#[test]
+fn attach_records_a_running_process_until_ctrl_c_lttng() {
+    isolated(
+        "attach_records_a_running_process_until_ctrl_c_lttng",
+        || {
+            let l = Lttng::start("cli-attach-lttng");
+            attached(&l, &["--lttng", "-e", "shop:*"], false);
+        },
+    );
+}
+
+#[test]
+fn attach_records_a_running_process_until_ctrl_c_both_tracers() {
+    if !user_events("attach_records_a_running_process_until_ctrl_c_both_tracers") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated(
+        "attach_records_a_running_process_until_ctrl_c_both_tracers",
+        || {
+            let l = Lttng::start("cli-attach-both");
+            attached(&l, &[], true);
+            assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        },
+    );
+}
