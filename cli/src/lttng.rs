@@ -222,6 +222,35 @@ pub fn parse_session(xml: &str) -> Result<Vec<SessionRules>, String> {
     Ok(out)
 }
 
+/// Parses `lttng --mi xml list SESSION`: events discarded and packets lost, summed over the
+/// session's user-space channels.
+pub fn parse_losses(xml: &str) -> Result<(u64, u64), String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("lttng MI: {e}"))?;
+    let (mut discarded, mut lost) = (0, 0);
+    for attributes in descend(
+        doc.root_element(),
+        &[
+            "output",
+            "sessions",
+            "session",
+            "domains",
+            "domain",
+            "channels",
+            "channel",
+            "attributes",
+        ],
+    ) {
+        let n = |k| {
+            child_text(attributes, k)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        discarded += n("discarded_events");
+        lost += n("lost_packets");
+    }
+    Ok((discarded, lost))
+}
+
 /// One event of the LTTng trace, from babeltrace2's text output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -321,6 +350,8 @@ mod tests {
         assert!(s[0].active);
         assert_eq!(s[0].patterns, vec!["shop:*"]);
         assert_eq!(parse_sessions(xml).unwrap(), vec!["s1"]);
+        let xml = r#"<command><output><sessions><session><name>s</name><domains><domain><type>UST</type><channels><channel><name>c</name><attributes><discarded_events>14769</discarded_events><lost_packets>2</lost_packets></attributes></channel></channels></domain></domains></session></sessions></output></command>"#;
+        assert_eq!(parse_losses(xml).unwrap(), (14769, 2));
         let xml = r#"<command><output><domains><domain><type>UST</type><pids><pid><id>7</id><name>/bin/shop</name><events><event><name>shop:a</name><loglevel>TRACE_INFO</loglevel></event></events></pid></pids></domain></domains></output></command>"#;
         let e = parse_app_events(xml).unwrap();
         assert_eq!(e[0].pid, 7);

@@ -155,6 +155,9 @@ impl Held {
     }
 }
 
+/// The timeline's marker where the kernel reported lost records.
+const LOST: &str = "cotrace:kernel_lost_events";
+
 /// Finds CMD as the shell would (a path, or a name on `PATH`).
 fn resolve(cmd: &str) -> Result<PathBuf, String> {
     let executable = |p: &Path| {
@@ -221,6 +224,18 @@ impl KernelReader {
                                     count2.fetch_add(1, Ordering::Relaxed);
                                 }
                                 records.push(r);
+                            } else if let Some((cpu, n)) = tracefs::parse_lost(&line) {
+                                // Where it was noticed: after the last record read.
+                                records.push(tracefs::Record {
+                                    ts_ns: records.last().map_or(0, |r| r.ts_ns),
+                                    pid: None,
+                                    tid: 0,
+                                    event: LOST.into(),
+                                    fields: vec![
+                                        ("cpu".into(), cpu.to_string()),
+                                        ("events".into(), n.to_string()),
+                                    ],
+                                });
                             }
                         }
                     }
@@ -541,9 +556,10 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if let Some(instance_tracefs) = tracefs.as_ref().or(fork_tracefs.as_ref()) {
         guard.record.instance = Some(instance_tracefs.join("instances").join(&name));
         guard.save()?;
-        let instance = guard
-            .instance
-            .insert(Instance::create(instance_tracefs, &name)?);
+        let instance =
+            guard
+                .instance
+                .insert(Instance::create(instance_tracefs, &name, args.buffer_kb)?);
         if fork_tracefs.is_some()
             && instance
                 .write("events/sched/sched_process_fork/enable", "1")
@@ -623,7 +639,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             "-s",
             &name,
             "cotrace",
-            "--subbuf-size=1M",
+            &format!("--subbuf-size={}K", (args.buffer_kb / 8).max(4)),
             "--num-subbuf=8",
             // Packets reach the disk every 500 ms: the live line shows LTTng progress.
             "--switch-timer=500000",
@@ -839,8 +855,18 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         Some(r) => r.finish()?,
         None => Vec::new(),
     };
+    let kernel_lost = guard
+        .instance
+        .as_ref()
+        .filter(|_| use_kernel)
+        .map(Instance::losses)
+        .unwrap_or_default();
+    let mut lttng_lost = (0, 0);
     if let Some(session) = &guard.record.session {
         lttng::lttng(&["stop", session])?;
+        lttng_lost = lttng::lttng(&["--mi", "xml", "list", session])
+            .and_then(|xml| lttng::parse_losses(&xml))
+            .unwrap_or_default();
     }
     let problems = guard.cleanup();
     drop(guard);
@@ -966,7 +992,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     let mut counts: BTreeMap<String, (u64, u64)> =
         wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
-    for e in &entries {
+    for e in entries.iter().filter(|e| e.event != LOST) {
         let c = counts.entry(e.event.clone()).or_default();
         match e.tracer {
             Tracer::Kernel => c.0 += 1,
@@ -974,6 +1000,25 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
     }
     print!("{}", summary(&counts, use_kernel, use_lttng));
+    let kernel_lost_total: u64 = kernel_lost.values().sum();
+    let lost_any = kernel_lost_total > 0 || lttng_lost.0 > 0 || lttng_lost.1 > 0;
+    if lost_any {
+        let per_cpu: Vec<String> = kernel_lost
+            .iter()
+            .map(|(cpu, n)| format!("cpu{cpu} {n}"))
+            .collect();
+        println!(
+            "LOST: kernel {kernel_lost_total} records{}; lttng {} events discarded, {} packets \
+             lost (the counts above miss them; a larger --buffer-kb keeps them)",
+            if per_cpu.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per_cpu.join(", "))
+            },
+            lttng_lost.0,
+            lttng_lost.1
+        );
+    }
     println!("timeline: {}", timeline_path.display());
     if use_kernel {
         println!("kernel records: {}", out_dir.join("kernel.txt").display());
@@ -1002,10 +1047,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         };
         return Ok(ExitCode::from(code.clamp(1, 255) as u8));
     }
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !problems.is_empty() {
         ExitCode::FAILURE
+    } else if lost_any && !args.allow_loss {
+        eprintln!("cotrace: events were lost (exit status 3; --allow-loss exits 0)");
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

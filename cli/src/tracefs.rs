@@ -1,6 +1,6 @@
 //! The kernel side: tracefs, user_events, ftrace instances.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -148,14 +148,14 @@ pub struct Instance {
 impl Instance {
     /// Creates `<tracefs>/instances/name`, with `trace_clock` mono and the thread group id
     /// recorded.
-    pub fn create(tracefs: &Path, name: &str) -> Result<Self, String> {
+    pub fn create(tracefs: &Path, name: &str, buffer_kb: u32) -> Result<Self, String> {
         let dir = tracefs.join("instances").join(name);
         fs::create_dir(&dir)
             .map_err(|e| format!("cannot create ftrace instance {}: {e}", dir.display()))?;
         let instance = Self { dir };
         instance.write("trace_clock", "mono")?;
         instance.write("options/record-tgid", "1")?;
-        instance.write("buffer_size_kb", "4096")?;
+        instance.write("buffer_size_kb", &buffer_kb.to_string())?;
         Ok(instance)
     }
 
@@ -170,6 +170,35 @@ impl Instance {
         self.write("options/event-fork", "1")?;
         let list: Vec<String> = tids.iter().map(u32::to_string).collect();
         write(&self.dir.join("set_event_pid"), &list.join(" "), append)
+    }
+
+    /// Records lost per CPU (`per_cpu/cpuN/stats`: `overrun`, overwritten before they were
+    /// read, plus `dropped events`), CPUs with no loss left out.
+    pub fn losses(&self) -> BTreeMap<u32, u64> {
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(self.dir.join("per_cpu"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse().ok()) else {
+                continue;
+            };
+            let stats = fs::read_to_string(entry.path().join("stats")).unwrap_or_default();
+            let lost: u64 = stats
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("overrun:")
+                        .or_else(|| l.strip_prefix("dropped events:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum();
+            if lost > 0 {
+                out.insert(cpu, lost);
+            }
+        }
+        out
     }
 
     /// The threads `set_event_pid` lists now.
@@ -238,6 +267,15 @@ pub struct Record {
     pub event: String,
     /// `name=value` pairs.
     pub fields: Vec<(String, String)>,
+}
+
+/// `CPU:1 [LOST 12 EVENTS]`, as `trace_pipe` prints it where records were overwritten before
+/// they were read: (cpu, count).
+pub fn parse_lost(line: &str) -> Option<(u32, u64)> {
+    let rest = line.trim().strip_prefix("CPU:")?;
+    let (cpu, rest) = rest.split_once(' ')?;
+    let n = rest.strip_prefix("[LOST ")?.strip_suffix(" EVENTS]")?;
+    Some((cpu.parse().ok()?, n.parse().ok()?))
 }
 
 /// Parses one line of `trace`/`trace_pipe`:
@@ -364,5 +402,6 @@ mod tests {
             (None, 7, 1_000_001_000, "x")
         );
         assert!(parse_line("# tracer: nop").is_none());
+        assert_eq!(parse_lost("CPU:1 [LOST 12 EVENTS]"), Some((1, 12)));
     }
 }

@@ -78,6 +78,20 @@ fn leftovers() -> Vec<String> {
     out
 }
 
+/// [`leftovers`], once settled: an event that an exited process registered (not persistent)
+/// is deleted by the kernel asynchronously, a few hundred ms after its last user lets go (see
+/// NOTES.md); what cotrace left stays.
+fn settled_leftovers() -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = leftovers();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn sessions(l: &Lttng) -> String {
     String::from_utf8_lossy(&l.try_lttng(&["list"]).stdout).into_owned()
 }
@@ -586,7 +600,7 @@ fn record_both_tracers_counts_timeline_and_chrome_json() {
                     };
                     assert_eq!(half("kernel"), half("lttng"));
                 }
-                assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+                assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
                 assert!(!sessions(&l).contains("cotrace-"), "{}", sessions(&l));
             }
         },
@@ -611,7 +625,7 @@ fn list_shows_the_running_shop_and_its_enablers() {
             .arg(&hold)
             .env("LTTNG_HOME", l.home())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(l.dir.join("record.stderr")).unwrap())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
@@ -670,7 +684,12 @@ fn list_shows_the_running_shop_and_its_enablers() {
                 "perf enables request_start only: {row}"
             );
         }
-        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert_eq!(
+            settled_leftovers(),
+            Vec::<String>::new(),
+            "left behind; cotrace record said: {}",
+            std::fs::read_to_string(l.dir.join("record.stderr")).unwrap_or_default()
+        );
     });
 }
 
@@ -694,7 +713,7 @@ fn record_cleans_up_when_cmd_crashes_or_on_ctrl_c() {
         assert_eq!(out.status.code(), Some(128 + 11), "{stderr}");
         assert!(stderr.contains("killed by signal 11"), "{stderr}");
         assert!(stderr.contains("firings before that are LOST"), "{stderr}");
-        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         assert!(!sessions(&l).contains("cotrace-"));
 
         // Ctrl-C: SIGINT to the whole process group, as a terminal sends it.
@@ -726,7 +745,7 @@ fn record_cleans_up_when_cmd_crashes_or_on_ctrl_c() {
         std::io::Read::read_to_string(&mut record.stderr.take().unwrap(), &mut stderr).unwrap();
         assert!(!status.success(), "{stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
-        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         assert!(!sessions(&l).contains("cotrace-"));
     });
 }
@@ -855,7 +874,7 @@ fn record_keeps_only_cmd_and_its_descendants_both_tracers() {
         || {
             let l = Lttng::start("cli-scope-both");
             scoped(&l, &[], true);
-            assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+            assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         },
     );
 }
@@ -951,10 +970,10 @@ fn killed(l: &Lttng, tracers: &[&str], kernel: bool) {
             "`cotrace {cleaner}` left the dead recorder's LTTng session {session}: {}\n{stdout}{stderr}",
             sessions(l)
         );
-        assert!(
-            leftovers().is_empty(),
-            "`cotrace {cleaner}` left behind: {:?} (before the kill: {before:?})\n{stdout}{stderr}",
-            leftovers()
+        assert_eq!(
+            settled_leftovers(),
+            Vec::<String>::new(),
+            "`cotrace {cleaner}` left behind (before the kill: {before:?})\n{stdout}{stderr}"
         );
         assert!(out.status.success(), "{stdout}{stderr}");
     }
@@ -988,6 +1007,7 @@ fn kill_9_leftovers_are_removed_by_the_next_record_and_clean_lttng() {
             let mut lines = BufReader::new(record.stdout.take().unwrap()).lines();
             until_shop_worked(&mut lines);
             assert!(l.try_lttng(&["list"]).status.success());
+            let shops = children_of(record.id());
             record.kill().unwrap();
             record.wait().unwrap();
             let deadline = Instant::now() + Duration::from_secs(20);
@@ -998,7 +1018,23 @@ fn kill_9_leftovers_are_removed_by_the_next_record_and_clean_lttng() {
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
+            // The shop exits; `cotrace clean` removes the rest (an ftrace instance following
+            // forks, where root has tracefs).
             std::fs::write(l.dir.join("hold"), "").unwrap();
+            while shops
+                .iter()
+                .any(|p| Path::new(&format!("/proc/{p}")).exists())
+            {
+                assert!(Instant::now() < deadline, "the shop never exited");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = cotrace()
+                .arg("clean")
+                .env("LTTNG_HOME", l.home())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{:?}", text(&out));
+            assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         },
     );
 }
@@ -1041,7 +1077,7 @@ fn two_recordings_at_once_do_not_disturb_each_other() {
             assert_eq!(want.len(), 4, "{stdout}");
             assert_eq!(summary(&stdout), want, "{who}: {stdout}{stderr}");
         }
-        assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+        assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         assert!(!sessions(&l).contains("cotrace-"), "{}", sessions(&l));
     });
 }
@@ -1124,7 +1160,101 @@ fn attach_records_a_running_process_until_ctrl_c_both_tracers() {
         || {
             let l = Lttng::start("cli-attach-both");
             attached(&l, &[], true);
-            assert!(leftovers().is_empty(), "left behind: {:?}", leftovers());
+            assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
         },
     );
+}
+
+/// The `LOST:` line: (kernel records, LTTng events discarded).
+fn lost(stdout: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("LOST: "))
+        .unwrap_or_else(|| panic!("no LOST line: {stdout}"));
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let after = |key: &str| -> u64 {
+        let i = w.iter().position(|x| *x == key).unwrap();
+        w[i + 1].trim_end_matches(';').parse().unwrap()
+    };
+    (after("kernel"), after("lttng"))
+}
+
+/// Every loss counted: with buffers too small for a burst, the LTTng events recorded plus the
+/// events LTTng says it discarded are the events fired; the exit status says so (3), unless
+/// --allow-loss.
+#[test]
+fn record_counts_what_lttng_discarded_and_exits_3() {
+    isolated("record_counts_what_lttng_discarded_and_exits_3", || {
+        let l = Lttng::start("cli-loss");
+        for (allow, code) in [(false, 3), (true, 0)] {
+            let mut args = vec!["record", "--lttng", "--buffer-kb", "32", "-e", "shop:*"];
+            if allow {
+                args.push("--allow-loss");
+            }
+            let out = cotrace()
+                .args(args)
+                .arg("-o")
+                .arg(l.dir.join(format!("out-{allow}")))
+                .arg("--")
+                .arg(shop())
+                .args(["--requests", "3000"])
+                .env("LTTNG_HOME", l.home())
+                .output()
+                .unwrap();
+            let (stdout, stderr) = text(&out);
+            let fired: u64 = expected(&stdout).values().sum();
+            let recorded: u64 = summary_lttng(&stdout).values().sum();
+            let (_, discarded) = lost(&stdout);
+            println!("fired {fired}, recorded {recorded}, discarded {discarded}");
+            assert!(discarded > 0, "{stdout}{stderr}");
+            assert_eq!(recorded + discarded, fired, "{stdout}{stderr}");
+            assert_eq!(out.status.code(), Some(code), "{stderr}");
+        }
+    });
+}
+
+/// The same with both tracers: the kernel's overwritten records are counted too (per CPU, and
+/// as markers in the timeline).
+#[test]
+fn record_counts_what_both_tracers_lost() {
+    if !user_events("record_counts_what_both_tracers_lost") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated("record_counts_what_both_tracers_lost", || {
+        let l = Lttng::start("cli-loss-both");
+        let dir = l.dir.join("out");
+        let out = cotrace()
+            .args(["record", "--buffer-kb", "32", "-o"])
+            .arg(&dir)
+            .arg("--")
+            .arg(shop())
+            .args(["--requests", "3000"])
+            .env("LTTNG_HOME", l.home())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        let fired: u64 = expected(&stdout).values().sum();
+        let counts = summary(&stdout);
+        let kernel: u64 = counts.values().map(|c| c.0).sum();
+        let lttng: u64 = counts.values().map(|c| c.1).sum();
+        let (kernel_lost, discarded) = lost(&stdout);
+        println!(
+            "fired {fired}; kernel {kernel} + lost {kernel_lost}; lttng {lttng} + discarded {discarded}"
+        );
+        assert!(kernel_lost > 0, "{stdout}{stderr}");
+        // The kernel's losses may include its own fork records: at least what is missing.
+        assert!(
+            kernel <= fired && kernel + kernel_lost >= fired,
+            "{stdout}{stderr}"
+        );
+        assert_eq!(lttng + discarded, fired, "{stdout}{stderr}");
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let timeline = std::fs::read_to_string(dir.join("timeline.txt")).unwrap();
+        assert!(
+            timeline.contains("cotrace:kernel_lost_events"),
+            "no loss marker in the timeline"
+        );
+        assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
+    });
 }
