@@ -760,9 +760,17 @@ struct Recording {
 
 impl Recording {
     /// Starts `cotrace record ARGS -o DIR -- shop --requests N --hold DIR.hold` and waits until
-    /// the shop (and its forked worker) fired every event.
+    /// the shop (and its forked worker) fired every event. With both tracers the shop and its
+    /// worker first wait until their events are enabled by both (`--wait-enabled`): a forked
+    /// child fires before LTTng attached it again otherwise (seen under load, with the VM's
+    /// emulated CPU: its `job_done` missing from LTTng only).
     fn shop(l: &Lttng, args: &[&str], dir: &Path, requests: u32) -> Self {
         let hold = dir.with_extension("hold");
+        let wait: &[&str] = if args.contains(&"--lttng") {
+            &[]
+        } else {
+            &["--wait-enabled", "60"]
+        };
         let mut child = cotrace()
             .arg("record")
             .args(args)
@@ -770,7 +778,9 @@ impl Recording {
             .arg(dir)
             .arg("--")
             .arg(shop())
-            .args(["--requests", &requests.to_string(), "--hold"])
+            .args(["--requests", &requests.to_string()])
+            .args(wait)
+            .arg("--hold")
             .arg(&hold)
             .env("LTTNG_HOME", l.home())
             .stdout(Stdio::piped())
