@@ -363,19 +363,6 @@ enum Target {
     Attach(Process),
 }
 
-/// Every thread of `pids` now (`/proc/PID/task`).
-fn threads_of(pids: &BTreeSet<u32>) -> Vec<u32> {
-    pids.iter()
-        .flat_map(|pid| {
-            fs::read_dir(format!("/proc/{pid}/task"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        })
-        .collect()
-}
-
 /// `cotrace clean`.
 pub fn clean() -> Result<ExitCode, String> {
     let dir = state::dir()?;
@@ -483,8 +470,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .into(),
         );
     }
-    // The fork events of the LTTng half's scope, when root and tracefs allow it.
-    let fork_tracefs = if args.all || !use_lttng || !root {
+    // The fork events of the scope, when root and tracefs allow it.
+    let fork_tracefs = if args.all || !root {
         None
     } else {
         tracefs.clone().or_else(tracefs::mount)
@@ -683,24 +670,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         if attach.is_some() {
             tree::scan_proc(&mut tree_now, &mut edges);
         }
-        if let Some(instance) = &guard.instance {
-            // Thread ids: set_event_pid filters by thread. Threads started between the listing
-            // and the write are added by a second pass (event-fork follows the later ones).
-            let mut tids = threads_of(&tree_now);
-            instance.follow(&tids, false)?;
-            for _ in 0..3 {
-                let listed = instance.followed();
-                tids = threads_of(&tree_now)
-                    .into_iter()
-                    .filter(|t| !listed.contains(t))
-                    .collect();
-                if tids.is_empty() {
-                    break;
-                }
-                instance.follow(&tids, true)?;
-            }
-        }
-        if use_lttng && !follows_forks {
+        if !follows_forks {
             if root {
                 connector = tree::Connector::start().ok();
             }
@@ -921,8 +891,20 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .find(|e| e.kernel_name == base)
             .map_or(kernel.to_string(), Declared::lttng_name)
     };
+    let mut kernel_left_out = 0u64;
     let mut entries: Vec<Entry> = kernel_records
         .into_iter()
+        .filter(|r| match &scope {
+            Some(scope)
+                if r.event != LOST
+                    && !scope.contains(&r.tid)
+                    && !r.pid.is_some_and(|p| scope.contains(&p)) =>
+            {
+                kernel_left_out += 1;
+                false
+            }
+            _ => true,
+        })
         .map(|r| Entry {
             ts_ns: r.ts_ns,
             tracer: Tracer::Kernel,
@@ -952,6 +934,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 fields: lttng_fields(&r.fields),
             }),
     );
+    if kernel_left_out > 0 {
+        eprintln!(
+            "cotrace: kernel: {kernel_left_out} records of other processes left out of the \
+             timeline and counts (they are in kernel.txt; -a keeps them)"
+        );
+    }
     if !left_out.is_empty() {
         eprintln!(
             "cotrace: lttng: {} events of {} other processes ({}) left out of the timeline and \

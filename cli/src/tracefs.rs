@@ -1,6 +1,6 @@
 //! The kernel side: tracefs, user_events, ftrace instances.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -164,14 +164,6 @@ impl Instance {
         write(&self.dir.join(file), value, false)
     }
 
-    /// Records only the events of these threads and of the threads and processes they fork
-    /// later (`set_event_pid` with `options/event-fork`); adds to the list if `append`.
-    pub fn follow(&self, tids: &[u32], append: bool) -> Result<(), String> {
-        self.write("options/event-fork", "1")?;
-        let list: Vec<String> = tids.iter().map(u32::to_string).collect();
-        write(&self.dir.join("set_event_pid"), &list.join(" "), append)
-    }
-
     /// Records lost per CPU (`per_cpu/cpuN/stats`: `overrun`, overwritten before they were
     /// read, plus `dropped events`), CPUs with no loss left out.
     pub fn losses(&self) -> BTreeMap<u32, u64> {
@@ -199,15 +191,6 @@ impl Instance {
             }
         }
         out
-    }
-
-    /// The threads `set_event_pid` lists now.
-    pub fn followed(&self) -> BTreeSet<u32> {
-        fs::read_to_string(self.dir.join("set_event_pid"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect()
     }
 
     /// Disables every event and removes the instance (retrying briefly while the kernel says

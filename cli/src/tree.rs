@@ -1,8 +1,9 @@
-//! CMD's process tree: which processes descend from CMD (or from the `-p` process), for the
-//! LTTng half of a scoped recording. LTTng's own process trackers cannot follow a fork without
-//! a race (a child registers with the session daemon before anyone can track its pid), so the
-//! session records the matching events of every process and the timeline and counts keep
-//! those of the tree.
+//! CMD's process tree: which processes descend from CMD (or from the `-p` process), for a
+//! scoped recording. LTTng's own process trackers cannot follow a fork without a race (a child
+//! registers with the session daemon before anyone can track its pid), and ftrace's
+//! `set_event_pid` patches probes into the scheduler's hot paths (which crashed the project's
+//! TCG guest), so both tracers record the matching events of every process and the timeline and
+//! counts keep those of the tree.
 //!
 //! The forks come from, in order of preference: the ftrace instance's `sched_process_fork`
 //! records (exact); the kernel's process-events connector (netlink `CN_IDX_PROC`, root,
