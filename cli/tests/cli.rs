@@ -1175,12 +1175,11 @@ fn attach_records_a_running_process_until_ctrl_c_both_tracers() {
     );
 }
 
-/// The `LOST:` line: (kernel records, LTTng events discarded).
+/// The `LOST:` line: (kernel records, LTTng events discarded); none: nothing lost.
 fn lost(stdout: &str) -> (u64, u64) {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("LOST: "))
-        .unwrap_or_else(|| panic!("no LOST line: {stdout}"));
+    let Some(line) = stdout.lines().find(|l| l.starts_with("LOST: ")) else {
+        return (0, 0);
+    };
     let w: Vec<&str> = line.split_whitespace().collect();
     let after = |key: &str| -> u64 {
         let i = w.iter().position(|x| *x == key).unwrap();
@@ -1216,7 +1215,9 @@ fn record_counts_what_lttng_discarded_and_exits_3() {
             let recorded: u64 = summary_lttng(&stdout).values().sum();
             let (_, discarded) = lost(&stdout);
             println!("fired {fired}, recorded {recorded}, discarded {discarded}");
-            assert!(discarded > 0, "{stdout}{stderr}");
+            // The first run must lose events to test anything; the second may not (the VM's
+            // emulated CPU is slow enough for LTTng's consumer to keep up at times).
+            assert!(allow || discarded > 0, "no loss provoked: {stdout}{stderr}");
             assert_eq!(recorded + discarded, fired, "{stdout}{stderr}");
             assert_eq!(out.status.code(), Some(code), "{stderr}");
         }
