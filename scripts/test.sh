@@ -16,7 +16,8 @@
 #      the matrix and soak tables go to target/coexistence-matrix.md; a persistent event is read
 #      after its process exits; a dlclose'd plugin's event enabled by both
 #      (plugin-test/tests/unload.rs); and the `cotrace` command's tests (cli/tests/cli.rs:
-#      record, list, cleanup, errors; ~60 s in the VM)
+#      record, list, cleanup, errors, output safety, signals, scope, -p, kill -9 recovery, two
+#      recordings at once, losses; ~4 min in the VM)
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

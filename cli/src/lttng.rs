@@ -1,11 +1,30 @@
 //! The LTTng side: the `lttng` command (its machine interface, `--mi xml`), and babeltrace2.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// A helper command (`lttng`, `babeltrace2`) in a process group of its own: a Ctrl-C at the
+/// terminal reaches CMD and cotrace, not the helper that is stopping the session or reading
+/// the trace.
+pub fn helper(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.process_group(0);
+    command
+}
+
 /// Runs `lttng --no-sessiond ARGS` (never spawning a daemon of its own) and returns stdout.
 pub fn lttng(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("lttng")
+    lttng_in(None, args)
+}
+
+/// [`lttng`] with `LTTNG_HOME` set to `home` (the session daemon of that home), or inherited.
+pub fn lttng_in(home: Option<&Path>, args: &[&str]) -> Result<String, String> {
+    let mut command = helper("lttng");
+    if let Some(home) = home {
+        command.env("LTTNG_HOME", home);
+    }
+    let out = command
         .arg("--no-sessiond")
         .args(args)
         .stdin(Stdio::null())
@@ -34,13 +53,34 @@ pub struct PrivateSessiond {
 }
 
 impl PrivateSessiond {
-    /// Starts one and waits (up to 10 s) until it answers.
+    /// Starts one and waits (up to 10 s) until it answers. It runs in a session of its own
+    /// (no terminal, so a Ctrl-C or a hang-up does not reach it: cotrace stops it last) and
+    /// receives SIGTERM when cotrace dies, even by SIGKILL (`PR_SET_PDEATHSIG`).
     pub fn start() -> Result<Self, String> {
-        let child = Command::new("lttng-sessiond")
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        let mut command = Command::new("lttng-sessiond");
+        command
             .arg("--no-kernel")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: the closure runs in the forked child before exec and calls only
+        // async-signal-safe functions (setsid, prctl, getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                libc::setsid();
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // cotrace died before the prctl: nobody would stop this daemon.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            })
+        };
+        let child = command
             .spawn()
             .map_err(|e| format!("cannot start lttng-sessiond ({e}): install lttng-tools"))?;
         let mut me = Self { child };
@@ -55,6 +95,11 @@ impl PrivateSessiond {
         }
         me.stop();
         Err("lttng-sessiond did not answer within 10 s".into())
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it.
@@ -177,6 +222,35 @@ pub fn parse_session(xml: &str) -> Result<Vec<SessionRules>, String> {
     Ok(out)
 }
 
+/// Parses `lttng --mi xml list SESSION`: events discarded and packets lost, summed over the
+/// session's user-space channels.
+pub fn parse_losses(xml: &str) -> Result<(u64, u64), String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("lttng MI: {e}"))?;
+    let (mut discarded, mut lost) = (0, 0);
+    for attributes in descend(
+        doc.root_element(),
+        &[
+            "output",
+            "sessions",
+            "session",
+            "domains",
+            "domain",
+            "channels",
+            "channel",
+            "attributes",
+        ],
+    ) {
+        let n = |k| {
+            child_text(attributes, k)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        discarded += n("discarded_events");
+        lost += n("lost_packets");
+    }
+    Ok((discarded, lost))
+}
+
 /// One event of the LTTng trace, from babeltrace2's text output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -194,7 +268,7 @@ pub struct Record {
 
 /// Reads an LTTng trace with `babeltrace2 --clock-cycles --no-delta`.
 pub fn read_trace(dir: &Path) -> Result<Vec<Record>, String> {
-    let out = Command::new("babeltrace2")
+    let out = helper("babeltrace2")
         .args(["--clock-cycles", "--no-delta"])
         .arg(dir)
         .stdin(Stdio::null())
@@ -276,6 +350,8 @@ mod tests {
         assert!(s[0].active);
         assert_eq!(s[0].patterns, vec!["shop:*"]);
         assert_eq!(parse_sessions(xml).unwrap(), vec!["s1"]);
+        let xml = r#"<command><output><sessions><session><name>s</name><domains><domain><type>UST</type><channels><channel><name>c</name><attributes><discarded_events>14769</discarded_events><lost_packets>2</lost_packets></attributes></channel></channels></domain></domains></session></sessions></output></command>"#;
+        assert_eq!(parse_losses(xml).unwrap(), (14769, 2));
         let xml = r#"<command><output><domains><domain><type>UST</type><pids><pid><id>7</id><name>/bin/shop</name><events><event><name>shop:a</name><loglevel>TRACE_INFO</loglevel></event></events></pid></pids></domain></domains></output></command>"#;
         let e = parse_app_events(xml).unwrap();
         assert_eq!(e[0].pid, 7);

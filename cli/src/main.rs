@@ -4,16 +4,21 @@
 //!   it and who enables it.
 //! - `cotrace list --binary PATH`: the events a binary declares, read from its
 //!   `cotrace_events` ELF section without running it.
-//! - `cotrace record [-e PATTERN]... [--kernel] [--lttng] [-o DIR] -- CMD [ARGS]`: records CMD
-//!   with a private ftrace instance and an LTTng session on one monotonic time axis, and merges
-//!   both into one timeline.
+//! - `cotrace record [-e PATTERN]... [--kernel] [--lttng] [-a] [-o DIR] -- CMD [ARGS]` (or
+//!   `-p PID`): records CMD and its descendants (every process with `-a`) with a private ftrace
+//!   instance and an LTTng session on one monotonic time axis, and merges both into one
+//!   timeline.
+//! - `cotrace clean`: removes what recorders that died left.
 
 mod describe;
 mod list;
 mod lttng;
+mod output;
 mod record;
+mod state;
 mod timeline;
 mod tracefs;
+mod tree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +43,9 @@ enum Command {
     },
     /// Records CMD with ftrace (user_events) and LTTng-UST on one time axis.
     Record(RecordArgs),
+    /// Removes what `cotrace record`s that died (kill -9, a crash, a power cut) left: ftrace
+    /// instances, LTTng sessions, user_events they created, private session daemons.
+    Clean,
 }
 
 /// The merged timeline's format.
@@ -71,8 +79,31 @@ pub struct RecordArgs {
     /// Start a private `lttng-sessiond` when none runs (stopped at the end).
     #[arg(long)]
     pub start_sessiond: bool,
+    /// Record every process's events (system-wide), not only CMD and its descendants.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Record a running process and its descendants (until Ctrl-C or --duration) instead of
+    /// running CMD.
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pub pid: Option<u32>,
+    /// Stop recording after this many seconds (CMD is then sent SIGTERM; a -p process is left
+    /// running).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Per-CPU buffer of each tracer, in KiB: the ftrace instance's ring buffer, and LTTng's 8
+    /// sub-buffers together (at least 4 KiB each).
+    #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(32..))]
+    pub buffer_kb: u32,
+    /// Exit with status 0 even when a tracer lost events (by default, status 3).
+    #[arg(long)]
+    pub allow_loss: bool,
     /// The command to record, and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(last = true, required_unless_present = "pid", value_name = "CMD")]
     pub command: Vec<String>,
 }
 
@@ -82,6 +113,7 @@ fn main() -> ExitCode {
         Command::List { binary: Some(path) } => list::binary(&path),
         Command::List { binary: None } => list::machine(),
         Command::Record(args) => record::run(args),
+        Command::Clean => record::clean(),
     };
     match result {
         Ok(code) => code,

@@ -1,63 +1,91 @@
 //! `cotrace record`: a private ftrace instance and an LTTng session on one monotonic time axis,
-//! around one run of a command.
+//! around one run of a command (or, with `-p`, a running process), scoped to that process and
+//! its descendants unless `-a`.
 //!
 //! Order: every check that needs no change to the system first (root, tracefs and user_events,
-//! the command, the patterns against the events the binary declares, lttng-sessiond); then the
-//! changes, each registered in a [`Guard`] that undoes them on every way out (error, Ctrl-C, a
-//! crashing command): the LTTng session, the ftrace instance, the user_events created through
-//! `dynamic_events`, a private lttng-sessiond.
+//! the command, the patterns against the events the binary declares, lttng-sessiond); then what
+//! dead recorders left is removed ([`state::clean`]); then the changes, each written to this
+//! recorder's state file before it is made (so a later recorder or `cotrace clean` can undo it
+//! after a kill -9) and registered in a [`Guard`] that undoes it on every way out (error,
+//! Ctrl-C, SIGTERM, SIGHUP, a crashing command): the private lttng-sessiond, the ftrace
+//! instance, the user_events created through `dynamic_events`, the LTTng session.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
+use crate::output::OutDir;
+use crate::state::{self, Process};
 use crate::timeline::{self, Entry, Tracer};
 use crate::tracefs::{self, Instance};
+use crate::tree;
 use crate::{Format, RecordArgs, glob_match, lttng};
 
-/// Everything `record` changed on the system, undone on drop.
-#[derive(Default)]
+/// Everything `record` changed on the system, undone on drop; mirrored in the state file.
 struct Guard {
-    session: Option<String>,
+    state_dir: PathBuf,
+    name: String,
+    record: state::Record,
     instance: Option<Instance>,
-    tracefs: Option<PathBuf>,
-    /// user_events descriptions created through `dynamic_events`.
-    created: Vec<String>,
     sessiond: Option<lttng::PrivateSessiond>,
 }
 
 impl Guard {
-    /// Undoes every change; returns what could not be undone.
+    /// Writes the state file (before each change).
+    fn save(&self) -> Result<(), String> {
+        state::save(&self.state_dir, &self.name, &self.record)
+    }
+
+    /// Undoes every change, the private sessiond last; returns what could not be undone.
     fn cleanup(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Some(session) = self.session.take() {
+        if let Some(session) = self.record.session.take() {
             let _ = lttng::lttng(&["stop", &session]);
             if let Err(e) = lttng::lttng(&["destroy", &session]) {
                 problems.push(e);
+                self.record.session = Some(session);
             }
         }
         if let Some(instance) = self.instance.take() {
-            if let Err(e) = instance.remove() {
-                problems.push(e);
+            match instance.remove() {
+                Ok(()) => self.record.instance = None,
+                Err(e) => problems.push(e),
             }
         }
-        if let Some(tracefs) = &self.tracefs {
-            for description in self.created.drain(..) {
-                if let Err(e) = tracefs::delete_user_event(tracefs, &description) {
-                    problems.push(e);
+        if let Some(tracefs) = self.record.tracefs.clone() {
+            if !self.record.uses.is_empty() {
+                match state::Lock::take(&self.state_dir) {
+                    Ok(_lock) => {
+                        problems.extend(state::release_events(
+                            &self.state_dir,
+                            &tracefs,
+                            &self.name,
+                            &self.record.uses,
+                        ));
+                        self.record.uses.clear();
+                    }
+                    Err(e) => problems.push(e),
                 }
             }
         }
         if let Some(mut sessiond) = self.sessiond.take() {
             sessiond.stop();
+            self.record.sessiond = None;
+        }
+        if problems.is_empty() {
+            state::forget(&self.state_dir, &self.name);
+        } else {
+            // What is left, for `cotrace clean` (or the next recorder) once this one is gone.
+            let _ = self.save();
         }
         problems
     }
@@ -70,6 +98,65 @@ impl Drop for Guard {
         }
     }
 }
+
+/// CMD, started but held before `exec` until [`Held::release`], so that its pid can be
+/// given to the tracers before it runs: `sh -c 'read <&3 || exit 127; exec CMD'`, where fd 3
+/// is a pipe cotrace writes a byte to (or closes, by dying: then CMD never runs).
+struct Held {
+    child: Child,
+    release: Option<OwnedFd>,
+}
+
+impl Held {
+    fn spawn(cmd: &Path, args: &[String]) -> Result<Self, String> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let read_fd = read.as_raw_fd();
+        let mut command = Command::new("/bin/sh");
+        command
+            .args([
+                "-c",
+                "read -r _ <&3 || exit 127; exec 3<&-; exec \"$0\" \"$@\"",
+            ])
+            .arg(cmd)
+            .args(args);
+        // SAFETY: runs in the child before exec; dup2 is async-signal-safe. The duplicate on
+        // fd 3 has no FD_CLOEXEC, so the shell gets it.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(read_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", cmd.display()))?;
+        drop(read);
+        Ok(Self {
+            child,
+            release: Some(write),
+        })
+    }
+
+    fn release(&mut self) -> Result<(), String> {
+        if let Some(fd) = self.release.take() {
+            fs::File::from(fd)
+                .write_all(b"\n")
+                .map_err(|e| format!("cannot start CMD: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The timeline's marker where the kernel reported lost records.
+const LOST: &str = "cotrace:kernel_lost_events";
 
 /// Finds CMD as the shell would (a path, or a name on `PATH`).
 fn resolve(cmd: &str) -> Result<PathBuf, String> {
@@ -109,15 +196,13 @@ struct KernelReader {
 }
 
 impl KernelReader {
-    fn start(instance: &Path, out: &Path) -> Result<Self, String> {
+    fn start(instance: &Path, mut file: fs::File) -> Result<Self, String> {
         let pipe_path = instance.join("trace_pipe");
         let mut pipe = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&pipe_path)
             .map_err(|e| format!("cannot open {}: {e}", pipe_path.display()))?;
-        let mut file =
-            fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let (stop2, count2) = (stop.clone(), count.clone());
@@ -135,8 +220,22 @@ impl KernelReader {
                             let line: Vec<u8> = pending.drain(..=nl).collect();
                             let line = String::from_utf8_lossy(&line);
                             if let Some(r) = tracefs::parse_line(line.trim_end()) {
+                                if r.event != "sched_process_fork" {
+                                    count2.fetch_add(1, Ordering::Relaxed);
+                                }
                                 records.push(r);
-                                count2.fetch_add(1, Ordering::Relaxed);
+                            } else if let Some((cpu, n)) = tracefs::parse_lost(&line) {
+                                // Where it was noticed: after the last record read.
+                                records.push(tracefs::Record {
+                                    ts_ns: records.last().map_or(0, |r| r.ts_ns),
+                                    pid: None,
+                                    tid: 0,
+                                    event: LOST.into(),
+                                    fields: vec![
+                                        ("cpu".into(), cpu.to_string()),
+                                        ("events".into(), n.to_string()),
+                                    ],
+                                });
                             }
                         }
                     }
@@ -258,6 +357,33 @@ fn summary(counts: &BTreeMap<String, (u64, u64)>, use_kernel: bool, use_lttng: b
     out
 }
 
+/// What is recorded: CMD (held until the tracers know its pid), or a running process.
+enum Target {
+    Command(Held),
+    Attach(Process),
+}
+
+/// `cotrace clean`.
+pub fn clean() -> Result<ExitCode, String> {
+    let dir = state::dir()?;
+    let _lock = state::Lock::take(&dir)?;
+    let (done, problems) = state::clean(&dir, tracefs::mount().as_deref());
+    for d in &done {
+        println!("removed {d}");
+    }
+    if done.is_empty() && problems.is_empty() {
+        println!("nothing left by a dead recorder");
+    }
+    for p in &problems {
+        eprintln!("cotrace: clean: {p}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// `cotrace record`.
 pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let (use_kernel, use_lttng) = if args.kernel || args.lttng {
@@ -268,7 +394,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     // 1. Checks that change nothing.
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if use_kernel && unsafe { libc::geteuid() } != 0 {
+    let root = unsafe { libc::geteuid() } == 0;
+    if use_kernel && !root {
         return Err(
             "cotrace record needs root for the kernel side (it creates an ftrace \
                     instance and user_events): run it with sudo, or pass --lttng to record \
@@ -281,7 +408,24 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     } else {
         None
     };
-    let cmd_path = resolve(&args.command[0])?;
+    let attach = match args.pid {
+        Some(pid) => {
+            let process = Process {
+                pid,
+                start: state::start_time(pid).ok_or(format!("no process {pid}"))?,
+            };
+            Some(process)
+        }
+        None => None,
+    };
+    let (cmd_path, cmd_name) = match attach {
+        Some(p) => (
+            fs::read_link(format!("/proc/{}/exe", p.pid))
+                .map_err(|e| format!("cannot read /proc/{}/exe: {e}", p.pid))?,
+            format!("process {}", p.pid),
+        ),
+        None => (resolve(&args.command[0])?, args.command[0].clone()),
+    };
     let (declared, described) = match describe::read_binary(&cmd_path)? {
         Binary::Events(events) => (events, true),
         Binary::NoSection | Binary::NotElf => (Vec::new(), false),
@@ -289,9 +433,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let patterns: Vec<String> = if args.patterns.is_empty() {
         if declared.is_empty() {
             return Err(format!(
-                "{} declares no cotrace events (no {} section): name the events to record with \
-                 -e PROVIDER:EVENT",
-                args.command[0],
+                "{cmd_name} declares no cotrace events (no {} section): name the events to \
+                 record with -e PROVIDER:EVENT",
                 describe::SECTION
             ));
         }
@@ -308,8 +451,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             if !declared.iter().any(|e| glob_match(p, &e.lttng_name())) {
                 let names: Vec<String> = declared.iter().map(Declared::lttng_name).collect();
                 return Err(format!(
-                    "pattern `{p}` matches none of the events {} declares ({})",
-                    args.command[0],
+                    "pattern `{p}` matches none of the events {cmd_name} declares ({})",
                     names.join(", ")
                 ));
             }
@@ -328,38 +470,68 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .into(),
         );
     }
-    let out_dir = args.output.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        PathBuf::from(format!("cotrace-{secs}"))
-    });
-    if out_dir.join("lttng").exists() {
-        return Err(format!(
-            "{} already holds a recording (lttng/): choose another -o DIR",
-            out_dir.display()
-        ));
-    }
-    fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let out_dir = out_dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    // The fork events of the scope, when root and tracefs allow it.
+    let fork_tracefs = if args.all || !root {
+        None
+    } else {
+        tracefs.clone().or_else(tracefs::mount)
+    };
 
-    // 2. Changes, each undone by the guard.
+    // 2. What dead recorders left.
+    let state_dir = state::dir()?;
+    {
+        let _lock = state::Lock::take(&state_dir)?;
+        let (done, problems) = state::clean(&state_dir, tracefs::mount().as_deref());
+        if !done.is_empty() {
+            eprintln!(
+                "cotrace: removed what a dead recorder left: {}",
+                done.join(", ")
+            );
+        }
+        for p in problems {
+            eprintln!("cotrace: could not remove what a dead recorder left: {p}");
+        }
+    }
+
+    let out = match &args.output {
+        Some(dir) => OutDir::create(dir)?,
+        None => OutDir::create_default()?,
+    };
+    let out_dir = out.path.clone();
+
+    // 3. Changes, each written to the state file first and undone by the guard.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let interrupted = interrupted.clone();
-        // Ctrl-C reaches CMD too (same process group); cotrace waits for it, then cleans up.
-        // SIGTERM and SIGHUP likewise (ctrlc's `termination` feature).
+        // Ctrl-C reaches CMD too (same process group); cotrace stops it if needed, then keeps
+        // what was recorded and cleans up. SIGTERM and SIGHUP likewise (ctrlc's `termination`
+        // feature). The helpers (`lttng`, a private sessiond) are in process groups of their
+        // own: the signal does not reach them.
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
     }
-    let mut guard = Guard::default();
-    guard.tracefs.clone_from(&tracefs);
-    let name = format!("cotrace-{}", std::process::id());
+    let me = Process::me();
+    let name = me.name();
+    let mut guard = Guard {
+        state_dir: state_dir.clone(),
+        name: name.clone(),
+        record: state::Record {
+            owner: Some(me),
+            lttng_home: std::env::var_os("LTTNG_HOME").map(PathBuf::from),
+            tracefs: tracefs.clone().or_else(|| fork_tracefs.clone()),
+            ..state::Record::default()
+        },
+        instance: None,
+        sessiond: None,
+    };
+    guard.save()?;
     if sessiond_needed {
-        guard.sessiond = Some(lttng::PrivateSessiond::start()?);
+        let sessiond = lttng::PrivateSessiond::start()?;
+        guard.record.sessiond = state::start_time(sessiond.pid()).map(|start| Process {
+            pid: sessiond.pid(),
+            start,
+        });
+        guard.sessiond = Some(sessiond);
+        guard.save()?;
         eprintln!("cotrace: started a private lttng-sessiond (stopped at the end)");
     }
 
@@ -367,8 +539,24 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut kernel_enabled: BTreeSet<(String, String)> = BTreeSet::new();
     let mut precreated = Vec::new();
     let mut on_appearance = Vec::new();
-    if let Some(tracefs) = &tracefs {
-        let instance = guard.instance.insert(Instance::create(tracefs, &name)?);
+    let mut follows_forks = false;
+    if let Some(instance_tracefs) = tracefs.as_ref().or(fork_tracefs.as_ref()) {
+        guard.record.instance = Some(instance_tracefs.join("instances").join(&name));
+        guard.save()?;
+        let instance =
+            guard
+                .instance
+                .insert(Instance::create(instance_tracefs, &name, args.buffer_kb)?);
+        if fork_tracefs.is_some()
+            && instance
+                .write("events/sched/sched_process_fork/enable", "1")
+                .is_ok()
+        {
+            follows_forks = true;
+        }
+    }
+    if let (Some(tracefs), Some(instance)) = (&tracefs, &guard.instance) {
+        let lock = state::Lock::take(&state_dir)?;
         for e in &wanted {
             if e.multi_format {
                 on_appearance.push(format!(
@@ -381,20 +569,36 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .join("events/user_events")
                 .join(&e.kernel_name)
                 .exists();
-            if !exists {
-                match tracefs::create_user_event(tracefs, &e.user_events) {
-                    Ok(()) => guard.created.push(e.user_events.clone()),
-                    Err(err) => {
-                        on_appearance
-                            .push(format!("{} (could not create it: {err})", e.kernel_name));
-                        continue;
-                    }
+            if exists {
+                // Created by another recorder: in use by this one too, so not deleted under it.
+                if state::is_created(&state_dir, &e.kernel_name) {
+                    guard.record.uses.insert(e.kernel_name.clone());
+                    guard.save()?;
                 }
+            } else if attach.is_none() {
+                guard.record.uses.insert(e.kernel_name.clone());
+                guard.save()?;
+                state::mark_created(&state_dir, &e.kernel_name, &e.user_events)?;
+                if let Err(err) = tracefs::create_user_event(tracefs, &e.user_events) {
+                    let _ = state::release_events(
+                        &state_dir,
+                        tracefs,
+                        &name,
+                        &BTreeSet::from([e.kernel_name.clone()]),
+                    );
+                    guard.record.uses.remove(&e.kernel_name);
+                    on_appearance.push(format!("{} (could not create it: {err})", e.kernel_name));
+                    continue;
+                }
+            } else {
+                // -p: the process registered its events long ago; this one it has not.
+                continue;
             }
             instance.write(&format!("events/user_events/{}/enable", e.kernel_name), "1")?;
             kernel_enabled.insert(("user_events".into(), e.kernel_name.clone()));
             precreated.push(e.kernel_name.clone());
         }
+        drop(lock);
         if !described {
             on_appearance.push(format!(
                 "every event matching {} (CMD has no event descriptions)",
@@ -406,19 +610,23 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // LTTng: a session whose pending event rules catch CMD's events as it registers them.
     let lttng_dir = out_dir.join("lttng");
     if use_lttng {
-        lttng::lttng(&[
+        guard.record.session = Some(name.clone());
+        guard.save()?;
+        if let Err(e) = lttng::lttng(&[
             "create",
             &name,
             &format!("--output={}", lttng_dir.display()),
-        ])?;
-        guard.session = Some(name.clone());
+        ]) {
+            guard.record.session = None;
+            return Err(e);
+        }
         lttng::lttng(&[
             "enable-channel",
             "-u",
             "-s",
             &name,
             "cotrace",
-            "--subbuf-size=1M",
+            &format!("--subbuf-size={}K", (args.buffer_kb / 8).max(4)),
             "--num-subbuf=8",
             // Packets reach the disk every 500 ms: the live line shows LTTng progress.
             "--switch-timer=500000",
@@ -439,6 +647,48 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             "vtid",
         ])?;
         lttng::lttng(&["start", &name])?;
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err("interrupted before CMD started; everything was cleaned up".into());
+    }
+
+    // Scope: the process (CMD, held before exec, or -p's) and its descendants.
+    let mut target = match attach {
+        Some(p) => Target::Attach(p),
+        None => Target::Command(Held::spawn(&cmd_path, &args.command[1..])?),
+    };
+    let root_pid = match &target {
+        Target::Attach(p) => p.pid,
+        Target::Command(held) => held.child.id(),
+    };
+    // The tree as known so far (roots and what a /proc scan found), and its fork edges.
+    let mut tree_now: BTreeSet<u32> = BTreeSet::from([root_pid]);
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    let mut connector = None;
+    let mut scans_proc = false;
+    if !args.all {
+        if attach.is_some() {
+            tree::scan_proc(&mut tree_now, &mut edges);
+        }
+        if !follows_forks {
+            if root {
+                connector = tree::Connector::start().ok();
+            }
+            scans_proc = true;
+        }
+    }
+    if args.all {
+        eprintln!(
+            "cotrace: recording system-wide (-a): every process's matching events, in both tracers"
+        );
+    } else {
+        eprintln!(
+            "cotrace: recording {} and its descendants only (-a records every process)",
+            match attach {
+                Some(p) => format!("process {}", p.pid),
+                None => format!("{cmd_name} (pid {root_pid})"),
+            }
+        );
     }
 
     // What could be lost at start-up.
@@ -461,37 +711,60 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             patterns.join(" ")
         );
     }
-    if interrupted.load(Ordering::SeqCst) {
-        return Err("interrupted before CMD started; everything was cleaned up".into());
-    }
 
     let reader = match guard.instance.as_ref() {
         Some(instance) => Some(KernelReader::start(
             &instance.dir,
-            &out_dir.join("kernel.txt"),
+            out.create_file("kernel.txt")?,
         )?),
         None => None,
     };
 
-    // 3. Run CMD, with a live line.
+    // 4. Run CMD (or wait), with a live line.
+    if let Target::Command(held) = &mut target {
+        held.release()?;
+    }
     let started = Instant::now();
-    let mut child = Command::new(&cmd_path)
-        .args(&args.command[1..])
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args.command[0]))?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let kernel_patterns: Vec<String> = patterns.iter().map(|p| kernel_pattern(p)).collect();
+    let duration = args.duration.map(Duration::from_secs_f64);
     let mut interrupted_at: Option<Instant> = None;
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            let at = *interrupted_at.get_or_insert_with(Instant::now);
-            if at.elapsed() > Duration::from_secs(5) {
-                let _ = child.kill();
+        let stop =
+            interrupted.load(Ordering::SeqCst) || duration.is_some_and(|d| started.elapsed() >= d);
+        match &mut target {
+            Target::Command(held) => {
+                if let Some(status) = held.child.try_wait().map_err(|e| e.to_string())? {
+                    break Some(status);
+                }
+                if stop {
+                    // Ctrl-C reached CMD too (the terminal's process group); SIGTERM or SIGHUP
+                    // sent to cotrace alone, or the end of --duration, did not: pass SIGTERM
+                    // on, then SIGKILL after 5 s.
+                    let at = *interrupted_at.get_or_insert_with(|| {
+                        // SAFETY: kill(2) of our own child, not yet reaped (try_wait said it
+                        // runs).
+                        unsafe { libc::kill(held.child.id() as libc::pid_t, libc::SIGTERM) };
+                        Instant::now()
+                    });
+                    if at.elapsed() > Duration::from_secs(5) {
+                        let _ = held.child.kill();
+                    }
+                }
             }
+            Target::Attach(process) => {
+                if stop {
+                    break None;
+                }
+                if !process.alive() {
+                    eprintln!("cotrace: process {} exited", process.pid);
+                    break None;
+                }
+            }
+        }
+        if scans_proc {
+            tree::scan_proc(&mut tree_now, &mut edges);
         }
         // Enable, in the instance, matching events as they appear.
         if let (Some(tracefs), Some(instance)) = (&tracefs, &guard.instance) {
@@ -518,8 +791,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             }
         }
         let mut line = format!(
-            "{} running {:.1}s",
-            args.command[0],
+            "{cmd_name} {} {:.1}s",
+            if attach.is_some() {
+                "recorded for"
+            } else {
+                "running"
+            },
             started.elapsed().as_secs_f64()
         );
         if let Some(r) = &reader {
@@ -536,11 +813,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
         bar.set_message(line);
         bar.tick();
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(if scans_proc { 10 } else { 50 }));
     };
     bar.finish_and_clear();
 
-    // 4. Stop both tracers, collect, clean up.
+    // 5. Stop both tracers, collect, clean up.
     if let Some(instance) = &guard.instance {
         let _ = instance.write("tracing_on", "0");
     }
@@ -548,8 +825,18 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         Some(r) => r.finish()?,
         None => Vec::new(),
     };
-    if let Some(session) = &guard.session {
+    let kernel_lost = guard
+        .instance
+        .as_ref()
+        .filter(|_| use_kernel)
+        .map(Instance::losses)
+        .unwrap_or_default();
+    let mut lttng_lost = (0, 0);
+    if let Some(session) = &guard.record.session {
         lttng::lttng(&["stop", session])?;
+        lttng_lost = lttng::lttng(&["--mi", "xml", "list", session])
+            .and_then(|xml| lttng::parse_losses(&xml))
+            .unwrap_or_default();
     }
     let problems = guard.cleanup();
     drop(guard);
@@ -560,7 +847,43 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         Vec::new()
     };
 
-    // 5. The merged timeline and the per-event counts.
+    // The scope of the LTTng half: the tree from the kernel's fork records, the connector's,
+    // or the /proc scans.
+    let (kernel_records, fork_records): (Vec<tracefs::Record>, Vec<tracefs::Record>) =
+        kernel_records
+            .into_iter()
+            .partition(|r| r.event != "sched_process_fork");
+    let field = |r: &tracefs::Record, k: &str| {
+        r.fields
+            .iter()
+            .find(|(name, _)| name == k)
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+    };
+    edges.extend(
+        fork_records
+            .iter()
+            .filter_map(|r| Some((field(r, "pid")?, field(r, "child_pid")?))),
+    );
+    if let Some(c) = connector {
+        let (forks, overflow) = c.finish();
+        if overflow {
+            eprintln!(
+                "cotrace: lttng: the kernel's process-events socket overflowed: children of \
+                 {cmd_name} may be missing from the LTTng half"
+            );
+        }
+        edges.extend(forks);
+    } else if scans_proc && !args.all {
+        eprintln!(
+            "cotrace: lttng: no fork events here (not root, or no tracefs and no process-events \
+             connector): {cmd_name}'s children were found by scanning /proc every 10 ms; the \
+             LTTng events of a child that lived shorter are left out"
+        );
+    }
+    let scope: Option<BTreeSet<u32>> =
+        (!args.all).then(|| tree::closure(&tree_now.iter().copied().collect::<Vec<_>>(), &edges));
+
+    // 6. The merged timeline and the per-event counts.
     let lttng_name_of = |kernel: &str| {
         let base = kernel.split('.').next().unwrap_or(kernel);
         declared
@@ -568,8 +891,20 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .find(|e| e.kernel_name == base)
             .map_or(kernel.to_string(), Declared::lttng_name)
     };
+    let mut kernel_left_out = 0u64;
     let mut entries: Vec<Entry> = kernel_records
         .into_iter()
+        .filter(|r| match &scope {
+            Some(scope)
+                if r.event != LOST
+                    && !scope.contains(&r.tid)
+                    && !r.pid.is_some_and(|p| scope.contains(&p)) =>
+            {
+                kernel_left_out += 1;
+                false
+            }
+            _ => true,
+        })
         .map(|r| Entry {
             ts_ns: r.ts_ns,
             tracer: Tracer::Kernel,
@@ -579,14 +914,46 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             fields: r.fields,
         })
         .collect();
-    entries.extend(lttng_records.into_iter().map(|r| Entry {
-        ts_ns: r.ts_ns,
-        tracer: Tracer::Lttng,
-        pid: r.pid,
-        tid: r.tid,
-        event: r.event,
-        fields: lttng_fields(&r.fields),
-    }));
+    let mut left_out: BTreeMap<u32, u64> = BTreeMap::new();
+    entries.extend(
+        lttng_records
+            .into_iter()
+            .filter(|r| match (&scope, r.pid) {
+                (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                    *left_out.entry(pid).or_default() += 1;
+                    false
+                }
+                _ => true,
+            })
+            .map(|r| Entry {
+                ts_ns: r.ts_ns,
+                tracer: Tracer::Lttng,
+                pid: r.pid,
+                tid: r.tid,
+                event: r.event,
+                fields: lttng_fields(&r.fields),
+            }),
+    );
+    if kernel_left_out > 0 {
+        eprintln!(
+            "cotrace: kernel: {kernel_left_out} records of other processes left out of the \
+             timeline and counts (they are in kernel.txt; -a keeps them)"
+        );
+    }
+    if !left_out.is_empty() {
+        eprintln!(
+            "cotrace: lttng: {} events of {} other processes ({}) left out of the timeline and \
+             counts (not {cmd_name} or its descendants; they are in the LTTng trace; -a keeps \
+             them)",
+            left_out.values().sum::<u64>(),
+            left_out.len(),
+            left_out
+                .keys()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     // ftrace knows a thread's process only once it has seen it (`(-----)`): take it from
     // another record of that thread.
     let pids: BTreeMap<u32, u32> = entries
@@ -599,24 +966,21 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
     }
     timeline::sort(&mut entries);
-    let timeline_path = match args.format {
-        Format::Text => {
-            let path = out_dir.join("timeline.txt");
-            fs::write(&path, timeline::text(&entries)).map_err(|e| e.to_string())?;
-            path
-        }
-        Format::ChromeJson => {
-            let path = out_dir.join("timeline.json");
-            let json = timeline::chrome_json(&entries);
-            fs::write(&path, serde_json::to_vec(&json).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            path
-        }
+    let (file_name, bytes) = match args.format {
+        Format::Text => ("timeline.txt", timeline::text(&entries).into_bytes()),
+        Format::ChromeJson => (
+            "timeline.json",
+            serde_json::to_vec(&timeline::chrome_json(&entries)).map_err(|e| e.to_string())?,
+        ),
     };
+    let timeline_path = out_dir.join(file_name);
+    out.create_file(file_name)?
+        .write_all(&bytes)
+        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
 
     let mut counts: BTreeMap<String, (u64, u64)> =
         wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
-    for e in &entries {
+    for e in entries.iter().filter(|e| e.event != LOST) {
         let c = counts.entry(e.event.clone()).or_default();
         match e.tracer {
             Tracer::Kernel => c.0 += 1,
@@ -624,6 +988,25 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
     }
     print!("{}", summary(&counts, use_kernel, use_lttng));
+    let kernel_lost_total: u64 = kernel_lost.values().sum();
+    let lost_any = kernel_lost_total > 0 || lttng_lost.0 > 0 || lttng_lost.1 > 0;
+    if lost_any {
+        let per_cpu: Vec<String> = kernel_lost
+            .iter()
+            .map(|(cpu, n)| format!("cpu{cpu} {n}"))
+            .collect();
+        println!(
+            "LOST: kernel {kernel_lost_total} records{}; lttng {} events discarded, {} packets \
+             lost (the counts above miss them; a larger --buffer-kb keeps them)",
+            if per_cpu.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per_cpu.join(", "))
+            },
+            lttng_lost.0,
+            lttng_lost.1
+        );
+    }
     println!("timeline: {}", timeline_path.display());
     if use_kernel {
         println!("kernel records: {}", out_dir.join("kernel.txt").display());
@@ -638,24 +1021,27 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if interrupted.load(Ordering::SeqCst) {
         eprintln!("cotrace: interrupted; recorded until then, and cleaned up");
     }
-    if !status.success() {
+    if let Some(status) = status.filter(|s| !s.success()) {
         let code = match (status.code(), status.signal()) {
             (Some(code), _) => {
-                eprintln!("cotrace: {} exited with status {code}", args.command[0]);
+                eprintln!("cotrace: {cmd_name} exited with status {code}");
                 code
             }
             (None, Some(signal)) => {
-                eprintln!("cotrace: {} was killed by signal {signal}", args.command[0]);
+                eprintln!("cotrace: {cmd_name} was killed by signal {signal}");
                 128 + signal
             }
             _ => 1,
         };
         return Ok(ExitCode::from(code.clamp(1, 255) as u8));
     }
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !problems.is_empty() {
         ExitCode::FAILURE
+    } else if lost_any && !args.allow_loss {
+        eprintln!("cotrace: events were lost (exit status 3; --allow-loss exits 0)");
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -1,12 +1,13 @@
 //! The kernel side: tracefs, user_events, ftrace instances.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where tracefs is mounted, or why the kernel side cannot be used.
-pub fn find() -> Result<PathBuf, String> {
+/// Where tracefs is mounted (with or without user_events), if it is.
+pub fn mount() -> Option<PathBuf> {
     let mut candidates = vec![
         PathBuf::from("/sys/kernel/tracing"),
         PathBuf::from("/sys/kernel/debug/tracing"),
@@ -21,7 +22,12 @@ pub fn find() -> Result<PathBuf, String> {
             }
         }
     }
-    let Some(tracefs) = candidates.into_iter().find(|d| d.join("trace").exists()) else {
+    candidates.into_iter().find(|d| d.join("trace").exists())
+}
+
+/// Where tracefs is mounted, or why the kernel side cannot be used.
+pub fn find() -> Result<PathBuf, String> {
+    let Some(tracefs) = mount() else {
         if kernel_lacks_user_events() {
             return Err(format!(
                 "this kernel ({}) was built without CONFIG_USER_EVENTS (/proc/kallsyms has no \
@@ -142,20 +148,49 @@ pub struct Instance {
 impl Instance {
     /// Creates `<tracefs>/instances/name`, with `trace_clock` mono and the thread group id
     /// recorded.
-    pub fn create(tracefs: &Path, name: &str) -> Result<Self, String> {
+    pub fn create(tracefs: &Path, name: &str, buffer_kb: u32) -> Result<Self, String> {
         let dir = tracefs.join("instances").join(name);
         fs::create_dir(&dir)
             .map_err(|e| format!("cannot create ftrace instance {}: {e}", dir.display()))?;
         let instance = Self { dir };
         instance.write("trace_clock", "mono")?;
         instance.write("options/record-tgid", "1")?;
-        instance.write("buffer_size_kb", "4096")?;
+        instance.write("buffer_size_kb", &buffer_kb.to_string())?;
         Ok(instance)
     }
 
     /// Writes a file of the instance.
     pub fn write(&self, file: &str, value: &str) -> Result<(), String> {
         write(&self.dir.join(file), value, false)
+    }
+
+    /// Records lost per CPU (`per_cpu/cpuN/stats`: `overrun`, overwritten before they were
+    /// read, plus `dropped events`), CPUs with no loss left out.
+    pub fn losses(&self) -> BTreeMap<u32, u64> {
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(self.dir.join("per_cpu"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse().ok()) else {
+                continue;
+            };
+            let stats = fs::read_to_string(entry.path().join("stats")).unwrap_or_default();
+            let lost: u64 = stats
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("overrun:")
+                        .or_else(|| l.strip_prefix("dropped events:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum();
+            if lost > 0 {
+                out.insert(cpu, lost);
+            }
+        }
+        out
     }
 
     /// Disables every event and removes the instance (retrying briefly while the kernel says
@@ -215,6 +250,15 @@ pub struct Record {
     pub event: String,
     /// `name=value` pairs.
     pub fields: Vec<(String, String)>,
+}
+
+/// `CPU:1 [LOST 12 EVENTS]`, as `trace_pipe` prints it where records were overwritten before
+/// they were read: (cpu, count).
+pub fn parse_lost(line: &str) -> Option<(u32, u64)> {
+    let rest = line.trim().strip_prefix("CPU:")?;
+    let (cpu, rest) = rest.split_once(' ')?;
+    let n = rest.strip_prefix("[LOST ")?.strip_suffix(" EVENTS]")?;
+    Some((cpu.parse().ok()?, n.parse().ok()?))
 }
 
 /// Parses one line of `trace`/`trace_pipe`:
@@ -341,5 +385,6 @@ mod tests {
             (None, 7, 1_000_001_000, "x")
         );
         assert!(parse_line("# tracer: nop").is_none());
+        assert_eq!(parse_lost("CPU:1 [LOST 12 EVENTS]"), Some((1, 12)));
     }
 }

@@ -1,0 +1,244 @@
+//! CMD's process tree: which processes descend from CMD (or from the `-p` process), for a
+//! scoped recording. LTTng's own process trackers cannot follow a fork without a race (a child
+//! registers with the session daemon before anyone can track its pid), and ftrace's
+//! `set_event_pid` patches probes into the scheduler's hot paths (which crashed the project's
+//! TCG guest), so both tracers record the matching events of every process and the timeline and
+//! counts keep those of the tree.
+//!
+//! The forks come from, in order of preference: the ftrace instance's `sched_process_fork`
+//! records (exact); the kernel's process-events connector (netlink `CN_IDX_PROC`, root,
+//! `CONFIG_PROC_EVENTS`; exact unless its socket overflowed); a scan of `/proc` every few
+//! milliseconds (any user; a child that lives shorter than a scan can be missed).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The processes reachable from `roots` through `(parent, child)` fork edges.
+pub fn closure(roots: &[u32], edges: &[(u32, u32)]) -> BTreeSet<u32> {
+    let mut set: BTreeSet<u32> = roots.iter().copied().collect();
+    loop {
+        let before = set.len();
+        for &(parent, child) in edges {
+            if set.contains(&parent) {
+                set.insert(child);
+            }
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
+}
+
+/// One scan of `/proc`: adds to `edges` every `(ppid, pid)` whose parent is in `tree`, and the
+/// child to `tree`.
+pub fn scan_proc(tree: &mut BTreeSet<u32>, edges: &mut Vec<(u32, u32)>) {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return;
+    };
+    let mut found: Vec<(u32, u32)> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !tree.contains(pid))
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 1..];
+            Some((after.split_whitespace().nth(1)?.parse().ok()?, pid))
+        })
+        .collect();
+    // A grandchild may be listed before its parent.
+    loop {
+        let before = tree.len();
+        found.retain(|&(parent, child)| {
+            if tree.contains(&parent) {
+                tree.insert(child);
+                edges.push((parent, child));
+                false
+            } else {
+                true
+            }
+        });
+        if tree.len() == before {
+            break;
+        }
+    }
+}
+
+const CN_IDX_PROC: u32 = 1;
+const CN_VAL_PROC: u32 = 1;
+const PROC_CN_MCAST_LISTEN: u32 = 1;
+const PROC_EVENT_FORK: u32 = 1;
+/// `struct nlmsghdr` (16 bytes) + `struct cn_msg` (20 bytes).
+const HEADERS: usize = 36;
+
+/// The process-events connector: every fork on the machine, read by a thread until
+/// [`Connector::finish`].
+pub struct Connector {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<(u32, u32)>, bool)>,
+}
+
+impl Connector {
+    /// Subscribes (root only: the kernel asks for CAP_NET_ADMIN).
+    pub fn start() -> Result<Self, String> {
+        let err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+        // SAFETY: socket(2) with constant arguments; the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_CONNECTOR,
+            )
+        };
+        if fd < 0 {
+            return Err(err("netlink connector socket"));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: an all-zero sockaddr_nl is valid; the fields set are plain integers.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = CN_IDX_PROC;
+        // SAFETY: `addr` is a sockaddr_nl of the size passed, alive for the call.
+        let r = unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&raw const addr).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(err("binding the netlink connector"));
+        }
+        let timeout = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 50_000,
+        };
+        let rcvbuf: libc::c_int = 8 << 20;
+        // SAFETY: setsockopt with option values of the sizes passed, alive for the calls.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const rcvbuf).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        let mut msg = Vec::with_capacity(HEADERS + 4);
+        let len = (HEADERS + 4) as u32;
+        msg.extend_from_slice(&len.to_ne_bytes());
+        msg.extend_from_slice(&(libc::NLMSG_DONE as u16).to_ne_bytes());
+        msg.extend_from_slice(&0u16.to_ne_bytes()); // flags
+        msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
+        msg.extend_from_slice(&std::process::id().to_ne_bytes());
+        msg.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
+        msg.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes()); // seq
+        msg.extend_from_slice(&0u32.to_ne_bytes()); // ack
+        msg.extend_from_slice(&4u16.to_ne_bytes()); // len
+        msg.extend_from_slice(&0u16.to_ne_bytes()); // flags
+        msg.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
+        // SAFETY: sends `msg`, alive for the call.
+        let r = unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+        if r < 0 {
+            return Err(err("subscribing to process events"));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut edges, mut overflow) = (Vec::new(), false);
+            let mut buf = vec![0u8; 64 * 1024];
+            let u32_at = |b: &[u8], at: usize| {
+                b.get(at..at + 4)
+                    .map(|s| u32::from_ne_bytes(s.try_into().unwrap_or_default()))
+            };
+            let mut stopping_since: Option<std::time::Instant> = None;
+            loop {
+                // Past the stop, drain what is queued, for at most 1 s on a busy machine.
+                if stop2.load(Ordering::Acquire)
+                    && stopping_since
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        > std::time::Duration::from_secs(1)
+                {
+                    break;
+                }
+                // SAFETY: receives into `buf`, alive and of the length passed.
+                let n =
+                    unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 {
+                    match std::io::Error::last_os_error().raw_os_error() {
+                        Some(libc::ENOBUFS) => overflow = true,
+                        Some(libc::EINTR) => {}
+                        _ => {
+                            if stop2.load(Ordering::Acquire) {
+                                break;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                // One message per datagram: headers, then `struct proc_event` (what, cpu,
+                // timestamp, then for a fork: parent pid, parent tgid, child pid, child tgid).
+                let b = &buf[..n as usize];
+                if u32_at(b, HEADERS) == Some(PROC_EVENT_FORK) {
+                    let at = HEADERS + 16;
+                    if let (Some(parent), Some(child_pid), Some(child)) =
+                        (u32_at(b, at + 4), u32_at(b, at + 8), u32_at(b, at + 12))
+                    {
+                        // A new process, not a new thread.
+                        if child_pid == child && parent != child {
+                            edges.push((parent, child));
+                        }
+                    }
+                }
+            }
+            (edges, overflow)
+        });
+        Ok(Self { stop, thread })
+    }
+
+    /// Stops reading; returns the forks seen, and whether some were lost (socket overflow).
+    pub fn finish(self) -> (Vec<(u32, u32)>, bool) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closure_follows_grandchildren() {
+        let edges = [(1, 2), (7, 8), (2, 3), (3, 4), (9, 1)];
+        assert_eq!(closure(&[1], &edges), BTreeSet::from([1, 2, 3, 4]));
+        // Out of order: still found.
+        assert_eq!(closure(&[1], &[(3, 4), (2, 3), (1, 2)]).len(), 4);
+    }
+
+    #[test]
+    fn proc_scan_finds_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let mut tree = BTreeSet::from([std::process::id()]);
+        let mut edges = Vec::new();
+        scan_proc(&mut tree, &mut edges);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        assert!(edges.contains(&(std::process::id(), child.id())));
+    }
+}
