@@ -631,10 +631,23 @@ impl<'a> Cell<'a> {
 
     fn child_then(&mut self, how: &str, tag: &str, extra: &str) -> u32 {
         let (k, u) = self.model();
+        // A forked child registers with lttng-sessiond on its own and is given the started
+        // sessions then (LTTng's fork hook waits for that at most 3 s): it fires only once it
+        // is listed, so that its sessions record (see `Lttng::wait_registered`).
+        let go = (how == "fork" && extra.is_empty() && u > 0)
+            .then(|| self.l.dir.join(format!("go-{tag}")));
+        let extra = match &go {
+            Some(go) => format!(" {}", go.display()),
+            None => extra.to_string(),
+        };
         let reply = self
             .app
             .cmd(&format!("{how} {N} {} {u} {tag}{extra}", u8::from(k)));
         let pid = field(&reply, "pid");
+        if let Some(go) = go {
+            self.l.wait_registered(&[pid]);
+            std::fs::write(go, "").unwrap();
+        }
         self.expect_fire(tag, pid, &[0]);
         pid
     }
