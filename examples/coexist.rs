@@ -8,10 +8,10 @@
 //! | `word` | the word as `cotrace::status()` shows it: `word raw=0x.. kernel=0/1 users=N reserved=0` |
 //! | `wait K U MS` | waits (up to MS ms) until the kernel bit is K and the user count U: `ok raw=..` or `timeout raw=..` |
 //! | `fire N T TAG` | fires N events with tag TAG from T threads (1: this thread; 2: two new threads, N each): `fired N` |
-//! | `fork N K U TAG [GO]` | forks a child that (if GO is given, waits for file GO to exist and 1 s more, then) waits for its own word to be (K, U), then fires N: `forked pid=P` |
+//! | `fork N K U TAG [GO]` | forks a child that (if GO is given, waits for file GO to exist, then) waits for its own word to be (K, U), then fires N: `forked pid=P` |
 //! | `exec N K U TAG` | forks and execs this program as a new image that registers its own events, waits for (K, U), fires N |
 //! | `reap` | waits for every child: `reaped pid=P exit=E ...` (exit 0: fired; 3: word never settled; 4: word not 0 before init) |
-//! | `soak start US` | forks a child emitter, then starts two emitter threads, each firing every US µs |
+//! | `soak start US` | forks a child emitter, then starts two emitter threads, each firing every US µs: `soak started child=P` |
 //! | `soak pause` / `soak resume` | pauses (every emitter acknowledged) or resumes them; pause replies with the counters |
 //! | `soak word` | the parent's and the child's words: `soak parent=0x.. child=0x..` |
 //! | `soak stop` | stops the emitters and reaps the child: `stopped child_exit=E` plus the counters |
@@ -292,14 +292,14 @@ fn main() {
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
                     if let Some(go) = go {
-                        // Fire only once the test says the enabling finished, plus a grace:
-                        // LTTng counts a session in (probe attached) one sessiond round trip
-                        // before the session records (lttng_session_enable).
+                        // Fire only once the test says the session records here: LTTng counts
+                        // a session in (probe attached) one sessiond round trip before it
+                        // records (lttng_session_enable); the test waits for this child to be
+                        // listed by the daemon, which implies the latter.
                         let deadline = Instant::now() + Duration::from_secs(60);
                         while !go.exists() && Instant::now() < deadline {
                             std::thread::sleep(Duration::from_millis(5));
                         }
-                        std::thread::sleep(Duration::from_secs(1));
                     }
                     let code = child_body(parse(n), *k == "1", parse(u), tag);
                     // SAFETY: ends the child without the parent's exit handlers.
@@ -353,8 +353,10 @@ fn main() {
                 parts.join(" ")
             }
             ["soak", "start", us] => {
-                soak = Some(Soak::start(Duration::from_micros(parse(us))));
-                "soak started".into()
+                let s = Soak::start(Duration::from_micros(parse(us)));
+                let reply = format!("soak started child={}", s.child);
+                soak = Some(s);
+                reply
             }
             ["soak", "pause"] => soak.as_ref().map_or("error no soak".into(), Soak::pause),
             ["soak", "resume"] => match &soak {

@@ -17,7 +17,8 @@
 #      after its process exits; a dlclose'd plugin's event enabled by both
 #      (plugin-test/tests/unload.rs); and the `cotrace` command's tests (cli/tests/cli.rs:
 #      record, list, cleanup, errors, output safety, signals, scope, -p, kill -9 recovery, two
-#      recordings at once, losses; ~4 min in the VM)
+#      recordings at once, losses; ~6 min in the VM): scripts/test-facade.sh
+# scripts/flake-hunt.sh reruns steps 4 to 6 N times (optionally under load) to find flaky tests.
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,45 +64,6 @@ if [[ -x scripts/test-kernel.sh ]]; then
 fi
 
 step "facade in the user_events kernel: coexistence matrix, soak under faults, registration, names, #[persist], kernel writes, closed plugin, dynamic events, tracing layer, the cotrace command"
-# The test files that need both real tracers, as PACKAGE:TEST; each is built and run in the kernel.
-vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
-  cotrace:kernel_writes cotrace:dynamic cotrace:tracing_layer cotrace-plugin-test:unload
-  cotrace-cli:cli)
-# The traced apps the facade tests start (cargo test --no-run builds no examples): the matrix's
-# app, and the shop example (coexistence's shop rows, the cotrace command's tests).
-cargo build -p cotrace --features tracing --example coexist --example shop --example tracing_service
-facade_tests=()
-for t in "${vm_tests[@]}"; do
-  features=()
-  [[ ${t%%:*} == cotrace ]] && features=(--features tracing)
-  bin=$(cargo test -p "${t%%:*}" "${features[@]}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
-    jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable')
-  [[ -n $bin ]] || { echo "test.sh: test binary $t not built" >&2; exit 1; }
-  facade_tests+=("$bin")
-done
-runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade.XXXXXX")
-facade_log=$(mktemp "${TMPDIR:-/tmp}/cotrace-facade-log.XXXXXX")
-trap 'rm -f "$runner" "$facade_log"' EXIT
-{
-  echo 'set -e'
-  for b in "${facade_tests[@]}"; do
-    printf '%q --test-threads=1 --color=never' "$b"
-    # persist's test is #[ignore]d on hosts without user_events; here it must run (its helper
-    # `child` is run by it, not on its own).
-    [[ $(basename "$b") == persist-* ]] && printf ' --ignored --exact persistent_event_decodes_after_exit'
-    printf '\n'
-  done
-} >"$runner"
-# The soak's length (tests/coexistence.rs): 60 s unless COTRACE_SOAK_SECS says otherwise.
-export COTRACE_SOAK_SECS=${COTRACE_SOAK_SECS:-60}
-if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
-  COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner" 2>&1 | tee "$facade_log"
-else
-  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner" 2>&1 | tee "$facade_log"
-fi
-# The guest cannot write to the tree: keep the matrix and soak tables it printed (README).
-sed -n '/^<!-- coexistence-\(matrix\|soak\): begin -->$/,/^<!-- coexistence-\(matrix\|soak\): end -->$/p' \
-  "$facade_log" >target/coexistence-matrix.md
-echo "test.sh: coexistence tables in target/coexistence-matrix.md"
+scripts/test-facade.sh
 
 step "all test suites passed"

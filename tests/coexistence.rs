@@ -631,10 +631,23 @@ impl<'a> Cell<'a> {
 
     fn child_then(&mut self, how: &str, tag: &str, extra: &str) -> u32 {
         let (k, u) = self.model();
+        // A forked child registers with lttng-sessiond on its own and is given the started
+        // sessions then (LTTng's fork hook waits for that at most 3 s): it fires only once it
+        // is listed, so that its sessions record (see `Lttng::wait_registered`).
+        let go = (how == "fork" && extra.is_empty() && u > 0)
+            .then(|| self.l.dir.join(format!("go-{tag}")));
+        let extra = match &go {
+            Some(go) => format!(" {}", go.display()),
+            None => extra.to_string(),
+        };
         let reply = self
             .app
             .cmd(&format!("{how} {N} {} {u} {tag}{extra}", u8::from(k)));
         let pid = field(&reply, "pid");
+        if let Some(go) = go {
+            self.l.wait_registered(&[pid]);
+            std::fs::write(go, "").unwrap();
+        }
         self.expect_fire(tag, pid, &[0]);
         pid
     }
@@ -960,11 +973,13 @@ fn cell_fork_while_enabling(l: &mut Lttng) -> Items {
     c.ftrace = true;
     c.sessions.insert("s".into(), true);
     let go = c.l.dir.join("go");
-    c.child_then("fork", "child", &format!(" {}", go.display()));
+    let child = c.child_then("fork", "child", &format!(" {}", go.display()));
     set_ftrace(true);
     assert!(start.wait().unwrap().success(), "lttng start failed");
-    // The child's word must settle on its own; it fires once the enabling is over (see the
-    // app's `fork` command: LTTng counts a session in a round trip before it records).
+    // The child's word must settle on its own; it fires once the session records in it: LTTng
+    // counts a session in a round trip before it records, and the child registers on its own
+    // schedule (see `Lttng::wait_registered`).
+    c.l.wait_registered(&[child]);
     std::fs::write(&go, "").unwrap();
     c.reap();
     c.fire("parent", 1);
@@ -1096,6 +1111,11 @@ fn cell_sessiond_killed(l: &mut Lttng) -> Items {
     *c.l = Lttng::start("matrix");
     c.session("s2");
     c.start("s2");
+    // The app re-registers with the new daemon on its own schedule, maybe after `start`
+    // returned: its word counts s2 in one round trip to the daemon before s2 records. Wait for
+    // what a user sees, the app listed (then s2 is active in it; see `wait_registered`).
+    let pid = c.app.pid;
+    c.l.wait_registered(&[pid]);
     c.fire("b", 1); // traced again once the app re-registered with the new daemon
     c.finish()
 }
@@ -1585,6 +1605,8 @@ mod soak {
         actions: BTreeMap<&'static str, u64>,
         restarted: bool,
         traced_after_restart: bool,
+        /// The app's forked emitter.
+        child: u32,
     }
 
     fn counter(reply: &str, key: &str) -> u64 {
@@ -1728,8 +1750,14 @@ mod soak {
             ));
             self.l = Lttng::start("soak");
             self.restarted = true;
-            // Traced again: a new session's count must reach both processes.
-            self.lttng_action("create after restart", Soak::create);
+            // Traced again: a new session's count must reach both processes, which re-register
+            // on their own schedule: wait until both are listed, so that the session records in
+            // both before the emitters resume (see `Lttng::wait_registered`).
+            let pids = [self.app.pid, self.child];
+            self.lttng_action("create after restart", |s| {
+                Soak::create(s);
+                s.l.wait_registered(&pids);
+            });
         }
 
         fn step(&mut self, rng: &mut Rng) {
@@ -1803,7 +1831,8 @@ mod soak {
         let mut app = App::spawn(&l);
         app.init();
         let r = app.cmd(&format!("soak start {interval}"));
-        assert_eq!(r, "soak started");
+        assert!(r.starts_with("soak started child="), "soak start: {r}");
+        let child = field(&r, "child");
         let mut s = Soak {
             l,
             app,
@@ -1819,6 +1848,7 @@ mod soak {
             actions: BTreeMap::new(),
             restarted: false,
             traced_after_restart: false,
+            child,
         };
         let deadline = started + Duration::from_secs(secs);
         let kill_at = started + Duration::from_secs(secs / 2);

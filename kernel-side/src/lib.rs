@@ -21,14 +21,17 @@
 //!
 //! One descriptor of `<tracefs>/user_events_data` is opened per process, lazily, with
 //! `O_CLOEXEC` (tracefs is looked for at `/sys/kernel/tracing`, then `/sys/kernel/debug/tracing`,
-//! then in `/proc/mounts`), and moved to a high number (the highest below
-//! `min(RLIMIT_NOFILE, 4096)`, with `F_DUPFD_CLOEXEC`); its identity (`st_dev`, `st_ino`) is
-//! kept. If the application closes it (daemons close every descriptor >= 3), the next failed
-//! write is checked against that identity before its error is believed, nothing is ever sent
-//! to that number again, and the events re-register on a fresh descriptor; if none can be
-//! opened the writes are dropped (counted) and [`descriptor_status`] says why and how to get
-//! them back. [`verify_descriptor_before_each_write`] also checks the identity before every
-//! enabled write, for applications that may put their own file at that very number. Registration (`DIAG_IOCSREG`) passes the word's address with
+//! then in `/proc/mounts`), and moved to a high number (in the top quarter below
+//! `min(RLIMIT_NOFILE, 4096)`, at a place derived from this crate's name and version, so two
+//! copies of the crate in one process keep apart, with `F_DUPFD_CLOEXEC`); a private duplicate
+//! is kept at a second high number. If the application closes it (daemons close every
+//! descriptor from 3 up), the next failed write checks that the number is still this open file
+//! (`kcmp(KCMP_FILE)` against the duplicate: every open of `user_events_data` has the same
+//! inode) before its error is believed, nothing is ever sent to that number again, and the
+//! events re-register on a fresh descriptor; if none can be opened the writes are dropped
+//! (counted) and [`descriptor_status`] says why and how to get them back.
+//! [`verify_descriptor_before_each_write`] also checks before every enabled write, for
+//! applications that may put their own file at that very number. Registration (`DIAG_IOCSREG`) passes the word's address with
 //! `enable_bit = 31` and `enable_size = 4`: from then on the kernel atomically sets bit 31 when
 //! the event is enabled and clears it when disabled, leaving the low bits (cotrace's user-space
 //! tracer count) alone. The kernel answers with a write index; a write is

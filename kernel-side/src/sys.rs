@@ -98,6 +98,36 @@ pub(crate) fn dup_cloexec_at_least(fd: RawFd, lowest: RawFd) -> Result<RawFd, Er
     check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest) })
 }
 
+/// `KCMP_FILE` of `include/uapi/linux/kcmp.h` (not in the libc crate).
+const KCMP_FILE: libc::c_int = 0;
+
+/// `kcmp(getpid(), getpid(), KCMP_FILE, a, b)`: whether descriptors `a` and `b` of this process
+/// are one open file (one `struct file` of the kernel: one `open`, then `dup`s of it), which
+/// `fstat` cannot tell from another `open` of the same path. `EBADF` when either is not open;
+/// `ENOSYS` on kernels built without `CONFIG_KCMP` (distributions enable it, through
+/// `CONFIG_CHECKPOINT_RESTORE`), `EPERM` where a seccomp policy refuses it.
+pub(crate) fn same_open_file(a: RawFd, b: RawFd) -> Result<bool, Errno> {
+    let pid = libc::pid_t::try_from(std::process::id()).map_err(|_| Errno::INVAL)?;
+    // SAFETY: kcmp takes two pids, a type and two descriptor numbers, all passed by value; it
+    // reads no memory of ours (KCMP_FILE has no pointer argument) and changes nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_ulong::from(a as u32),
+            libc::c_ulong::from(b as u32),
+        )
+    };
+    // 0: the same file; 1, 2: ordered by the kernel's pointers; 3: different, unordered.
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(ret == 0)
+    }
+}
+
 /// `fcntl(fd, F_GETFD)`: the descriptor flags (`FD_CLOEXEC`).
 #[cfg(test)]
 pub(crate) fn descriptor_flags(fd: RawFd) -> Result<libc::c_int, Errno> {
@@ -337,6 +367,27 @@ mod tests {
         assert_eq!(b.as_slice(), b"abc\0\0xyz");
         assert_eq!(b.remaining(), 0);
         assert!(b.push(b""));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "makes syscalls Miri does not model")]
+    fn kcmp_tells_one_open_file_from_another_open_of_the_same_path() {
+        use std::os::fd::AsRawFd;
+        let a = std::fs::File::open("/dev/null").unwrap();
+        let b = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(identity(a.as_raw_fd()), identity(b.as_raw_fd()));
+        let copy = dup_cloexec_at_least(a.as_raw_fd(), 0).unwrap();
+        match same_open_file(a.as_raw_fd(), copy) {
+            Err(e) if e == Errno::from_raw(libc::ENOSYS) || e == Errno::PERM => {
+                eprintln!("SKIPPED kcmp test: kcmp unavailable here ({e})");
+            }
+            same => {
+                assert_eq!(same, Ok(true));
+                assert_eq!(same_open_file(a.as_raw_fd(), b.as_raw_fd()), Ok(false));
+                assert_eq!(same_open_file(a.as_raw_fd(), -1), Err(Errno::BADF));
+            }
+        }
+        close(copy);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::errno::Errno;
@@ -20,11 +20,26 @@ const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing
 ///
 /// # Never someone else's file
 ///
-/// The descriptor is moved to a high number (the highest below `min(RLIMIT_NOFILE, 4096)`,
-/// with `F_DUPFD_CLOEXEC`), where `open` and `dup` hand out numbers only when every lower one is
-/// taken, and its identity (`st_dev`, `st_ino`) is remembered. An application may still close
-/// it (daemons close every descriptor >= 3): then a write fails (`EBADF`, or another error),
-/// and before such an error is believed the descriptor's identity is checked with `fstat`.
+/// The descriptor is moved to a high number (with `F_DUPFD_CLOEXEC`, in the top quarter of the
+/// numbers below `min(RLIMIT_NOFILE, 4096)`), where `open` and `dup` hand out numbers only when
+/// every lower one is taken. An application may still close it (daemons close every
+/// descriptor from 3 up): then a write fails (`EBADF`, or another error), and before such an
+/// error is believed the descriptor is checked to still be *this open file*, not just the same
+/// path: every open of `user_events_data` has the same `(st_dev, st_ino)`, and its write
+/// indices are those of that one open. So a private duplicate of the descriptor, the *anchor*,
+/// is kept at a second high number, and the check is `kcmp(KCMP_FILE)` of the two (one
+/// `struct file`); where kcmp is refused (`ENOSYS`, `EPERM`), both numbers must still be
+/// `user_events_data` (`fstat`).
+///
+/// Both numbers are this copy's own: derived from this crate's name and version
+/// ([`copy_offset`]), so that two copies in one process (two semver-incompatible versions, or a
+/// copy built under another name) use different numbers, and one copy's reopen never lands on
+/// the number another copy still writes its indices to: after the application closed both,
+/// that number stays closed until the other copy notices (its write fails, it renews itself)
+/// instead of taking the first copy's file and recording its payloads as the first copy's
+/// events. If a copy's number is taken by another open of `user_events_data` all the same,
+/// an error from it is not believed: kcmp against the anchor tells.
+///
 /// When the number is no longer this file, nothing more is ever sent to it: a fresh
 /// descriptor is opened (at a different number when possible), the generation is bumped, and
 /// each registration re-registers itself on it before its next write (see
@@ -35,8 +50,12 @@ const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing
 pub(crate) struct DataFile {
     pub(crate) tracefs: PathBuf,
     path: CString,
-    /// `(st_dev, st_ino)` of the file, checked before trusting an error.
+    /// `(st_dev, st_ino)` of the file: every open of `user_events_data` has it.
     identity: (AtomicU64, AtomicU64),
+    /// A private duplicate of the current descriptor (the same open file), to tell it from
+    /// another open of the same file; `-1` if none could be made (then only `identity` is
+    /// checked). Stored before `current`, so a reader of a new `current` sees its anchor.
+    anchor: AtomicI32,
     /// `generation << 32 | fd as u32`; fd `-1` while lost.
     current: AtomicU64,
     /// Serialises reopening; a child forked meanwhile takes it over ([`cotrace_fork`]).
@@ -79,15 +98,27 @@ impl DataFile {
         }
     }
 
-    /// Whether `fd` is (still) this file.
+    /// Whether `fd` is (still) this open file: one `kcmp` against the anchor, or where kcmp is
+    /// refused, `fstat` of both (see [`DataFile`]).
     pub(crate) fn is_ours(&self, fd: RawFd) -> bool {
-        fd >= 0
-            && sys::identity(fd).is_ok_and(|id| {
-                id == (
-                    self.identity.0.load(Ordering::Relaxed),
-                    self.identity.1.load(Ordering::Relaxed),
-                )
-            })
+        if fd < 0 {
+            return false;
+        }
+        let anchor = self.anchor.load(Ordering::Acquire);
+        if anchor >= 0 {
+            match sys::same_open_file(fd, anchor) {
+                Ok(same) => return same,
+                // One of the two is closed: the application closed them.
+                Err(Errno::BADF) => return false,
+                // No kcmp here (ENOSYS, EPERM): by inode, below.
+                Err(_) => {}
+            }
+        }
+        let id = (
+            self.identity.0.load(Ordering::Relaxed),
+            self.identity.1.load(Ordering::Relaxed),
+        );
+        sys::identity(fd) == Ok(id) && (anchor < 0 || sys::identity(anchor) == Ok(id))
     }
 
     /// For the slow paths (register, unregister, delete, status): the current descriptor after
@@ -119,7 +150,8 @@ impl DataFile {
     }
 
     /// Opens a fresh descriptor, replacing `old` (which is not ours any more and is never
-    /// touched again), and bumps the generation; on failure marks the descriptor lost.
+    /// touched again, nor is its anchor: either number may be someone else's file now), and
+    /// bumps the generation; on failure marks the descriptor lost.
     fn reopen(
         &self,
         held: &cotrace_fork::SharedGuard<'_, Renewal>,
@@ -128,19 +160,15 @@ impl DataFile {
         let mut renewal = (*held.get()).clone();
         renewal.last_attempt = Some(Instant::now());
         let generation = old.generation.wrapping_add(1);
-        let opened = open_placed(&self.path, &self.tracefs, old.fd).and_then(|fd| {
-            sys::identity(fd).map(|id| (fd, id)).map_err(|errno| {
-                sys::close(fd);
-                Unavailable::OpenFailed {
-                    path: self.tracefs.join("user_events_data"),
-                    errno,
-                }
-            })
-        });
-        match opened {
-            Ok((fd, (dev, ino))) => {
+        match open_identified(&self.path, &self.tracefs, old.fd) {
+            Ok(Opened {
+                fd,
+                anchor,
+                identity: (dev, ino),
+            }) => {
                 self.identity.0.store(dev, Ordering::Relaxed);
                 self.identity.1.store(ino, Ordering::Relaxed);
+                self.anchor.store(anchor, Ordering::Release);
                 self.current.store(pack(fd, generation), Ordering::Release);
                 renewal.reopened += 1;
                 renewal.lost = None;
@@ -237,6 +265,10 @@ pub(crate) fn data_file() -> Result<&'static DataFile, &'static Unavailable> {
     // descriptor is closed.
     if let Err(Ok(lost)) = DATA_FILE.set(open_data_file()) {
         sys::close(lost.current().fd);
+        let anchor = lost.anchor.load(Ordering::Relaxed);
+        if anchor >= 0 {
+            sys::close(anchor);
+        }
     }
     DATA_FILE.get().expect("set above").as_ref()
 }
@@ -300,21 +332,45 @@ fn open_data_file() -> Result<DataFile, Unavailable> {
             path: path.clone(),
             errno: Errno::INVAL,
         })?;
-    let fd = open_placed(&c_path, &tracefs, -1)?;
-    let (dev, ino) = sys::identity(fd).map_err(|errno| {
-        sys::close(fd);
-        Unavailable::OpenFailed {
-            path: path.clone(),
-            errno,
-        }
-    })?;
+    let Opened {
+        fd,
+        anchor,
+        identity: (dev, ino),
+    } = open_identified(&c_path, &tracefs, -1)?;
     Ok(DataFile {
         tracefs,
         path: c_path,
         identity: (AtomicU64::new(dev), AtomicU64::new(ino)),
+        anchor: AtomicI32::new(anchor),
         current: AtomicU64::new(pack(fd, 0)),
         renewal: cotrace_fork::Shared::new(),
     })
+}
+
+/// A freshly opened `user_events_data`: the descriptor, its anchor (`-1`: none) and identity.
+struct Opened {
+    fd: RawFd,
+    anchor: RawFd,
+    identity: sys::Identity,
+}
+
+/// Opens `user_events_data` at this copy's high number other than `avoid`, with its anchor.
+fn open_identified(c_path: &CStr, tracefs: &Path, avoid: RawFd) -> Result<Opened, Unavailable> {
+    let fd = open_placed(c_path, tracefs, avoid)?;
+    match sys::identity(fd) {
+        Ok(identity) => Ok(Opened {
+            fd,
+            anchor: make_anchor(fd),
+            identity,
+        }),
+        Err(errno) => {
+            sys::close(fd);
+            Err(Unavailable::OpenFailed {
+                path: tracefs.join("user_events_data"),
+                errno,
+            })
+        }
+    }
 }
 
 /// Opens `user_events_data` and moves it to a high number other than `avoid`.
@@ -333,27 +389,69 @@ fn open_placed(c_path: &CStr, tracefs: &Path, avoid: RawFd) -> Result<RawFd, Una
     }
 }
 
-/// Moves `fd` to the highest number below `min(RLIMIT_NOFILE, 4096)` (or near it) that is not
-/// `avoid`; keeps `fd` where it is when that fails.
+/// The highest descriptor number used: `min(RLIMIT_NOFILE, 4096) - 1`.
+fn top_number() -> Option<RawFd> {
+    let limit = sys::open_files_soft_limit()?;
+    RawFd::try_from(limit.min(HIGH_FD_CAP)).ok().map(|n| n - 1)
+}
+
+/// This copy's place among `span` slots 4 numbers apart: an FNV-1a hash of this crate's name
+/// and version, so that two copies in one process (semver-incompatible versions, or a renamed
+/// copy) place their descriptors at different numbers, with room between them for a reopen to
+/// move up by one (the same numbers only if their hashes collide, about 1 in `span`, and then
+/// in every run: never by chance). Two copies of one version (one in each of two shared objects)
+/// share their numbers; kcmp still tells their files apart after an error.
+fn copy_offset(span: RawFd) -> RawFd {
+    const ID: &str = concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"));
+    let hash = ID.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    4 * (hash % u64::from(span.max(1).unsigned_abs())) as RawFd
+}
+
+/// Moves `fd` to this copy's number in the top quarter below `min(RLIMIT_NOFILE, 4096)` (or
+/// the first free one above it, or near half of it) that is not `avoid`; keeps `fd` where it
+/// is when that fails.
 fn move_high(fd: RawFd, avoid: RawFd) -> RawFd {
-    let Some(limit) = sys::open_files_soft_limit() else {
+    let Some(top) = top_number() else {
         return fd;
     };
-    let top = limit.min(HIGH_FD_CAP) as RawFd - 1;
-    for lowest in [top, top - 1, top / 2] {
+    for lowest in [top - copy_offset(top / 16), top / 2] {
         if lowest <= fd {
             break;
         }
-        match sys::dup_cloexec_at_least(fd, lowest) {
-            Ok(high) if high != avoid => {
-                sys::close(fd);
-                return high;
-            }
-            Ok(high) => sys::close(high),
-            Err(_) => {}
+        if let Some(high) = dup_at_least_avoiding(fd, lowest, avoid) {
+            sys::close(fd);
+            return high;
         }
     }
     fd
+}
+
+/// The anchor of `fd` (see [`DataFile`]): a duplicate at this copy's number in the second
+/// quarter below `min(RLIMIT_NOFILE, 4096)`, or the first free one above it; `-1` when none can
+/// be had (or the limit is too low for a number above the standard streams).
+fn make_anchor(fd: RawFd) -> RawFd {
+    let Some(top) = top_number() else {
+        return -1;
+    };
+    let lowest = top / 2 - copy_offset(top / 16);
+    if lowest <= 2 {
+        return -1;
+    }
+    dup_at_least_avoiding(fd, lowest, -1).unwrap_or(-1)
+}
+
+/// A close-on-exec copy of `fd` at the lowest free number `>= lowest` other than `avoid`.
+fn dup_at_least_avoiding(fd: RawFd, lowest: RawFd, avoid: RawFd) -> Option<RawFd> {
+    let first = sys::dup_cloexec_at_least(fd, lowest).ok()?;
+    if first != avoid {
+        return Some(first);
+    }
+    // `avoid` was the first free number: hold it while taking the next one, then free it.
+    let next = sys::dup_cloexec_at_least(fd, lowest).ok();
+    sys::close(first);
+    next
 }
 
 /// A directory is a mounted tracefs when its `trace` file exists.
@@ -474,10 +572,17 @@ mod tests {
     fn descriptors_move_high_close_on_exec_and_avoid_a_number() {
         use std::os::fd::IntoRawFd;
         let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
-        let limit = sys::open_files_soft_limit().unwrap();
-        let top = limit.min(HIGH_FD_CAP) as RawFd - 1;
+        let top = top_number().unwrap();
         let high = move_high(fd, -1);
-        assert_eq!(high, top, "moved to the top below min(RLIMIT_NOFILE, 4096)");
+        assert_eq!(
+            high,
+            top - copy_offset(top / 16),
+            "moved to this copy's number below min(RLIMIT_NOFILE, 4096)"
+        );
+        assert!(
+            high > top - top / 4,
+            "{high} in the top quarter below {top}"
+        );
         assert_eq!(
             sys::identity(fd),
             Err(Errno::BADF),
@@ -488,8 +593,13 @@ mod tests {
         // A replacement avoids the number it replaces.
         let fd = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
         sys::close(high);
-        let other = move_high(fd, top);
-        assert!(other != top && other > fd, "{other}");
+        let other = move_high(fd, high);
+        assert!(other != high && other > fd, "{other}");
+        // The anchor: the same open file at another high number.
+        let anchor = make_anchor(other);
+        assert!(anchor > top / 4 && anchor <= top / 2, "{anchor}");
+        assert_eq!(sys::identity(anchor), sys::identity(other));
+        sys::close(anchor);
         sys::close(other);
     }
 

@@ -102,16 +102,16 @@ pub struct WriteStats {
 /// See [`verify_descriptor_before_each_write`].
 static VERIFY_EACH_WRITE: AtomicBool = AtomicBool::new(false);
 
-/// Checks the descriptor's identity (one `fstat`) before every enabled write, for the whole
+/// Checks the descriptor's identity (one `kcmp`) before every enabled write, for the whole
 /// process, when `on`.
 ///
 /// By default the identity of the process's `user_events_data` descriptor is checked only when
 /// a write fails: that catches an application closing it (the number is then free, the write
 /// fails), but not an application that closes it *and* puts its own file at that very number
 /// (an explicit `dup2`, or holding thousands of files) before any enabled write noticed: until
-/// then trace bytes would go to that file. With this on, no write can reach another file (an
-/// `fstat` costs about as much as the `writev` itself). Writes made while no tracer has an
-/// event enabled are never affected.
+/// then trace bytes would go to that file. With this on, no write can reach another file (the
+/// check is a system call, about as costly as the `writev` itself). Writes made while no
+/// tracer has an event enabled are never affected.
 ///
 /// # Examples
 ///

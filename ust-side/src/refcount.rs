@@ -8,6 +8,21 @@
 //! word of a cotrace event holds, in its low 24 bits, the number of such attachments of *our*
 //! probe to *that* event; bit 31 stays the kernel's.
 //!
+//! # When the count goes up, and when the session records
+//!
+//! liblttng-ust attaches the probes of a session when it starts in this process
+//! (`lttng_session_enable` in lttng-events.c): it syncs the enablers (the count goes up here),
+//! then registers each channel with the session daemon (one round trip), and only then marks
+//! the session active. An event fired in between reaches LTTng's probe, which drops it because
+//! the session is not active yet: exactly as for a C tracepoint, whose `state` goes to 1 in the
+//! same call. For an application registered with the daemon when `lttng start` runs, the
+//! command returns after the session is active in it. An application that registers later
+//! (started later, forked, or re-registering after the daemon restarted) is given the started
+//! sessions when it registers, on its own schedule: its count can go up after `lttng start`
+//! returned, and its session records one round trip later. `lttng list --userspace` lists an
+//! application only once the daemon has given it every started session (the daemon holds its
+//! session list lock across both), so that is what to wait for before relying on a recording.
+//!
 //! # Exact mode: interposing the attach/detach functions
 //!
 //! liblttng-ust attaches and detaches through `lttng_ust_tp_probe_register_queue_release` and

@@ -322,6 +322,39 @@ impl Lttng {
         App::spawn(&self.home(), env)
     }
 
+    /// Waits (at most 60 s) until `lttng list --userspace` lists every process in `pids`, and
+    /// with that until the daemon has given each one every started session: an app that
+    /// (re-)registers on its own schedule (after a daemon restart, a fork) may do so after
+    /// `lttng start` returned, and LTTng counts its session in (the app attaches the probes, so
+    /// cotrace's word goes up) one round trip to the daemon before the session records
+    /// (lttng-ust's `lttng_session_enable`: `lttng_session_sync_event_enablers`, then
+    /// `ustcomm_register_channel`, then `session->active = 1`). Events fired in that window are
+    /// dropped by LTTng, as for a C tracepoint: a test that fires as soon as the word says so can
+    /// lose them. Why a listing is enough: lttng-sessiond adds a registering app to its table
+    /// and pushes every started session to it (waiting for each start's reply, which the app
+    /// sends once the session is active) under its session list lock (`dispatch.cpp`,
+    /// `update_ust_app`), and `list --userspace` takes that lock (`client.cpp`).
+    pub fn wait_registered(&mut self, pids: &[u32]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = self.lttng(&["list", "--userspace"]);
+            let missing: Vec<u32> = pids
+                .iter()
+                .copied()
+                .filter(|pid| !listed.contains(&format!("PID: {pid} ")))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes {missing:?} not registered with lttng-sessiond within 60 s; \
+                 lttng list -u:\n{listed}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the session daemon and its consumer daemons with SIGKILL (no cleanup on their
     /// side: the applications see their sockets close).
     pub fn kill_sessiond(&mut self) {
