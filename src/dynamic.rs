@@ -36,7 +36,10 @@
 //! An event name already used by another event of the program (declared or defined) is
 //! refused ([`DynamicError::AlreadyDefined`], which hands back the existing event), as is a
 //! kernel name already used ([`DynamicError::KernelNameTaken`]: `a_b:c` and `a:b_c` would be
-//! one user_events event).
+//! one user_events event). One rule of `provider!` is a tracer's limit, not a name rule, and is
+//! not refused here: a user_events description over 511 bytes
+//! ([`NameRule::DescriptionTooLong`]). The event is defined, the other tracers take it, and
+//! its kernel registration fails ([`status`](crate::status) says why).
 //!
 //! # Registration
 //!
@@ -139,7 +142,11 @@ impl EventBuilder {
                 kind: *kind,
             })
             .collect();
-        if let Some(rule) = find_problem(provider, name, kernel_name, &fields) {
+        // A description too long for user_events is the kernel's limit only: the event is
+        // defined, the other tracers take it, and its kernel registration fails with why.
+        if let Some(rule) = find_problem(provider, name, kernel_name, &fields)
+            .filter(|rule| !matches!(rule, NameRule::DescriptionTooLong { .. }))
+        {
             return Err(DynamicError::Name {
                 rule,
                 message: describe(rule, provider, name, kernel_name, &fields)

@@ -316,5 +316,6 @@ pub fn status() -> Status {
         #[cfg(not(feature = "lttng"))]
         lttng: TracerStatus::not_compiled("lttng"),
         events,
+        refused: crate::status::refused(),
     }
 }
