@@ -757,3 +757,84 @@ fn patterns_reach_ftrace() {
     assert_eq!(wide.lttng, cotrace::Registration::Registered, "{status}");
     assert!(status.refused.is_empty(), "{status}");
 }
+
+/// A child forked (without `exec`) after its callsite was defined and found off keeps following
+/// LTTng: the session starts after the fork, and the child's callsite records (the parent's
+/// poller thread does not exist in the child; the child starts its own).
+#[test]
+fn a_forked_child_keeps_following_lttng() {
+    common::isolated("a_forked_child_keeps_following_lttng", || {
+        let mut l = common::Lttng::start("tracing-fork");
+        l.create("s");
+        l.lttng(&["enable-event", "--userspace", "tl_fork:*", "--session=s"]);
+        let child = common::HeldChild::start(&l, "fork_child", "COTRACE_FORK_CHILD");
+        l.lttng(&["start", "s"]);
+        let text = child.release();
+        l.lttng(&["stop", "s"]);
+        assert!(text.contains("forked child recorded"), "{text}");
+        let events = l.events("s");
+        let late: Vec<&common::Event> = events
+            .iter()
+            .filter(|e| e.name == "tl_fork:ping" && e.get("n") == "2")
+            .collect();
+        assert!(
+            !late.is_empty(),
+            "the forked child's records are not in the trace: {events:?}\n{text}"
+        );
+    });
+}
+
+fn fork_work(n: u64) {
+    tracing::info!(name: "ping", target: "tl_fork", n);
+}
+
+/// Not a test on its own: the traced app of `a_forked_child_keeps_following_lttng`.
+#[test]
+#[ignore = "run by a_forked_child_keeps_following_lttng in a child process"]
+fn fork_child() {
+    let hold = std::env::var_os("COTRACE_FORK_CHILD").expect("run by its parent test");
+    tracing_subscriber::registry()
+        .with(cotrace::tracing::layer())
+        .init();
+    fork_work(1); // defines the callsite; nobody enables it
+    // The poller tells `tracing` that it is off (its interest is cached as `never`).
+    std::thread::sleep(Duration::from_millis(300));
+    fork_work(1);
+    assert_eq!(cotrace::tracing::recorded(), 0, "recorded while off");
+    // SAFETY: the child runs the layer's callsite and exits with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = (|| {
+            wait_until("the parent's lttng start", || Path::new(&hold).exists());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while cotrace::tracing::recorded() == 0 {
+                if Instant::now() > deadline {
+                    println!(
+                        "the forked child's callsite stayed off 10 s after LTTng started (word {})",
+                        event("tl_fork:ping").snapshot()
+                    );
+                    return 1;
+                }
+                fork_work(2);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!("forked child recorded");
+            0
+        })();
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    println!("fired");
+    wait_until("the parent's lttng start", || Path::new(&hold).exists());
+    let mut status = 0;
+    // SAFETY: waits for the child just forked (it exits within 10 s of the start, or fails).
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "forked child status {status:#x}"
+    );
+}
