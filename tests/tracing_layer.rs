@@ -838,3 +838,68 @@ fn fork_child() {
         "forked child status {status:#x}"
     );
 }
+
+/// `layer().with_filter(EnvFilter::new(..))` decides which callsites become events at all
+/// (the dependency flood: a rejected callsite defines nothing), and composes with the layer's
+/// own per-callsite enablement (an accepted callsite records exactly while its word is on).
+#[test]
+fn an_env_filter_decides_which_callsites_become_events() {
+    use tracing_subscriber::EnvFilter;
+    let subscriber = tracing_subscriber::registry()
+        .with(cotrace::tracing::layer().with_filter(EnvFilter::new("tl_filter=debug")));
+    let defined = |name: &str| cotrace::events().any(|e| e.desc().lttng_name() == name);
+    tracing::subscriber::with_default(subscriber, || {
+        let fire = |round: u64| {
+            tracing::debug!(name: "kept", target: "tl_filter", round);
+            tracing::trace!(name: "too_verbose", target: "tl_filter", round);
+            tracing::error!(name: "dependency", target: "tl_other_crate", round);
+        };
+        fire(0);
+        assert!(defined("tl_filter:kept"), "{}", cotrace::status());
+        assert!(
+            !defined("tl_filter:too_verbose"),
+            "a TRACE callsite became an event"
+        );
+        assert!(
+            !defined("tl_other_crate:dependency"),
+            "another target became an event"
+        );
+        let kept = event("tl_filter:kept");
+        let before = cotrace::tracing::recorded();
+        let guard = kept.word().acquire_user().unwrap();
+        // Fire until recorded (the poller follows the word within its period), at most 10 s.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut round = 1;
+        while cotrace::tracing::recorded() == before {
+            assert!(
+                Instant::now() < deadline,
+                "the kept callsite stayed off 10 s"
+            );
+            fire(round);
+            round += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let on = cotrace::tracing::recorded();
+        fire(round);
+        assert_eq!(
+            cotrace::tracing::recorded(),
+            on + 1,
+            "one record per call, kept only"
+        );
+        drop(guard);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = cotrace::tracing::recorded();
+            fire(round);
+            if cotrace::tracing::recorded() == before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the kept callsite stayed on 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!defined("tl_filter:too_verbose") && !defined("tl_other_crate:dependency"));
+    });
+}
