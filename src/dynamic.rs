@@ -65,6 +65,7 @@ use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
 use crate::level::Level;
 use crate::macro_support::{NameRule, describe, find_problem};
+use crate::registry::Taken;
 
 /// A definition of an event at run time; [`register`](Self::register) makes it an [`Event`].
 #[derive(Clone, Debug)]
@@ -155,14 +156,12 @@ impl EventBuilder {
             });
         }
         let held = crate::registry::lock();
-        for existing in crate::registry::events() {
-            let desc = existing.desc();
-            if desc.provider == provider && desc.name == name {
-                return Err(DynamicError::AlreadyDefined { existing });
-            }
-            if desc.kernel_name == kernel_name {
+        match crate::registry::taken(&held, provider, name, kernel_name) {
+            Some(Taken::Name(existing)) => return Err(DynamicError::AlreadyDefined { existing }),
+            Some(Taken::KernelName(existing)) => {
                 return Err(DynamicError::KernelNameTaken { existing });
             }
+            None => {}
         }
         let event: &'static Event = Box::leak(Box::new(Event::__new(EventDesc {
             provider,
