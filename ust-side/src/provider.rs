@@ -231,8 +231,9 @@ impl Provider {
             crate::refcount::release_all(e.rt);
         }
         let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        active
-            .retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
+        for h in &self.events {
+            active.remove(self.name, h.rt.spec.event);
+        }
     }
 }
 
@@ -246,10 +247,59 @@ impl Drop for Provider {
 /// provider name found here, [`register_provider_part`] an event name found here. Held across
 /// liblttng-ust's probe registration, so the fork hooks take it around each `fork`
 /// ([`crate::fork`]).
-static ACTIVE: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+static ACTIVE: Mutex<Active> = Mutex::new(Active {
+    names: None,
+    providers: None,
+});
+
+/// The registered names: looked up in O(1) (a scan of them took most of each registration
+/// once there were thousands, as with the `tracing` layer's callsites: `benches/tracing_define`).
+pub(crate) struct Active {
+    names: Option<std::collections::HashSet<(&'static str, &'static str)>>,
+    /// Events registered per provider name.
+    providers: Option<std::collections::HashMap<&'static str, usize>>,
+}
+
+impl Active {
+    fn contains(&self, name: &(&'static str, &'static str)) -> bool {
+        self.names.as_ref().is_some_and(|n| n.contains(name))
+    }
+
+    fn has_provider(&self, provider: &str) -> bool {
+        self.providers
+            .as_ref()
+            .is_some_and(|p| p.get(provider).is_some_and(|&n| n > 0))
+    }
+
+    fn insert(&mut self, provider: &'static str, event: &'static str) {
+        if self
+            .names
+            .get_or_insert_with(Default::default)
+            .insert((provider, event))
+        {
+            *self
+                .providers
+                .get_or_insert_with(Default::default)
+                .entry(provider)
+                .or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, provider: &'static str, event: &'static str) {
+        if self
+            .names
+            .as_mut()
+            .is_some_and(|n| n.remove(&(provider, event)))
+        {
+            if let Some(n) = self.providers.as_mut().and_then(|p| p.get_mut(provider)) {
+                *n -= 1;
+            }
+        }
+    }
+}
 
 /// The lock of the registered names, for the fork hooks.
-pub(crate) type ActiveGuard = std::sync::MutexGuard<'static, Vec<(&'static str, &'static str)>>;
+pub(crate) type ActiveGuard = std::sync::MutexGuard<'static, Active>;
 
 /// In the fork `prepare` hook: the registered names' lock, waiting at most `bound` for a
 /// thread inside a registration (a fork from a signal handler that interrupted one in this very
@@ -448,7 +498,7 @@ fn register(
         {
             return Err(Error::AlreadyRegistered(format!("{provider}:{}", e.event)));
         }
-    } else if active.iter().any(|&(p, _)| p == provider) {
+    } else if active.has_provider(provider) {
         return Err(Error::AlreadyRegistered(provider.into()));
     }
     let provider_c: &'static CStr = leak_cstr(provider);
@@ -518,7 +568,9 @@ fn register(
             })
         }
     };
-    active.extend(events.iter().map(|e| (provider, e.event)));
+    for e in events {
+        active.insert(provider, e.event);
+    }
     Ok(Provider {
         name: provider,
         events: handles,
