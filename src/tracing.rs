@@ -158,7 +158,28 @@
 //!
 //! A child forked without `exec` has none of its parent's threads: a `pthread_atfork` child
 //! handler (installed with the first poller) starts the child's own poller, so its callsites
-//! keep following the tracers (LTTng attaching to the child, ftrace enabling an event).
+//! keep following the tracers (LTTng attaching to the child, ftrace enabling an event). That
+//! is one thread start per `fork` (none for `posix_spawn`, which `std::process::Command` uses
+//! when it can).
+//!
+//! # Filters
+//!
+//! With the layer at every level, every callsite that runs (a dependency's `trace!` too)
+//! becomes an event, kernel and LTTng, at its first use. To choose which callsites become
+//! events at all, give the layer a filter of its own:
+//!
+//! ```no_run
+//! use tracing_subscriber::{EnvFilter, prelude::*};
+//!
+//! tracing_subscriber::registry()
+//!     .with(cotrace::tracing::layer().with_filter(EnvFilter::new("myapp=debug")))
+//!     .init();
+//! ```
+//!
+//! A callsite the filter rejects reaches neither the layer nor the tracers (no event is
+//! defined for it); among the others, each records exactly while a tracer enables it, as
+//! without the filter. A filter that rejects by level also lowers `tracing`'s max level, so a
+//! callsite below it costs what it costs under that filter alone (`tracing_disabled` bench).
 //!
 //! It composes with other layers, each with its own filter: a `fmt` layer next to it sees every
 //! event its own filter lets through, whatever cotrace's words say.
