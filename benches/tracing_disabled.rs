@@ -15,7 +15,10 @@
 //! - `cotrace, word on, no tracer`: the word made non-zero by an in-process user count
 //!   (`EnableWord::acquire_user`, what an LTTng attach adds) with no LTTng session nor kernel
 //!   enablement: the layer's own work on an enabled callsite and the adapters' early returns;
-//! - `fmt layer to io::sink, on`: a plain enabled `tracing` subscriber, for scale.
+//! - `fmt layer to io::sink, on`: a plain enabled `tracing` subscriber, for scale;
+//! - `cotrace.with_filter(EnvFilter warn) rejects (by level)`: the layer under its own
+//!   `EnvFilter` (`layer().with_filter(EnvFilter::new("warn"))`): the filter's max level
+//!   (WARN) becomes `tracing`'s, which rejects the `info!` before its cached interest is loaded.
 //!
 //! With `COTRACE_BENCH_TRACERS=1` (set by `scripts/bench-tracing.sh`, which runs this in the
 //! VM with a private `lttng-sessiond`), two more rows:
@@ -53,7 +56,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-const ROWS: [&str; 9] = [
+const ROWS: [&str; 10] = [
     "no subscriber",
     "EnvFilter rejects (by level)",
     "EnvFilter rejects (by target)",
@@ -61,13 +64,14 @@ const ROWS: [&str; 9] = [
     "cotrace + fmt(EnvFilter warn), off",
     "cotrace, word on, no tracer",
     "fmt layer to io::sink, on",
+    "cotrace.with_filter(EnvFilter warn) rejects (by level)",
     "cotrace, LTTng on",
     "cotrace, ftrace on",
 ];
 /// Rows that need a session daemon and user_events.
-const TRACER_ROWS: usize = 7;
+const TRACER_ROWS: usize = 8;
 /// Rows of enabled callsites (fewer iterations).
-const ENABLED_ROWS: [usize; 4] = [5, 6, 7, 8];
+const ENABLED_ROWS: [usize; 4] = [5, 6, 8, 9];
 
 fn lttng(args: &[&str]) {
     let out = std::process::Command::new("lttng")
@@ -110,6 +114,9 @@ fn row(row: usize, iters: u64) -> f64 {
         6 => tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
             .init(),
+        7 => tracing_subscriber::registry()
+            .with(cotrace::tracing::layer().with_filter(EnvFilter::new("warn")))
+            .init(),
         _ => tracing_subscriber::registry()
             .with(cotrace::tracing::layer())
             .init(),
@@ -128,7 +135,7 @@ fn row(row: usize, iters: u64) -> f64 {
             // Held for the rest of the process: this row measures the enabled layer.
             std::mem::forget(event().word().acquire_user().expect("a free user slot"));
         }
-        7 => {
+        8 => {
             lttng(&["create", &session, "--snapshot"]);
             lttng(&[
                 "enable-event",
@@ -140,7 +147,7 @@ fn row(row: usize, iters: u64) -> f64 {
             lttng(&["start", &session]);
             wait("LTTng", || event().snapshot().users_enabled());
         }
-        8 => {
+        9 => {
             let tracefs = cotrace::cotrace_kernel::availability().expect("user_events");
             let enable = tracefs
                 .join("events/user_events")
@@ -154,7 +161,7 @@ fn row(row: usize, iters: u64) -> f64 {
     }
     std::thread::sleep(Duration::from_millis(300));
     let ns = time(iters, &hit);
-    if row == 7 {
+    if row == 8 {
         lttng(&["destroy", &session]);
     }
     if let Some(enable) = ftrace {

@@ -36,7 +36,10 @@
 //! An event name already used by another event of the program (declared or defined) is
 //! refused ([`DynamicError::AlreadyDefined`], which hands back the existing event), as is a
 //! kernel name already used ([`DynamicError::KernelNameTaken`]: `a_b:c` and `a:b_c` would be
-//! one user_events event).
+//! one user_events event). One rule of `provider!` is a tracer's limit, not a name rule, and is
+//! not refused here: a user_events description over 511 bytes
+//! ([`NameRule::DescriptionTooLong`]). The event is defined, the other tracers take it, and
+//! its kernel registration fails ([`status`](crate::status) says why).
 //!
 //! # Registration
 //!
@@ -64,6 +67,7 @@ use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
 use crate::level::Level;
 use crate::macro_support::{NameRule, describe, find_problem};
+use crate::registry::Taken;
 
 /// A definition of an event at run time; [`register`](Self::register) makes it an [`Event`].
 #[derive(Clone, Debug)]
@@ -144,7 +148,11 @@ impl EventBuilder {
                 kind: *kind,
             })
             .collect();
-        if let Some(rule) = find_problem(provider, name, kernel_name, &fields) {
+        // A description too long for user_events is the kernel's limit only: the event is
+        // defined, the other tracers take it, and its kernel registration fails with why.
+        if let Some(rule) = find_problem(provider, name, kernel_name, &fields)
+            .filter(|rule| !matches!(rule, NameRule::DescriptionTooLong { .. }))
+        {
             return Err(DynamicError::Name {
                 rule,
                 message: describe(rule, provider, name, kernel_name, &fields)
@@ -152,14 +160,12 @@ impl EventBuilder {
                     .to_owned(),
             });
         }
-        for existing in crate::registry::events() {
-            let desc = existing.desc();
-            if desc.provider == provider && desc.name == name {
-                return Err(DynamicError::AlreadyDefined { existing });
-            }
-            if desc.kernel_name == kernel_name {
+        match crate::registry::taken(&held, provider, name, kernel_name) {
+            Some(Taken::Name(existing)) => return Err(DynamicError::AlreadyDefined { existing }),
+            Some(Taken::KernelName(existing)) => {
                 return Err(DynamicError::KernelNameTaken { existing });
             }
+            None => {}
         }
         let event: &'static Event = Box::leak(Box::new(Event::__new(EventDesc {
             provider,

@@ -125,7 +125,7 @@ pub use event::{Event, EventDesc, FireError};
 pub use field::{Field, FieldDesc, FieldKind, Value};
 pub use level::Level;
 pub use registry::{Events, events, init, status};
-pub use status::{EventStatus, KernelWrites, Registration, Status, TracerStatus};
+pub use status::{EventStatus, KernelWrites, Refused, Registration, Status, TracerStatus};
 
 #[cfg(feature = "kernel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kernel")))]

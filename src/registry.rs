@@ -10,9 +10,9 @@
 //! with [`init`]), publishes a new list with the event appended. Events are never removed, so a
 //! snapshot is always a prefix of the current list.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
 
@@ -23,7 +23,39 @@ use crate::status::TracerStatus;
 use crate::status::{EventStatus, Registration, Status};
 
 /// Events defined at run time, in definition order.
-static DYNAMIC: ArcSwapOption<Vec<&'static Event>> = ArcSwapOption::const_empty();
+static DYNAMIC: ArcSwapOption<Dynamic> = ArcSwapOption::const_empty();
+
+/// Slots in the first chunk of [`Dynamic`]; each next chunk has twice as many.
+const FIRST_CHUNK: usize = 1024;
+
+/// A snapshot of the events defined at run time: the first `len` slots of chunks of doubling
+/// size. A definition fills the next slot in place and publishes a snapshot one longer, so it
+/// copies the list of chunks (a handful) rather than every event before it.
+#[derive(Debug)]
+struct Dynamic {
+    chunks: Vec<Arc<[AtomicPtr<Event>]>>,
+    len: usize,
+}
+
+impl Dynamic {
+    /// The chunk and the slot in it of event `i`.
+    fn locate(i: usize) -> (usize, usize) {
+        let chunk = (i / FIRST_CHUNK + 1).ilog2() as usize;
+        (chunk, i - FIRST_CHUNK * ((1 << chunk) - 1))
+    }
+
+    #[allow(unsafe_code)]
+    fn get(&self, i: usize) -> Option<&'static Event> {
+        if i >= self.len {
+            return None;
+        }
+        let (chunk, slot) = Self::locate(i);
+        let event = self.chunks[chunk][slot].load(Ordering::Acquire);
+        // SAFETY: a slot below `len` holds a pointer from `Box::leak` (see `EventBuilder::
+        // register`), never freed, stored (release) before this snapshot was published.
+        unsafe { event.as_ref() }
+    }
+}
 
 /// Serialises [`init`]'s registration and every run-time definition. A child forked while a
 /// thread of its parent held it (for seconds, while `init` loads liblttng-ust) takes it over
@@ -56,7 +88,7 @@ pub fn events() -> Events {
 #[derive(Debug)]
 pub struct Events {
     statics: core::slice::Iter<'static, &'static Event>,
-    dynamic: Option<Arc<Vec<&'static Event>>>,
+    dynamic: Option<Arc<Dynamic>>,
     next: usize,
 }
 
@@ -67,27 +99,116 @@ impl Iterator for Events {
         if let Some(&event) = self.statics.next() {
             return Some(event);
         }
-        let event = *self.dynamic.as_ref()?.get(self.next)?;
+        let event = self.dynamic.as_ref()?.get(self.next)?;
         self.next += 1;
         Some(event)
     }
 
+    fn nth(&mut self, n: usize) -> Option<&'static Event> {
+        let statics = self.statics.len();
+        if n < statics {
+            return self.statics.nth(n).copied();
+        }
+        self.statics = Default::default();
+        self.next += n - statics;
+        self.next()
+    }
+
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.statics.len() + self.dynamic.as_ref().map_or(0, |d| d.len() - self.next);
+        let n = self.statics.len()
+            + self
+                .dynamic
+                .as_ref()
+                .map_or(0, |d| d.len.saturating_sub(self.next));
         (n, Some(n))
     }
 }
 
 impl ExactSizeIterator for Events {}
 
+/// An event of the program that a new definition's name collides with (see [`taken`]).
+pub(crate) enum Taken {
+    /// The same `provider:event`.
+    Name(&'static Event),
+    /// The same user_events name.
+    KernelName(&'static Event),
+}
+
+/// Every event of the program by LTTng name and by kernel name, so that a definition checks
+/// its names in O(1) rather than against each event. Caught up lazily with [`events`] (which
+/// only grows), by the thread that holds [`lock`].
+#[derive(Default)]
+struct NameIndex {
+    by_name: HashMap<(&'static str, &'static str), &'static Event>,
+    by_kernel_name: HashMap<&'static str, &'static Event>,
+    /// How many of [`events`]' events are indexed.
+    indexed: usize,
+}
+
+/// The index, behind a mutex taken only while [`lock`] is held (so never contended). A child
+/// forked while a thread of its parent held [`lock`] (its guard is then
+/// [orphaned](cotrace_fork::LockGuard::orphaned)) starts a fresh index: the old one may be
+/// half updated, or its mutex held by a thread the child does not have.
+static NAME_INDEX: ArcSwapOption<Mutex<NameIndex>> = ArcSwapOption::const_empty();
+
+/// The event whose names `provider:name` or `kernel_name` would take, if any; the caller
+/// holds [`lock`].
+pub(crate) fn taken(
+    held: &RegistryGuard,
+    provider: &'static str,
+    name: &'static str,
+    kernel_name: &'static str,
+) -> Option<Taken> {
+    let index = match NAME_INDEX.load_full() {
+        Some(index) if !held.orphaned() => index,
+        _ => {
+            let fresh = Arc::new(Mutex::new(NameIndex::default()));
+            NAME_INDEX.store(Some(fresh.clone()));
+            fresh
+        }
+    };
+    let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+    let index = &mut *index;
+    for event in events().skip(index.indexed) {
+        let desc = event.desc();
+        index
+            .by_name
+            .entry((desc.provider, desc.name))
+            .or_insert(event);
+        index
+            .by_kernel_name
+            .entry(desc.kernel_name)
+            .or_insert(event);
+        index.indexed += 1;
+    }
+    if let Some(&e) = index.by_name.get(&(provider, name)) {
+        return Some(Taken::Name(e));
+    }
+    index
+        .by_kernel_name
+        .get(kernel_name)
+        .map(|&e| Taken::KernelName(e))
+}
+
 /// Adds an event defined at run time to the list; the caller holds [`lock`].
 pub(crate) fn publish(_held: &RegistryGuard, event: &'static Event) {
-    let mut list = DYNAMIC
+    let (mut chunks, len) = DYNAMIC
         .load_full()
-        .map(|l| (*l).clone())
+        .map(|d| (d.chunks.clone(), d.len))
         .unwrap_or_default();
-    list.push(event);
-    DYNAMIC.store(Some(Arc::new(list)));
+    let (chunk, slot) = Dynamic::locate(len);
+    if chunk == chunks.len() {
+        chunks.push(
+            (0..FIRST_CHUNK << chunk)
+                .map(|_| AtomicPtr::new(core::ptr::null_mut()))
+                .collect(),
+        );
+    }
+    chunks[chunk][slot].store(core::ptr::from_ref(event).cast_mut(), Ordering::Release);
+    DYNAMIC.store(Some(Arc::new(Dynamic {
+        chunks,
+        len: len + 1,
+    })));
 }
 
 /// Registers every declared event with every tracer compiled in and available here, once;
@@ -312,5 +433,24 @@ pub fn status() -> Status {
         #[cfg(not(feature = "lttng"))]
         lttng: TracerStatus::not_compiled("lttng"),
         events,
+        refused: crate::status::refused(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_chunks_double() {
+        assert_eq!(Dynamic::locate(0), (0, 0));
+        assert_eq!(Dynamic::locate(FIRST_CHUNK - 1), (0, FIRST_CHUNK - 1));
+        assert_eq!(Dynamic::locate(FIRST_CHUNK), (1, 0));
+        assert_eq!(
+            Dynamic::locate(3 * FIRST_CHUNK - 1),
+            (1, 2 * FIRST_CHUNK - 1)
+        );
+        assert_eq!(Dynamic::locate(3 * FIRST_CHUNK), (2, 0));
+        assert_eq!(Dynamic::locate(7 * FIRST_CHUNK), (3, 0));
     }
 }

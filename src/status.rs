@@ -1,6 +1,9 @@
 //! The status report: which tracers work here, and the state of each event.
 
 use core::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use cotrace_word::WordSnapshot;
 
@@ -17,6 +20,39 @@ pub struct Status {
     pub lttng: TracerStatus,
     /// Every declared event.
     pub events: Vec<EventStatus>,
+    /// Definitions refused for every tracer (e.g. a `tracing` callsite whose event could not
+    /// be defined even after the [layer's mapping](crate#crate-feature-flags)), with why:
+    /// nothing records them.
+    pub refused: Vec<Refused>,
+}
+
+/// A definition that no tracer records, and why (see [`Status::refused`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refused {
+    /// What was to be defined.
+    pub what: String,
+    /// Why it could not be.
+    pub why: String,
+}
+
+/// Refused definitions so far; read lock-free (a forked child never waits for its parent).
+static REFUSED: ArcSwapOption<Vec<Refused>> = ArcSwapOption::const_empty();
+
+/// Notes a refused definition for [`Status::refused`].
+#[allow(dead_code)] // used by the `tracing` layer
+pub(crate) fn refuse(what: String, why: String) {
+    let refused = Refused { what, why };
+    REFUSED.rcu(|list| {
+        let mut list: Vec<Refused> = list.as_deref().cloned().unwrap_or_default();
+        list.push(refused.clone());
+        Some(Arc::new(list))
+    });
+}
+
+/// The refused definitions so far.
+pub(crate) fn refused() -> Vec<Refused> {
+    REFUSED.load().as_deref().cloned().unwrap_or_default()
 }
 
 /// Whether one tracer can be used in this process, and if not, why.
@@ -175,6 +211,9 @@ impl fmt::Display for Status {
                 write!(f, "; kernel writes: {}", e.kernel_writes)?;
             }
             writeln!(f)?;
+        }
+        for r in &self.refused {
+            writeln!(f, "refused: {}: {}", r.what, r.why)?;
         }
         Ok(())
     }

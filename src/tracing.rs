@@ -17,23 +17,54 @@
 //!
 //! # Names
 //!
-//! Each callsite is one event, defined when `tracing` registers the callsite (its first use),
-//! and named from its metadata, the same way every run:
+//! Each callsite is its own event (two callsites never share one), defined when the callsite
+//! is first used, and named from its metadata, the same way every run of the same binary:
 //!
-//! | | LTTng | user_events |
+//! | `tracing` callsite (target `shop::cart`) | LTTng | user_events |
 //! | --- | --- | --- |
-//! | event `info!` in target `shop::cart` at `src/cart.rs:42` (default name `event src/cart.rs:42`) | `shop_cart:event_src_cart_rs_42` | `shop_cart_event_src_cart_rs_42` |
-//! | event with `name: "checkout"` | `shop_cart:checkout` | `shop_cart_checkout` |
-//! | span `request` | `shop_cart:request_begin`, `shop_cart:request_end` | `shop_cart_request_begin`, `shop_cart_request_end` |
+//! | `info!` at `src/cart.rs:42` (default name `event src/cart.rs:42`) | `shop__cart:event_src_cart_rs_42` | `shop__cart_event_src_cart_rs_42` |
+//! | `info!(name: "checkout", ..)` | `shop__cart:checkout` | `shop__cart_checkout` |
+//! | `info!(name: "cache-hit", ..)` (a name the mapping changes) | `shop__cart:cache_hit_a7d26b9d` | `shop__cart_cache_hit_a7d26b9d` |
+//! | `info_span!("request", ..)` | `shop__cart:request_begin`, `shop__cart:request_end` | `shop__cart_request_begin`, `shop__cart_request_end` |
+//! | a second `info_span!("request", ..)` of that target, at line 90 | `shop__cart:request_begin_l90`, `shop__cart:request_end_l90` | `shop__cart_request_begin_l90`, `shop__cart_request_end_l90` |
 //!
-//! The provider is the target, the event the callsite's name; every byte other than ASCII
-//! letters, digits and `_` becomes `_` (so `::`, `/`, `.` and spaces do), a name that would be
-//! empty or start with a digit gets a `t` (provider) or `e` (event) in front, and names are cut
-//! so `provider:event` fits LTTng's 255 bytes. Field names are mapped the same way (`user.id`
-//! is `user_id`); one starting with `_` or `common_` (refused by LTTng and ftrace) gets an `f`
-//! in front. Two callsites of one name (a span `request` opened in two places) share their
-//! event when their fields are the same; otherwise the later one gets `_l<line>` appended.
-//! A callsite whose event cannot be defined is not traced (and shows nowhere).
+//! The rules ([`names`] gives a callsite's provider and event name):
+//!
+//! - The provider is the target, the event the callsite's name: every byte other than ASCII
+//!   letters, digits and `_` becomes `_` (so `::` is `__`, and `/`, `.`, `-` and spaces are
+//!   `_`); a name that would be empty or start with a digit gets a `t` (provider) or `e`
+//!   (event) in front.
+//! - An event name the mapping changed (`cache-hit`, `http.request`) gets `_` and 8 hex digits
+//!   appended: the FNV-1a hash (32 bits) of the name as written, so `cache-hit` and `cache_hit`
+//!   stay two events, under names that do not change between runs. `tracing`'s default names
+//!   (`event <file>:<line>`) are exempt: their place already makes them unique.
+//! - A provider longer than [`MAX_PROVIDER_LEN`] bytes is cut to that length and marked the
+//!   same way (`_` and the hash of the whole target); an event name is cut (and marked) so
+//!   that `provider:event` and its suffixes fit LTTng's 255 bytes.
+//! - A name already taken by another event of the program (another callsite of the same name
+//!   and target, a `provider!` event, or another mapping's result) gets `_l<line>` (the
+//!   callsite's line) appended, then `_l<line>_2`, `_3`, ... The callsite that runs first keeps
+//!   the plain name: when two callsites share a name and may run in either order, enable both
+//!   with a wildcard (`lttng enable-event -u 'shop__cart:request_begin*'`).
+//! - Field names are mapped the same way (`user.id` is `user_id`); one starting with `_` or
+//!   `common_` (refused by LTTng and ftrace) gets an `f` in front; a name taken in the event
+//!   (by another field, or, in a span, by the layer's own `span_id`, `parent_id` and
+//!   `duration_ns`) gets `_` appended until it is free (a span's field `span_id` is
+//!   `span_id_`).
+//!
+//! # Limits
+//!
+//! Every callsite that reaches the layer is recorded by every tracer that can take it:
+//!
+//! - At most 32 fields per event (cotrace's and user_events' limit): past that (with a span's
+//!   two lead fields, past 30 of its own), the first ones keep their fields and the rest are
+//!   folded into one string field `more`, `name=value` separated by spaces (`more="f30=30
+//!   f31=31 round=1"`).
+//! - user_events takes a description (`name type field; ...`) of at most 511 bytes; a wider
+//!   event (a dozen string fields with longish names) is defined all the same: LTTng records
+//!   it, the kernel's registration fails and [`status`](crate::status) says why for that event.
+//! - What is still refused (a rule of the tracers that the mapping does not foresee) is
+//!   counted ([`refused`]) and named, with the reason, in [`Status::refused`](crate::Status).
 //!
 //! # Fields: typed by the first record
 //!
@@ -56,7 +87,7 @@
 //! | `&str`, `%display`, `?debug`, the message, `u128`/`i128`, errors | `Str` | string | string |
 //! | `&[u8]` (`record_bytes`) | `Bytes` | sequence of `u8` | `__rel_loc u8[]` |
 //! | not recorded in the first record (`field::Empty`) | `Str` | string (empty until recorded) | string |
-//! | span ids (`span_id`, `parent_id` of span events) | `U64` | unsigned 64-bit integer | `u64` |
+//! | span ids (`span_id`, `parent_id`), `duration_ns` of span events | `U64` | unsigned 64-bit integer | `u64` |
 //!
 //! A later value that does not fit its field (possible only for a field first left `Empty`,
 //! or recorded by hand with another type) is converted when that loses nothing (an `i64` of
@@ -75,9 +106,13 @@
 //! `ERROR`, `WARN`, `INFO`, `DEBUG` map to [`Level::Error`], [`Level::Warn`], [`Level::Info`],
 //! [`Level::Debug`] (the LTTng loglevels `TRACE_ERR` ... `TRACE_DEBUG`); `TRACE` to
 //! [`Level::Debug`] as well. A span's `<name>_begin` event is fired when the span is created,
-//! with `span_id`, `parent_id` (0 for a root) and the span's fields; `<name>_end` when it
-//! closes, with `span_id`. Ids are `tracing-subscriber`'s registry ids (reused after a span
-//! closes, so a tree is read between a begin and its end).
+//! with `span_id`, `parent_id` (0 for a root) and the span's fields as they are then;
+//! `<name>_end` when it closes, with `span_id`, `duration_ns` (from its creation to its close,
+//! monotonic clock) and the span's fields as last recorded: a value given later with
+//! `Span::record` (`info_span!("request", status = field::Empty)`, then
+//! `span.record("status", 207)`) is on `_end` (a field left `Empty` at creation is a string
+//! field, so `status = "207"`). Ids are `tracing-subscriber`'s registry ids (reused after a
+//! span closes, so a tree is read between a begin and its end).
 //!
 //! # Per-callsite enablement and its cost
 //!
@@ -118,25 +153,49 @@
 //!
 //! A callsite's first use defines and registers its event, once: a lock, and with a running
 //! LTTng session a round trip to the session daemon (milliseconds), on the thread that uses
-//! it. A child forked without `exec` has no poller thread: its callsites keep the interest they
-//! had at the fork.
+//! it. Defining `n` callsites costs O(n) in all: the layer's callsite table grows by doubling,
+//! and a definition adds one entry in place (figure in the README).
+//!
+//! A child forked without `exec` has none of its parent's threads: a child fork hook
+//! ([`cotrace_fork`], installed with the first poller) starts the child's own poller, so its callsites
+//! keep following the tracers (LTTng attaching to the child, ftrace enabling an event). That
+//! is one thread start per `fork` (none for `posix_spawn`, which `std::process::Command` uses
+//! when it can).
+//!
+//! # Filters
+//!
+//! With the layer at every level, every callsite that runs (a dependency's `trace!` too)
+//! becomes an event, kernel and LTTng, at its first use. To choose which callsites become
+//! events at all, give the layer a filter of its own:
+//!
+//! ```no_run
+//! use tracing_subscriber::{EnvFilter, prelude::*};
+//!
+//! tracing_subscriber::registry()
+//!     .with(cotrace::tracing::layer().with_filter(EnvFilter::new("myapp=debug")))
+//!     .init();
+//! ```
+//!
+//! A callsite the filter rejects reaches neither the layer nor the tracers (no event is
+//! defined for it); among the others, each records exactly while a tracer enables it, as
+//! without the filter. A filter that rejects by level also lowers `tracing`'s max level, so a
+//! callsite below it costs what it costs under that filter alone (`tracing_disabled` bench).
 //!
 //! It composes with other layers, each with its own filter: a `fmt` layer next to it sees every
 //! event its own filter lets through, whatever cotrace's words say.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
-use std::time::Duration;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tracing_core::callsite::Identifier;
 use tracing_core::dispatcher::{Dispatch, WeakDispatch};
 use tracing_core::field::{Field, Visit};
-use tracing_core::span::{Attributes, Id};
+use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Interest, Metadata, Subscriber};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
@@ -146,6 +205,7 @@ use crate::dynamic::{DynamicError, EventBuilder};
 use crate::event::Event;
 use crate::field::{FieldKind, Value};
 use crate::level::Level;
+use crate::macro_support::{MAX_FIELD_NAME_LEN, MAX_FIELDS, MAX_NAME_LEN};
 
 /// The layer, with the per-callsite filter that makes disabled callsites free; see the
 /// [module docs](self). Calls [`init`](crate::init).
@@ -171,13 +231,25 @@ pub struct WordFilter {
     _private: (),
 }
 
+/// Where one `tracing` field's value goes.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// Its own event field: the index among the callsite's values.
+    Own(usize),
+    /// Folded, as `name=value`, into the string value of this index (see the
+    /// [limits](self#limits)).
+    Folded(usize),
+}
+
 /// One callsite's events.
 struct Callsite {
     /// The event (of an event callsite) or the span's begin event.
     event: &'static Event,
     /// The span's end event.
     end: Option<&'static Event>,
-    /// The kind of each `tracing` field (by its index in the callsite's field set).
+    /// Where each `tracing` field goes (by its index in the callsite's field set).
+    slots: Vec<Slot>,
+    /// The kind of each value, in the events' field order after their lead fields.
     kinds: Vec<FieldKind>,
 }
 
@@ -187,18 +259,80 @@ impl Callsite {
     }
 }
 
-/// A callsite's state: defined, or refused (never traced). Absent: not defined yet. Callsites
-/// are leaked: `tracing`'s are `'static` too, and their events live for the process.
-type Map = HashMap<Identifier, Option<&'static Callsite>, BuildHasherDefault<AddressHasher>>;
+/// A callsite seen by the layer: defined, or refused (never traced). Leaked: `tracing`'s
+/// callsites are `'static` too, and their events live for the process.
+struct Entry {
+    id: Identifier,
+    callsite: Option<&'static Callsite>,
+    /// Whether the poller last saw the callsite enabled (written by the poller only).
+    seen_enabled: AtomicBool,
+}
+
+/// The callsites seen so far: an open-addressing hash table of leaked entries, read without a
+/// lock on every record. An entry is added in place (one atomic store) under [`DEFINE`]; when
+/// the table is half full a table twice its size replaces it, so defining `n` callsites costs
+/// O(n) in all (each entry is copied at most once per doubling), not a copy of the whole map
+/// per definition.
+struct Table {
+    slots: Box<[AtomicPtr<Entry>]>,
+}
+
+type Hash = BuildHasherDefault<AddressHasher>;
+
+impl Table {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slots: (0..capacity.next_power_of_two())
+                .map(|_| AtomicPtr::new(core::ptr::null_mut()))
+                .collect(),
+        }
+    }
+
+    #[allow(unsafe_code)]
+    fn slot(&self, index: usize) -> Option<&'static Entry> {
+        let entry = self.slots[index].load(Ordering::Acquire);
+        // SAFETY: a slot holds null or a pointer from `Box::leak` (see `insert`), never freed,
+        // published with a release store that this acquire load pairs with.
+        unsafe { entry.as_ref() }
+    }
+
+    fn find(&self, id: &Identifier) -> Option<&'static Entry> {
+        let mask = self.slots.len() - 1;
+        let mut i = (Hash::default().hash_one(id) as usize) & mask;
+        loop {
+            let entry = self.slot(i)?;
+            if entry.id == *id {
+                return Some(entry);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `entry` (the caller holds [`DEFINE`] and has left a free slot: the table is at
+    /// most half full).
+    fn insert(&self, entry: &'static Entry) {
+        let mask = self.slots.len() - 1;
+        let mut i = (Hash::default().hash_one(&entry.id) as usize) & mask;
+        while self.slot(i).is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i].store(core::ptr::from_ref(entry).cast_mut(), Ordering::Release);
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &'static Entry> + '_ {
+        (0..self.slots.len()).filter_map(|i| self.slot(i))
+    }
+}
 
 /// Hashes an [`Identifier`] (a callsite's address and vtable) with a multiply and a rotate:
-/// the keys are addresses, not attacker-chosen, and this map is read on every record.
+/// the keys are addresses, not attacker-chosen, and this table is read on every record.
 #[derive(Default)]
 struct AddressHasher(u64);
 
 impl Hasher for AddressHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The high bits are the best mixed: fold them down for the mask.
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -213,14 +347,34 @@ impl Hasher for AddressHasher {
     }
 }
 
-/// Callsites seen so far: read on every record, grown once per callsite.
-fn callsites() -> &'static ArcSwap<Map> {
-    static MAP: OnceLock<ArcSwap<Map>> = OnceLock::new();
-    MAP.get_or_init(|| ArcSwap::from_pointee(Map::default()))
+fn table() -> &'static ArcSwap<Table> {
+    static TABLE: OnceLock<ArcSwap<Table>> = OnceLock::new();
+    TABLE.get_or_init(|| ArcSwap::from_pointee(Table::with_capacity(64)))
+}
+
+/// Entries in [`table`]; written under [`DEFINE`].
+static ENTRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Adds a callsite's entry (the caller holds [`DEFINE`]): in place, or into a table twice the
+/// size when this one would be more than half full.
+fn add(entry: &'static Entry) {
+    let count = ENTRIES.load(Ordering::Relaxed) + 1;
+    let current = table().load_full();
+    if count * 2 > current.slots.len() {
+        let bigger = Table::with_capacity(current.slots.len() * 2);
+        for e in current.entries() {
+            bigger.insert(e);
+        }
+        bigger.insert(entry);
+        table().store(Arc::new(bigger));
+    } else {
+        current.insert(entry);
+    }
+    ENTRIES.store(count, Ordering::Relaxed);
 }
 
 fn lookup(meta: &Metadata<'_>) -> Option<Option<&'static Callsite>> {
-    callsites().load().get(&meta.callsite()).copied()
+    table().load().find(&meta.callsite()).map(|e| e.callsite)
 }
 
 /// Records handed to the tracers (see [`recorded`]).
@@ -236,6 +390,24 @@ pub fn recorded() -> u64 {
 /// the callsite's `sometimes` becomes `never` or `always`.
 static DEFINED: AtomicBool = AtomicBool::new(false);
 
+/// The longest provider name taken as is; a longer target is cut and marked (see the
+/// [naming rules](self#names)).
+pub const MAX_PROVIDER_LEN: usize = 100;
+
+/// Room kept after an event's base name for the layer's suffixes: `_begin`, `_l` and a line,
+/// `_` and a counter.
+const SUFFIX_ROOM: usize = 24;
+
+/// `_` and the FNV-1a hash (32 bits, 8 hex digits) of `s`: the mark of a name the mapping
+/// changed, the same in every run.
+fn mark(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    format!("_{h:08x}")
+}
+
 /// `s` with every byte but ASCII letters, digits and `_` as `_`, `prefix` in front of an empty
 /// name or one starting with a digit.
 fn sanitize(s: &str, prefix: &str) -> String {
@@ -249,13 +421,25 @@ fn sanitize(s: &str, prefix: &str) -> String {
     out
 }
 
+/// `name` cut to `max` bytes (ASCII: any cut is a char boundary) with the mark of `original`
+/// at its end, when longer than `max`.
+fn fit(mut name: String, original: &str, max: usize) -> String {
+    if name.len() > max {
+        let mark = mark(original);
+        name.truncate(max.saturating_sub(mark.len()));
+        name.push_str(&mark);
+    }
+    name
+}
+
 /// A `tracing` field name as both tracers take it (see the [naming rules](self#names)).
 fn field_name(s: &str) -> String {
     let mut out = sanitize(s, "f");
     if out.starts_with('_') || out.starts_with("common_") {
         out.insert(0, 'f');
     }
-    out
+    // Room for the `_`s that keep names unique.
+    fit(out, s, MAX_FIELD_NAME_LEN - 4)
 }
 
 fn level(level: &tracing_core::Level) -> Level {
@@ -267,15 +451,33 @@ fn level(level: &tracing_core::Level) -> Level {
     }
 }
 
+/// Whether `meta`'s name is `tracing`'s default for an event, `event <file>:<line>`: unique by
+/// its place, so mapped without a mark.
+fn is_default_name(meta: &Metadata<'_>) -> bool {
+    let (Some(file), Some(line)) = (meta.file(), meta.line()) else {
+        return false;
+    };
+    meta.name()
+        .strip_prefix("event ")
+        .and_then(|rest| rest.strip_prefix(file))
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|l| l == line.to_string())
+}
+
 /// The provider and event names of a callsite (see the [naming table](self#names)), before the
-/// `_begin`/`_end` of a span and any `_l<line>`.
+/// `_begin`/`_end` of a span and any `_l<line>` that keeps it apart from another callsite.
 pub fn names(meta: &Metadata<'_>) -> (String, String) {
-    let provider = sanitize(meta.target(), "t");
+    let provider = fit(
+        sanitize(meta.target(), "t"),
+        meta.target(),
+        MAX_PROVIDER_LEN + 9,
+    );
     let mut event = sanitize(meta.name(), "e");
-    // Room for the longest suffix: `_begin` and `_l` with a 10-digit line.
-    let room = crate::macro_support::MAX_NAME_LEN.saturating_sub(provider.len() + 1 + 18);
-    event.truncate(room.max(1));
-    (provider, event)
+    if event != meta.name() && !is_default_name(meta) {
+        event.push_str(&mark(meta.name()));
+    }
+    let room = MAX_NAME_LEN - (provider.len() + 1) - SUFFIX_ROOM;
+    (provider, fit(event, meta.name(), room))
 }
 
 /// The kinds of the values of a first record.
@@ -317,9 +519,18 @@ impl Visit for Kinds {
 /// Fork-aware: a child forked during a definition does not wait for its parent's thread.
 static DEFINE: cotrace_fork::Lock = cotrace_fork::Lock::new();
 
+/// Callsites whose events could not be defined, with why (see [`refused`]).
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// How many callsites this layer could not define an event for (each is named, with the
+/// reason, in [`status`](crate::status)'s `refused`). Zero unless a tracer's rule is broken
+/// that the [mapping](self#names) does not foresee.
+pub fn refused() -> u64 {
+    REFUSED.load(Ordering::Relaxed)
+}
+
 /// Defines the events of a callsite from the kinds of its first record (`record` records it
-/// into a visitor), or finds those it shares with another callsite of the same name and
-/// fields. `None`: refused (a name the tracers refuse even after mapping); never traced.
+/// into a visitor). `None`: refused (counted and named in [`status`](crate::status)).
 fn define(
     meta: &'static Metadata<'static>,
     record: impl FnOnce(&mut Kinds),
@@ -335,89 +546,137 @@ fn define(
         .into_iter()
         .map(|k| k.unwrap_or(FieldKind::Str))
         .collect();
-    let callsite: Option<&'static Callsite> =
-        build_callsite(meta, kinds).map(|c| &*Box::leak(Box::new(c)));
-    callsites().rcu(move |map| {
-        let mut map = Map::clone(map);
-        map.insert(meta.callsite(), callsite);
-        map
-    });
+    let callsite: Option<&'static Callsite> = match build_callsite(meta, &kinds) {
+        Ok(c) => Some(Box::leak(Box::new(c))),
+        Err(why) => {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            let (provider, name) = names(meta);
+            crate::status::refuse(
+                format!(
+                    "tracing {} `{}` (target `{}`, {}:{}) as {provider}:{name}",
+                    if meta.is_span() { "span" } else { "event" },
+                    meta.name(),
+                    meta.target(),
+                    meta.file().unwrap_or("?"),
+                    meta.line().unwrap_or(0)
+                ),
+                why,
+            );
+            None
+        }
+    };
+    add(Box::leak(Box::new(Entry {
+        id: meta.callsite(),
+        callsite,
+        seen_enabled: AtomicBool::new(false),
+    })));
     DEFINED.store(true, Ordering::Release);
-    start_poller();
+    ensure_poller();
     callsite
 }
 
-fn build_callsite(meta: &'static Metadata<'static>, kinds: Vec<FieldKind>) -> Option<Callsite> {
+/// The lead fields of a span's begin and end events, and the names a span's own fields may
+/// not take.
+const BEGIN_LEAD: [&str; 2] = ["span_id", "parent_id"];
+const END_LEAD: [&str; 2] = ["span_id", "duration_ns"];
+const SPAN_RESERVED: [&str; 3] = ["span_id", "parent_id", "duration_ns"];
+
+/// The event fields of a callsite's values and where each `tracing` field goes: names mapped
+/// and made unique (against `reserved` too) by appending `_`; past `room` fields, the last
+/// ones folded into one string field `more`.
+fn layout(
+    meta: &Metadata<'_>,
+    kinds: &[FieldKind],
+    reserved: &[&str],
+    room: usize,
+) -> (Vec<(String, FieldKind)>, Vec<Slot>) {
+    let n = kinds.len();
+    let own = if n <= room { n } else { room - 1 };
+    let mut taken: Vec<String> = reserved.iter().map(|s| (*s).to_owned()).collect();
+    let mut fields = Vec::new();
+    let mut unique = |mut name: String| {
+        while taken.contains(&name) {
+            name.push('_');
+        }
+        taken.push(name.clone());
+        name
+    };
+    let mut slots = Vec::with_capacity(n);
+    for (i, (f, &kind)) in meta.fields().iter().zip(kinds).enumerate() {
+        if i < own {
+            fields.push((unique(field_name(f.name())), kind));
+            slots.push(Slot::Own(i));
+        } else {
+            slots.push(Slot::Folded(own));
+        }
+    }
+    if own < n {
+        fields.push((unique("more".to_owned()), FieldKind::Str));
+    }
+    (fields, slots)
+}
+
+fn build_callsite(
+    meta: &'static Metadata<'static>,
+    kinds: &[FieldKind],
+) -> Result<Callsite, String> {
     let (provider, name) = names(meta);
-    let mut fields: Vec<(String, FieldKind)> = Vec::new();
-    for (f, &kind) in meta.fields().iter().zip(&kinds) {
-        let mut n = field_name(f.name());
-        while fields.iter().any(|(o, _)| *o == n) {
-            n.push('_');
-        }
-        fields.push((n, kind));
-    }
-    let builder = |event: &str, lead: &[(&str, FieldKind)], with_fields: bool| {
-        let mut b = EventBuilder::new(provider.as_str(), event)
-            .level(level(meta.level()))
-            .origin(meta.module_path().unwrap_or("tracing"));
-        for &(n, k) in lead {
-            b = b.field(n, k);
-        }
-        if with_fields {
-            for (n, k) in &fields {
-                b = b.field(n.as_str(), *k);
-            }
-        }
-        b
-    };
-    // Shares an event of the same name and fields; otherwise tries `_l<line>`.
-    let define_one = |event: String, lead: &[(&str, FieldKind)], with_fields: bool| {
-        let want: Vec<(&str, FieldKind)> = lead
-            .iter()
-            .copied()
-            .chain(
-                fields
-                    .iter()
-                    .filter(|_| with_fields)
-                    .map(|(n, k)| (n.as_str(), *k)),
-            )
-            .collect();
-        let attempt = |name: &str| match builder(name, lead, with_fields).register() {
-            Ok(e) => Some(Ok(e)),
-            Err(DynamicError::AlreadyDefined { existing }) => {
-                let same = existing
-                    .desc()
-                    .fields
-                    .iter()
-                    .map(|f| (f.name, f.kind))
-                    .eq(want.iter().copied());
-                Some(if same { Ok(existing) } else { Err(()) })
-            }
-            Err(_) => None,
-        };
-        match attempt(&event)? {
-            Ok(e) => Some(e),
-            Err(()) => {
-                let line = meta.line().unwrap_or(0);
-                attempt(&format!("{event}_l{line}"))?.ok()
-            }
-        }
-    };
-    if meta.is_span() {
-        let lead = [("span_id", FieldKind::U64), ("parent_id", FieldKind::U64)];
-        Some(Callsite {
-            event: define_one(format!("{name}_begin"), &lead, true)?,
-            end: Some(define_one(format!("{name}_end"), &lead[..1], false)?),
-            kinds,
-        })
+    let span = meta.is_span();
+    let (reserved, room): (&[&str], usize) = if span {
+        (&SPAN_RESERVED, MAX_FIELDS - BEGIN_LEAD.len())
     } else {
-        Some(Callsite {
-            event: define_one(name, &[], true)?,
+        (&[], MAX_FIELDS)
+    };
+    let (fields, slots) = layout(meta, kinds, reserved, room);
+    let value_kinds = fields.iter().map(|(_, k)| *k).collect();
+    // A name taken by another event (another callsite of the same name, or a mapping that
+    // met another): `_l<line>`, then `_l<line>_2`, `_3`...
+    let define_one = |event: String, lead: &[&str]| -> Result<&'static Event, String> {
+        let line = meta.line().unwrap_or(0);
+        let mut last = String::new();
+        for n in 0..100 {
+            let candidate = match n {
+                0 => event.clone(),
+                1 => format!("{event}_l{line}"),
+                n => format!("{event}_l{line}_{n}"),
+            };
+            let mut b = EventBuilder::new(provider.as_str(), candidate.as_str())
+                .level(level(meta.level()))
+                .origin(meta.module_path().unwrap_or("tracing"));
+            for &l in lead {
+                b = b.field(l, FieldKind::U64);
+            }
+            for (f, k) in &fields {
+                b = b.field(f.as_str(), *k);
+            }
+            match b.register() {
+                Ok(e) => return Ok(e),
+                Err(
+                    e
+                    @ (DynamicError::AlreadyDefined { .. } | DynamicError::KernelNameTaken { .. }),
+                ) => {
+                    last = e.to_string();
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err(last)
+    };
+    Ok(if span {
+        Callsite {
+            event: define_one(format!("{name}_begin"), &BEGIN_LEAD)?,
+            end: Some(define_one(format!("{name}_end"), &END_LEAD)?),
+            slots,
+            kinds: value_kinds,
+        }
+    } else {
+        Callsite {
+            event: define_one(name, &[])?,
             end: None,
-            kinds,
-        })
-    }
+            slots,
+            kinds: value_kinds,
+        }
+    })
 }
 
 /// The poller's period in milliseconds (see [`set_poll_interval`]).
@@ -434,56 +693,103 @@ pub fn set_poll_interval(interval: Duration) {
     POLL_MS.store(ms, Ordering::Relaxed);
 }
 
+/// The process whose poller thread runs (0: none yet). A forked child finds its parent's id
+/// here: it has no poller thread, and starts its own.
+static POLLER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// The poller thread of this process, once started.
+static POLLER: ArcSwapOption<std::thread::Thread> = ArcSwapOption::const_empty();
+
 /// Starts the thread that tells `tracing` when callsites are defined and when their words turn
-/// zero or non-zero.
-fn start_poller() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("cotrace-tracing".into())
-            .spawn(|| {
-                let mut last: HashMap<Identifier, bool> = HashMap::new();
-                loop {
-                    // Woken early by LTTng's attach or detach (`wake_poller`).
-                    std::thread::park_timeout(Duration::from_millis(
-                        POLL_MS.load(Ordering::Relaxed),
-                    ));
-                    let mut changed = DEFINED.swap(false, Ordering::AcqRel);
-                    let map = callsites().load_full();
-                    for (id, callsite) in map.iter() {
-                        let now = callsite.as_ref().is_some_and(|c| c.is_enabled());
-                        if last.insert(id.clone(), now) != Some(now) {
-                            changed = true;
-                        }
-                    }
-                    if changed {
-                        rebuild();
-                    }
-                }
-            });
-        if let Ok(handle) = spawned {
-            let _ = POLLER.set(handle.thread().clone());
-            // LTTng's attach and detach are seen at once by cotrace-ust: they wake the poller
-            // instead of waiting for its period (the kernel's bit has no such callback).
-            #[cfg(feature = "lttng")]
-            cotrace_ust::refcount::set_count_notifier(wake_poller);
+/// zero or non-zero, unless this process has it.
+fn ensure_poller() {
+    let me = std::process::id();
+    let was = POLLER_PID.load(Ordering::Acquire);
+    if was == me
+        || POLLER_PID
+            .compare_exchange(was, me, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return;
+    }
+    let first = was == 0;
+    // The parent's poller is not in this process: rebuild at once what the child caches.
+    DEFINED.store(true, Ordering::Release);
+    let spawned = std::thread::Builder::new()
+        .name("cotrace-tracing".into())
+        .spawn(poll);
+    match spawned {
+        Ok(handle) => POLLER.store(Some(Arc::new(handle.thread().clone()))),
+        Err(_) => {
+            // Retried at the next definition.
+            POLLER_PID.store(was, Ordering::Release);
+            return;
         }
-    });
+    }
+    if first {
+        // LTTng's attach and detach are seen at once by cotrace-ust: they wake the poller
+        // instead of waiting for its period (the kernel's bit has no such callback).
+        #[cfg(feature = "lttng")]
+        cotrace_ust::refcount::set_count_notifier(wake_poller);
+        fork::install();
+    }
 }
 
-/// The poller thread, once started.
-static POLLER: OnceLock<std::thread::Thread> = OnceLock::new();
+fn poll() {
+    loop {
+        // Woken early by LTTng's attach or detach (`wake_poller`).
+        std::thread::park_timeout(Duration::from_millis(POLL_MS.load(Ordering::Relaxed)));
+        if POLLER_PID.load(Ordering::Acquire) != std::process::id() {
+            return;
+        }
+        let mut changed = DEFINED.swap(false, Ordering::AcqRel);
+        for entry in table().load().entries() {
+            let now = entry.callsite.is_some_and(|c| c.is_enabled());
+            if entry.seen_enabled.swap(now, Ordering::Relaxed) != now {
+                changed = true;
+            }
+        }
+        if changed {
+            rebuild();
+        }
+    }
+}
 
-/// Wakes the poller: runs inside LTTng's session lock, so an atomic load and an unpark only.
+/// Wakes the poller: runs inside LTTng's session lock, so atomic loads and an unpark only.
 #[cfg_attr(not(feature = "lttng"), allow(dead_code))]
 fn wake_poller() {
-    if let Some(poller) = POLLER.get() {
+    if let Some(poller) = POLLER.load().as_deref() {
         poller.unpark();
     }
 }
 
-/// Dispatchers that hold this layer (weakly), from `on_register_dispatch`.
-static DISPATCHES: Mutex<Vec<WeakDispatch>> = Mutex::new(Vec::new());
+/// A forked child (without `exec`) has none of its parent's threads, so no poller: a child
+/// fork hook (cotrace's one fork mechanism, [`cotrace_fork`]) starts one, so that the child's
+/// callsites keep following the tracers (LTTng attaching to the child, ftrace enabling an event
+/// the child inherited).
+mod fork {
+    fn nothing() {}
+
+    /// Runs after the adapters' child hooks. Spawning a thread in the child is fine: glibc's
+    /// fork leaves malloc usable there, and the poller takes no lock a parent's thread may have
+    /// held (the callsite table and the dispatcher list are read lock-free).
+    static HOOKS: cotrace_fork::Hooks = cotrace_fork::Hooks {
+        order: cotrace_fork::Order::Integration,
+        prepare: nothing,
+        parent: nothing,
+        child: super::ensure_poller,
+    };
+
+    /// Installs the hook (once; the caller starts the first poller). Without it (the hook
+    /// table full), a forked child's callsites keep what they were at the fork.
+    pub(super) fn install() {
+        let _ = cotrace_fork::register(&HOOKS);
+    }
+}
+
+/// Dispatchers that hold this layer (weakly), from `on_register_dispatch`; read lock-free,
+/// so that a forked child's poller never waits for a thread of its parent.
+static DISPATCHES: ArcSwapOption<Vec<WeakDispatch>> = ArcSwapOption::const_empty();
 
 /// Re-asks every dispatcher that holds this layer for the interest of every callsite.
 ///
@@ -493,14 +799,12 @@ static DISPATCHES: Mutex<Vec<WeakDispatch>> = Mutex::new(Vec::new());
 /// subscriber's callsites stayed `never`). So the poller makes each of ours its default while
 /// it rebuilds.
 fn rebuild() {
-    let live: Vec<Dispatch> = {
-        let mut dispatches = DISPATCHES.lock().unwrap_or_else(|p| p.into_inner());
-        dispatches.retain(|d| d.upgrade().is_some());
-        dispatches
-            .iter()
-            .filter_map(WeakDispatch::upgrade)
-            .collect()
-    };
+    let live: Vec<Dispatch> = DISPATCHES
+        .load()
+        .iter()
+        .flat_map(|list| list.iter())
+        .filter_map(WeakDispatch::upgrade)
+        .collect();
     if live.is_empty() {
         tracing_core::callsite::rebuild_interest_cache();
     }
@@ -540,11 +844,13 @@ enum Owned {
     Bytes(Vec<u8>),
 }
 
-/// The values of one record, in the event's field order; returned to the thread's scratch
-/// buffer when dropped.
+/// The values of one record, in the event's field order (after its lead fields); returned to
+/// the thread's scratch buffer when dropped.
 struct Values {
     values: Vec<Owned>,
     callsite: &'static Callsite,
+    /// A later record of a span's fields (`Span::record`): a value replaces the one before.
+    replace: bool,
 }
 
 thread_local! {
@@ -575,16 +881,45 @@ impl Values {
                 None => values.push(fresh()),
             }
         }
-        Self { values, callsite }
+        Self {
+            values,
+            callsite,
+            replace: false,
+        }
     }
 
+    /// The value of `field`, cleared first when it is replaced; a folded field gets its
+    /// `name=` in the folded string.
     fn slot(&mut self, field: &Field) -> Option<&mut Owned> {
-        self.values.get_mut(field.index())
+        match *self.callsite.slots.get(field.index())? {
+            Slot::Own(i) => {
+                let slot = self.values.get_mut(i)?;
+                if self.replace {
+                    match slot {
+                        Owned::Str(s) => s.clear(),
+                        Owned::Bytes(b) => b.clear(),
+                        _ => {}
+                    }
+                }
+                Some(slot)
+            }
+            Slot::Folded(i) => {
+                let slot = self.values.get_mut(i)?;
+                if let Owned::Str(s) = slot {
+                    if !s.is_empty() {
+                        s.push(' ');
+                    }
+                    s.push_str(field.name());
+                    s.push('=');
+                }
+                Some(slot)
+            }
+        }
     }
 
-    fn fire(&self, lead: &[u64]) {
+    fn fire(&self, event: &'static Event, lead: &[u64]) {
         // On the stack: at most MAX_FIELDS values (the event was defined with them).
-        let mut values = [Value::U8(0); crate::macro_support::MAX_FIELDS];
+        let mut values = [Value::U8(0); MAX_FIELDS];
         let n = (lead.len() + self.values.len()).min(values.len());
         let owned = self.values.iter().map(|v| match v {
             Owned::U64(v) => Value::U64(*v),
@@ -600,15 +935,17 @@ impl Values {
         {
             *slot = value;
         }
-        let _ = self.callsite.event.fire(&values[..n]);
+        let _ = event.fire(&values[..n]);
         RECORDED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl Drop for Values {
     fn drop(&mut self) {
-        let values = core::mem::take(&mut self.values);
-        let _ = SCRATCH.try_with(|scratch| scratch.set(values));
+        if self.values.capacity() > 0 {
+            let values = core::mem::take(&mut self.values);
+            let _ = SCRATCH.try_with(|scratch| scratch.set(values));
+        }
     }
 }
 
@@ -678,64 +1015,114 @@ impl Visit for Values {
     }
 }
 
+/// A span's values as last recorded, and when it began: kept in the span's extensions for
+/// its `_end` event.
+struct SpanState {
+    start: Instant,
+    values: Vec<Owned>,
+}
+
+/// The callsite of `meta`, defined by this record if it is its first.
+fn defined(
+    meta: &'static Metadata<'static>,
+    record: impl FnOnce(&mut Kinds),
+) -> Option<&'static Callsite> {
+    match lookup(meta) {
+        Some(found) => found,
+        None => define(meta, record),
+    }
+}
+
 impl<S> Layer<S> for CotraceLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
-        DISPATCHES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(dispatch.downgrade());
+        let weak = dispatch.downgrade();
+        DISPATCHES.rcu(move |list| {
+            let mut list: Vec<WeakDispatch> = list
+                .iter()
+                .flat_map(|list| list.iter())
+                .filter(|d| d.upgrade().is_some())
+                .cloned()
+                .collect();
+            list.push(weak.clone());
+            Some(Arc::new(list))
+        });
     }
 
     fn on_event(&self, event: &tracing_core::Event<'_>, _: Context<'_, S>) {
-        let callsite = match lookup(event.metadata()) {
-            Some(Some(c)) => c,
-            Some(None) => return,
-            None => match define(event.metadata(), |kinds| event.record(kinds)) {
-                Some(c) => c,
-                None => return,
-            },
+        let Some(callsite) = defined(event.metadata(), |kinds| event.record(kinds)) else {
+            return;
         };
         if !callsite.event.is_enabled() {
             return;
         }
         let mut values = Values::new(callsite);
         event.record(&mut values);
-        values.fire(&[]);
+        values.fire(callsite.event, &[]);
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let callsite = match lookup(attrs.metadata()) {
-            Some(Some(c)) => c,
-            Some(None) => return,
-            None => match define(attrs.metadata(), |kinds| attrs.record(kinds)) {
-                Some(c) => c,
-                None => return,
-            },
-        };
-        if !callsite.event.is_enabled() {
+        let Some(callsite) = defined(attrs.metadata(), |kinds| attrs.record(kinds)) else {
             return;
-        }
-        let parent = ctx
-            .span(id)
-            .and_then(|s| s.parent().map(|p| p.id().into_u64()))
-            .unwrap_or(0);
+        };
         let mut values = Values::new(callsite);
         attrs.record(&mut values);
-        values.fire(&[id.into_u64(), parent]);
+        let span = ctx.span(id);
+        if callsite.event.is_enabled() {
+            let parent = span
+                .as_ref()
+                .and_then(|s| s.parent().map(|p| p.id().into_u64()))
+                .unwrap_or(0);
+            values.fire(callsite.event, &[id.into_u64(), parent]);
+        }
+        if let Some(span) = span {
+            span.extensions_mut().insert(SpanState {
+                start: Instant::now(),
+                values: core::mem::take(&mut values.values),
+            });
+        }
+    }
+
+    fn on_record(&self, id: &Id, record: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let Some(Some(callsite)) = lookup(span.metadata()) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let Some(state) = extensions.get_mut::<SpanState>() else {
+            return;
+        };
+        let mut values = Values {
+            values: core::mem::take(&mut state.values),
+            callsite,
+            replace: true,
+        };
+        record.record(&mut values);
+        state.values = core::mem::take(&mut values.values);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        if let Some(Some(callsite)) = lookup(span.metadata()) {
-            if let Some(end) = callsite.end.filter(|e| e.is_enabled()) {
-                let _ = end.fire(&[Value::U64(id.into_u64())]);
-                RECORDED.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(Some(callsite)) = lookup(span.metadata()) else {
+            return;
+        };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        if let Some(end) = callsite.end.filter(|e| e.is_enabled()) {
+            let duration = u64::try_from(state.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let values = Values {
+                values: state.values,
+                callsite,
+                replace: false,
+            };
+            values.fire(end, &[id.into_u64(), duration]);
         }
     }
 }

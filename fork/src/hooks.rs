@@ -36,9 +36,17 @@ pub enum Order {
     Kernel,
     /// The LTTng-UST adapter (`cotrace-ust`), which calls LTTng's own fork hooks.
     Lttng,
+    /// What sits on top of the facade (the `tracing` layer): its child hook runs once every
+    /// adapter's has made the child's tracers whole again.
+    Integration,
 }
 
-const ORDERS: [Order; 3] = [Order::Facade, Order::Kernel, Order::Lttng];
+const ORDERS: [Order; 4] = [
+    Order::Facade,
+    Order::Kernel,
+    Order::Lttng,
+    Order::Integration,
+];
 
 /// One crate's fork hooks. Each runs in the forking thread (`child` in the child's only
 /// thread) and must not wait for another thread of the process: it may not exist.

@@ -215,7 +215,7 @@ impl Provider {
     pub fn unregister(&self) {
         // Held across liblttng-ust's unregistration too: the fork hooks take it, so that no
         // fork lands inside liblttng-ust's unregistration functions (holding their locks).
-        let active = ACTIVE.lock();
+        let held = ACTIVE.lock();
         let taken = self
             .registration
             .swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -233,9 +233,11 @@ impl Provider {
             e.rt.live.store(false, Ordering::Release);
             crate::refcount::release_all(e.rt);
         }
-        let mut names = (*active.get()).clone();
-        names.retain(|&(p, e)| p != self.name || !self.events.iter().any(|h| h.rt.spec.event == e));
-        active.publish(names);
+        with_names(&held, |names| {
+            for h in &self.events {
+                names.remove(self.name, h.rt.spec.event);
+            }
+        });
     }
 }
 
@@ -246,15 +248,92 @@ impl Drop for Provider {
 }
 
 /// `(provider, event)` names registered by this process: [`register_provider`] refuses a
-/// provider name found here, [`register_provider_part`] an event name found here. Its lock is
-/// held across liblttng-ust's probe registration and unregistration; a child forked meanwhile takes it over and
-/// finds the names as last published ([`cotrace_fork::Shared`]). The fork hooks hold it across
-/// each fork ([`lock_for_fork`]).
-static ACTIVE: cotrace_fork::Shared<Vec<(&'static str, &'static str)>> =
-    cotrace_fork::Shared::new();
+/// provider name found here, [`register_provider_part`] an event name found here. Held across
+/// liblttng-ust's probe registration and unregistration, and across each fork by the fork hooks
+/// ([`lock_for_fork`]), so that no fork lands inside liblttng-ust's registration functions. A
+/// child forked while a thread of its parent held it anyway (a fork from a signal handler, a raw
+/// `clone`) takes it over ([`cotrace_fork::Lock`]).
+static ACTIVE: cotrace_fork::Lock = cotrace_fork::Lock::new();
+
+/// The registered names, changed only under [`ACTIVE`] in short sections (never across a call
+/// into liblttng-ust), so their mutex is never contended; see [`with_names`].
+static NAMES: arc_swap::ArcSwapOption<std::sync::Mutex<Active>> =
+    arc_swap::ArcSwapOption::const_empty();
+
+/// Runs `f` on the registered names; the caller holds [`ACTIVE`].
+fn with_names<R>(held: &ActiveGuard, f: impl FnOnce(&mut Active) -> R) -> R {
+    loop {
+        let names = NAMES.load_full().unwrap_or_else(|| {
+            let fresh = std::sync::Arc::new(std::sync::Mutex::new(Active::default()));
+            NAMES.store(Some(fresh.clone()));
+            fresh
+        });
+        match names.try_lock() {
+            Ok(mut names) => return f(&mut names),
+            Err(std::sync::TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
+            // Only in a child forked while a thread of its parent was changing the names (so
+            // this guard is orphaned): they may be half changed, and that thread does not exist
+            // here. The child starts without them (it may then register a name its parent had).
+            Err(std::sync::TryLockError::WouldBlock) => {
+                debug_assert!(
+                    held.orphaned(),
+                    "the names' mutex is only taken under ACTIVE"
+                );
+                NAMES.store(None);
+            }
+        }
+    }
+}
+
+/// The registered names: looked up in O(1) (a scan of them took most of each registration
+/// once there were thousands, as with the `tracing` layer's callsites: `benches/tracing_define`).
+#[derive(Default)]
+pub(crate) struct Active {
+    names: Option<std::collections::HashSet<(&'static str, &'static str)>>,
+    /// Events registered per provider name.
+    providers: Option<std::collections::HashMap<&'static str, usize>>,
+}
+
+impl Active {
+    fn contains(&self, name: &(&'static str, &'static str)) -> bool {
+        self.names.as_ref().is_some_and(|n| n.contains(name))
+    }
+
+    fn has_provider(&self, provider: &str) -> bool {
+        self.providers
+            .as_ref()
+            .is_some_and(|p| p.get(provider).is_some_and(|&n| n > 0))
+    }
+
+    fn insert(&mut self, provider: &'static str, event: &'static str) {
+        if self
+            .names
+            .get_or_insert_with(Default::default)
+            .insert((provider, event))
+        {
+            *self
+                .providers
+                .get_or_insert_with(Default::default)
+                .entry(provider)
+                .or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, provider: &'static str, event: &'static str) {
+        if self
+            .names
+            .as_mut()
+            .is_some_and(|n| n.remove(&(provider, event)))
+        {
+            if let Some(n) = self.providers.as_mut().and_then(|p| p.get_mut(provider)) {
+                *n -= 1;
+            }
+        }
+    }
+}
 
 /// The registered names' lock, held across a fork.
-pub(crate) type ActiveGuard = cotrace_fork::SharedGuard<'static, Vec<(&'static str, &'static str)>>;
+pub(crate) type ActiveGuard = cotrace_fork::LockGuard<'static>;
 
 /// In the fork `prepare` hook: the registered names' lock, so that no thread is inside
 /// liblttng-ust's registration functions at the fork (their locks, such as
@@ -435,14 +514,19 @@ fn register(
     // Loading can take seconds (LTTng's registration timeout): not under the lock, which a
     // child forked meanwhile would inherit held.
     let lib = crate::loader::runtime().ok();
-    let active = ACTIVE.lock();
-    let names = active.get();
-    if part {
-        if let Some(e) = events.iter().find(|e| names.contains(&(provider, e.event))) {
-            return Err(Error::AlreadyRegistered(format!("{provider}:{}", e.event)));
+    let held = ACTIVE.lock();
+    let taken = with_names(&held, |names| {
+        if part {
+            events
+                .iter()
+                .find(|e| names.contains(&(provider, e.event)))
+                .map(|e| format!("{provider}:{}", e.event))
+        } else {
+            names.has_provider(provider).then(|| provider.to_owned())
         }
-    } else if names.iter().any(|&(p, _)| p == provider) {
-        return Err(Error::AlreadyRegistered(provider.into()));
+    });
+    if let Some(name) = taken {
+        return Err(Error::AlreadyRegistered(name));
     }
     let provider_c: &'static CStr = leak_cstr(provider);
     let mut handles = Vec::with_capacity(events.len());
@@ -511,9 +595,11 @@ fn register(
             })
         }
     };
-    let mut names = (*names).clone();
-    names.extend(events.iter().map(|e| (provider, e.event)));
-    active.publish(names);
+    with_names(&held, |names| {
+        for e in events {
+            names.insert(provider, e.event);
+        }
+    });
     Ok(Provider {
         name: provider,
         events: handles,
