@@ -151,10 +151,12 @@ fn lazy_copy(from: &std::path::Path, to: &std::path::Path) {
             }
         }
     }
-    assert!(
-        relro && cleared > 0,
-        "{} has no RELRO or no BIND_NOW",
-        from.display()
+    // A library built without `-z now` (as scripts/build-lttng.sh builds newer LTTng versions)
+    // has no flag to clear: it is lazily bound already, and copied as it is.
+    println!(
+        "{}: RELRO {}, {cleared} BIND_NOW flag(s) cleared",
+        from.display(),
+        if relro { "dropped" } else { "absent" }
     );
     std::fs::write(to, elf).unwrap();
 }
