@@ -10,7 +10,7 @@
 #
 # Sources: $COTRACE_LTTNG_SOURCES, else /work/shared/third-party/lttng, else third-party/lttng.
 # Needs: autoconf automake libtool pkg-config bison flex libpopt-dev libxml2-dev uuid-dev
-# libnuma-dev (scripts/install-deps.sh --lttng-build installs them).
+# libnuma-dev (not in scripts/install-deps.sh: apt-get install them; this script is optional).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
