@@ -10,7 +10,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 version=0.73.2
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-if [[ ! -e /usr/include/$multiarch/lttng/ust-events.h && ! -e /usr/include/lttng/ust-events.h ]]; then
+if [[ -n ${LTTNG_UST_PREFIX:-} && ! -e $LTTNG_UST_PREFIX/include/lttng/ust-events.h ]]; then
+  echo "bindings check: no LTTng-UST headers in LTTNG_UST_PREFIX=$LTTNG_UST_PREFIX" >&2
+  exit 1
+fi
+if [[ -z ${LTTNG_UST_PREFIX:-} && ! -e /usr/include/$multiarch/lttng/ust-events.h && ! -e /usr/include/lttng/ust-events.h ]]; then
   echo "bindings check: LTTng-UST headers not installed, skipped"
   exit 0
 fi

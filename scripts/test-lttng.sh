@@ -24,7 +24,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 echo "test-lttng: bindings check"
-bindings/check.sh
+if [[ -n ${LTTNG_UST_PREFIX:-} ]]; then
+  # Another version's headers (scripts/test-lttng-version.sh): a difference is reported, not
+  # fatal; the README lists the differences between versions and why they do not matter.
+  bindings/check.sh || echo "test-lttng: bindings differ from $LTTNG_UST_PREFIX's headers (diff above)"
+else
+  bindings/check.sh
+fi
 
 echo "test-lttng: cargo test -p cotrace-lttng-sys -p cotrace-ust"
 cargo test -p cotrace-lttng-sys -p cotrace-ust "$@"

@@ -213,9 +213,37 @@ fn load() -> Result<Loaded, String> {
     // SAFETY: as above; the table's signatures were generated from the 2.13 headers.
     let api = unsafe { LttngUst::from_library(handle) }
         .map_err(|e| format!("{library} lacks an LTTng-UST 2.13 symbol: {e}"))?;
+    // Which file the name resolved to (LD_LIBRARY_PATH may pick another LTTng than the
+    // system's): liblttng-ust exports the same symbols from 2.13 to 2.16 and carries no
+    // version string, so its path is what tells a user which installation is in use.
+    let library = match loaded_from(api.lttng_ust_probe_register as *const libc::c_void) {
+        Some(path) if path != library => format!("{library} from {path}"),
+        _ => library,
+    };
     Ok(Loaded {
         api,
         hidden,
         library,
     })
+}
+
+/// The path of the shared object that defines `addr`, as the dynamic loader recorded it.
+fn loaded_from(addr: *const libc::c_void) -> Option<String> {
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads `addr` as a number and fills `info`.
+    if unsafe { libc::dladdr(addr, info.as_mut_ptr()) } == 0 {
+        return None;
+    }
+    // SAFETY: dladdr succeeded, so it filled `info`.
+    let fname = unsafe { info.assume_init() }.dli_fname;
+    if fname.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated string owned by the dynamic loader, valid while the object is
+    // loaded (liblttng-ust is never closed).
+    Some(
+        unsafe { core::ffi::CStr::from_ptr(fname) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }

@@ -88,10 +88,7 @@ fn refcount_exact_with_lazily_bound_liblttng_ust() {
         let dir = std::env::temp_dir().join(format!("cotrace-ust-lazy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let lazy = dir.join("liblttng-ust.so.1");
-        lazy_copy(
-            std::path::Path::new("/usr/lib/x86_64-linux-gnu/liblttng-ust.so.1"),
-            &lazy,
-        );
+        lazy_copy(&liblttng_ust_in_use(), &lazy);
         refcount_scenario(
             "refcount_lazy",
             &[("LD_PRELOAD", lazy.to_str().unwrap())],
@@ -100,6 +97,19 @@ fn refcount_exact_with_lazily_bound_liblttng_ust() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     });
+}
+
+/// The liblttng-ust.so.1 the test application loads: the first in `LD_LIBRARY_PATH` (a newer
+/// LTTng built into a prefix, whose session daemon refuses the system's older library: its
+/// LTTNG_UST_ABI_MAJOR_VERSION differs), else the system's.
+fn liblttng_ust_in_use() -> std::path::PathBuf {
+    std::env::var("LD_LIBRARY_PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| std::path::Path::new(d).join("liblttng-ust.so.1"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu/liblttng-ust.so.1".into())
 }
 
 /// Copies an x86_64 ELF shared object, clearing `DF_BIND_NOW` and `DF_1_NOW` in its dynamic
@@ -141,10 +151,12 @@ fn lazy_copy(from: &std::path::Path, to: &std::path::Path) {
             }
         }
     }
-    assert!(
-        relro && cleared > 0,
-        "{} has no RELRO or no BIND_NOW",
-        from.display()
+    // A library built without `-z now` (as scripts/build-lttng.sh builds newer LTTng versions)
+    // has no flag to clear: it is lazily bound already, and copied as it is.
+    println!(
+        "{}: RELRO {}, {cleared} BIND_NOW flag(s) cleared",
+        from.display(),
+        if relro { "dropped" } else { "absent" }
     );
     std::fs::write(to, elf).unwrap();
 }
@@ -295,19 +307,37 @@ fn lttng_list_shows_events_and_fields() {
     isolated("lttng_list_shows_events_and_fields", || {
         let mut lttng = Lttng::start("list");
         let app = lttng.app(&[]);
-        let list = lttng.lttng(&["list", "-u", "-f"]);
-        assert!(list.contains(&format!("PID: {}", app.pid)), "{list}");
-        for needle in [
-            "cotrace_test:all_types (loglevel: TRACE_INFO (6)) (type: tracepoint)",
-            "cotrace_test:counted (loglevel: TRACE_NOTICE (5)) (type: tracepoint)",
-            "cotrace_test:lvl_debug (loglevel: TRACE_DEBUG (14)) (type: tracepoint)",
-            "field: a_i64 (integer)",
-            "field: a_f64 (float)",
-            "field: a_str (string)",
-            "field: a_enum (enum)",
-            "field: s (string)",
+        // The machine interface: 2.15 turned the human output into a bulleted tree.
+        let events = lttng.app_events();
+        let find = |name: &str| {
+            events
+                .iter()
+                .find(|e| e.name == name && e.pid == app.pid)
+                .unwrap_or_else(|| panic!("{name} of pid {} not listed: {events:#?}", app.pid))
+        };
+        for (event, loglevel) in [
+            ("cotrace_test:all_types", "TRACE_INFO"),
+            ("cotrace_test:counted", "TRACE_NOTICE"),
+            ("cotrace_test:lvl_debug", "TRACE_DEBUG"),
         ] {
-            assert!(list.contains(needle), "missing {needle:?} in:\n{list}");
+            assert_eq!(find(event).loglevel, loglevel, "{event}");
+        }
+        let field = |event: &str, field: &str| {
+            let e = find(event);
+            e.fields
+                .iter()
+                .find(|(name, _)| name == field)
+                .map(|(_, ty)| ty.clone())
+                .unwrap_or_else(|| panic!("no field {field} in {e:?}"))
+        };
+        for (event, name, ty) in [
+            ("cotrace_test:all_types", "a_i64", "INTEGER"),
+            ("cotrace_test:all_types", "a_f64", "FLOAT"),
+            ("cotrace_test:all_types", "a_str", "STRING"),
+            ("cotrace_test:all_types", "a_enum", "ENUM"),
+            ("cotrace_test:counted", "s", "STRING"),
+        ] {
+            assert_eq!(field(event, name), ty, "{event}.{name}");
         }
         assert!(app.quit());
     });
@@ -333,14 +363,14 @@ fn trigger_fires_and_counts() {
         ]);
         // A trigger attaches the event's probe like a session does.
         app.wait_users("trigger_ev", 1);
-        assert!(!lttng.lttng(&["list", "trg"]).contains("[active]"));
+        assert!(!lttng.session_active("trg"));
         // Filtered out: the session stays inactive.
         app.cmd("fire_trigger 7");
         std::thread::sleep(std::time::Duration::from_millis(300));
-        assert!(!lttng.lttng(&["list", "trg"]).contains("[active]"));
+        assert!(!lttng.session_active("trg"));
         app.cmd("fire_trigger 42");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !lttng.lttng(&["list", "trg"]).contains("[active]") {
+        while !lttng.session_active("trg") {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the trigger never started the session"

@@ -187,10 +187,19 @@ pub fn fake_sessiond(name: &str) -> std::sync::Arc<std::sync::atomic::AtomicBool
     // SAFETY: called before any other thread of this (isolated, single-test) process reads
     // the environment.
     unsafe { std::env::set_var("LTTNG_HOME", &home) };
-    let listeners = [
-        UnixListener::bind("/run/lttng/lttng-ust-sock-8").unwrap(),
-        UnixListener::bind(home.join(".lttng/lttng-ust-sock-8")).unwrap(),
-    ];
+    // The socket's name ends with LTTNG_UST_ABI_MAJOR_VERSION_OLDEST_COMPATIBLE of the
+    // liblttng-ust that connects (`lttng/ust-ctl.h`, LTTNG_UST_SOCK_FILENAME): 8 in 2.13 and
+    // 2.14, 11 in 2.15 and 2.16. Listen on both, global and per-user.
+    let listeners: Vec<UnixListener> = ["8", "11"]
+        .into_iter()
+        .flat_map(|abi| {
+            let name = format!("lttng-ust-sock-{abi}");
+            [
+                UnixListener::bind(Path::new("/run/lttng").join(&name)).unwrap(),
+                UnixListener::bind(home.join(".lttng").join(&name)).unwrap(),
+            ]
+        })
+        .collect();
     let connected = Arc::new(AtomicBool::new(false));
     for l in listeners {
         let connected = connected.clone();
@@ -203,6 +212,25 @@ pub fn fake_sessiond(name: &str) -> std::sync::Arc<std::sync::atomic::AtomicBool
         });
     }
     connected
+}
+
+/// One event of `lttng --mi xml list -u -f`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEvent {
+    pub pid: u32,
+    /// `provider:event`.
+    pub name: String,
+    /// `TRACE_INFO`, ...
+    pub loglevel: String,
+    /// `(name, type)`, the type as MI spells it (`INTEGER`, `FLOAT`, `STRING`, `ENUM`).
+    pub fields: Vec<(String, String)>,
+}
+
+/// The text of `node`'s child element `tag`.
+fn child_text<'a>(node: roxmltree::Node<'a, '_>, tag: &str) -> Option<&'a str> {
+    node.children()
+        .find(|c| c.has_tag_name(tag))
+        .and_then(|c| c.text())
 }
 
 fn tool(name: &str) -> Command {
@@ -295,6 +323,56 @@ impl Lttng {
         );
         self.assert_alive();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `lttng --no-sessiond --mi xml ARGS` (the machine interface, the same in every
+    /// version, unlike the human output that 2.15 turned into a tree), asserts success, and
+    /// returns the XML.
+    pub fn mi(&mut self, args: &[&str]) -> String {
+        let mut all = vec!["--mi", "xml"];
+        all.extend_from_slice(args);
+        self.lttng(&all)
+    }
+
+    /// Whether SESSION is started (`<enabled>` of `lttng --mi xml list SESSION`).
+    pub fn session_active(&mut self, session: &str) -> bool {
+        let xml = self.mi(&["list", session]);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        let found = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("session"))
+            .find(|s| child_text(*s, "name") == Some(session))
+            .unwrap_or_else(|| panic!("no session {session} in:\n{xml}"));
+        child_text(found, "enabled") == Some("true")
+    }
+
+    /// The user-space events applications registered, with their fields
+    /// (`lttng --mi xml list -u -f`).
+    pub fn app_events(&mut self) -> Vec<AppEvent> {
+        let xml = self.mi(&["list", "-u", "-f"]);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        let mut out = vec![];
+        for pid in doc.descendants().filter(|n| n.has_tag_name("pid")) {
+            let Some(id) = child_text(pid, "id").and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            for event in pid.descendants().filter(|n| n.has_tag_name("event")) {
+                out.push(AppEvent {
+                    pid: id,
+                    name: child_text(event, "name").unwrap_or_default().into(),
+                    loglevel: child_text(event, "loglevel").unwrap_or_default().into(),
+                    fields: event
+                        .descendants()
+                        .filter(|n| n.has_tag_name("event_field"))
+                        .map(|f| {
+                            let text = |t| child_text(f, t).unwrap_or_default().to_string();
+                            (text("name"), text("type"))
+                        })
+                        .collect(),
+                });
+            }
+        }
+        out
     }
 
     pub fn trace_dir(&self, session: &str) -> PathBuf {
