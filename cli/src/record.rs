@@ -10,7 +10,7 @@
 //! Ctrl-C, SIGTERM, SIGHUP, a crashing command): the private lttng-sessiond, the ftrace
 //! instance, the user_events created through `dynamic_events`, the LTTng session.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -18,12 +18,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
 use crate::output::OutDir;
+use crate::ringbuf;
 use crate::state::{self, Process};
 use crate::timeline::{self, Entry, Tracer};
 use crate::tracefs::{self, Instance};
@@ -187,47 +188,109 @@ fn kernel_pattern(pattern: &str) -> String {
     pattern.replacen(':', "_", 1)
 }
 
-/// The ftrace reader: drains the instance's `trace_pipe` (non-blocking) into `kernel.txt`
-/// while CMD runs, so records are decoded while their events exist, and counts them.
+/// The ftrace reader: drains the instance's per-CPU binary buffers (`trace_pipe_raw`,
+/// non-blocking) while CMD runs, so records are decoded while their events exist (full
+/// nanoseconds: the text `trace_pipe` prints microseconds), writes them to `kernel.txt` in
+/// ftrace's text layout (per CPU in time order) and counts them.
 struct KernelReader {
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
+    formats: Arc<Mutex<ringbuf::Formats>>,
     thread: std::thread::JoinHandle<Result<Vec<tracefs::Record>, String>>,
 }
 
+/// The process of thread `tid`: from /proc while it lives, else ftrace's `saved_tgids`
+/// (filled by `record-tgid`), cached.
+fn tgid(cache: &mut HashMap<u32, Option<u32>>, tracefs: &Path, tid: u32) -> Option<u32> {
+    if let Some(&known) = cache.get(&tid) {
+        return known;
+    }
+    let from_proc = fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        });
+    let found = from_proc.or_else(|| {
+        fs::read_to_string(tracefs.join("saved_tgids"))
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let (t, g) = l.split_once(' ')?;
+                (t.parse::<u32>().ok()? == tid).then(|| g.trim().parse().ok())?
+            })
+            .filter(|&g| g != 0)
+    });
+    // Unknown now may be known later (saved_tgids): cache only what was found.
+    if found.is_some() {
+        cache.insert(tid, found);
+    }
+    found
+}
+
 impl KernelReader {
-    fn start(instance: &Path, mut file: fs::File) -> Result<Self, String> {
-        let pipe_path = instance.join("trace_pipe");
-        let mut pipe = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&pipe_path)
-            .map_err(|e| format!("cannot open {}: {e}", pipe_path.display()))?;
+    fn start(tracefs: &Path, instance: &Path, mut file: fs::File) -> Result<Self, String> {
+        let header = instance.join("events/header_page");
+        let text = ringbuf::read_header_page(&header)
+            .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+        let layout = ringbuf::parse_header_page(&text)
+            .ok_or_else(|| format!("no page layout in {}: {text:?}", header.display()))?;
+        let mut cpus = Vec::new();
+        for entry in fs::read_dir(instance.join("per_cpu"))
+            .map_err(|e| format!("cannot list {}/per_cpu: {e}", instance.display()))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) else {
+                continue;
+            };
+            let path = entry.path().join("trace_pipe_raw");
+            let pipe = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            cpus.push((cpu, pipe));
+        }
+        cpus.sort_by_key(|(cpu, _)| *cpu);
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
-        let (stop2, count2) = (stop.clone(), count.clone());
+        let formats = Arc::new(Mutex::new(ringbuf::Formats::new(instance)));
+        let (stop2, count2, formats2) = (stop.clone(), count.clone(), formats.clone());
+        let tracefs = tracefs.to_path_buf();
         let thread = std::thread::spawn(move || {
-            let mut records = Vec::new();
-            let mut pending = Vec::new();
-            let mut buf = vec![0u8; 64 * 1024];
+            let mut records: Vec<tracefs::Record> = Vec::new();
+            let mut tgids = HashMap::new();
+            let mut page = vec![0u8; layout.page_size];
+            let mut text = String::new();
+            let mut undecodable = 0u64;
             loop {
                 let stopping = stop2.load(Ordering::Acquire);
-                match pipe.read(&mut buf) {
-                    Ok(n) if n > 0 => {
-                        file.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-                        pending.extend_from_slice(&buf[..n]);
-                        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = pending.drain(..=nl).collect();
-                            let line = String::from_utf8_lossy(&line);
-                            if let Some(r) = tracefs::parse_line(line.trim_end()) {
-                                if r.event != "sched_process_fork" {
-                                    count2.fetch_add(1, Ordering::Relaxed);
-                                }
-                                records.push(r);
-                            } else if let Some((cpu, n)) = tracefs::parse_lost(&line) {
-                                // Where it was noticed: after the last record read.
+                let mut idle = true;
+                for (cpu, pipe) in &mut cpus {
+                    // One page per read; a short read is completed by the next ones.
+                    let mut filled = 0;
+                    loop {
+                        match pipe.read(&mut page[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                            Err(e) => return Err(format!("reading cpu{cpu}/trace_pipe_raw: {e}")),
+                        }
+                        if filled < layout.page_size {
+                            continue;
+                        }
+                        idle = false;
+                        filled = 0;
+                        let mut formats = formats2.lock().unwrap_or_else(|e| e.into_inner());
+                        ringbuf::parse_page(&layout, &page, &mut |item| match item {
+                            ringbuf::Item::Lost(ts_ns, n) => {
+                                let n = n.unwrap_or(0);
+                                text.push_str(&format!("CPU:{cpu} [LOST {n} EVENTS]\n"));
                                 records.push(tracefs::Record {
-                                    ts_ns: records.last().map_or(0, |r| r.ts_ns),
+                                    ts_ns,
                                     pid: None,
                                     tid: 0,
                                     event: LOST.into(),
@@ -237,38 +300,70 @@ impl KernelReader {
                                     ],
                                 });
                             }
-                        }
+                            ringbuf::Item::Record(ts_ns, data) => {
+                                let Some(format) =
+                                    ringbuf::record_id(data).and_then(|id| formats.get(id))
+                                else {
+                                    undecodable += 1;
+                                    return;
+                                };
+                                let (tid, fields) = format.decode(data);
+                                let pid = tgid(&mut tgids, &tracefs, tid);
+                                let r = tracefs::Record {
+                                    ts_ns,
+                                    pid,
+                                    tid,
+                                    event: format.name.clone(),
+                                    fields,
+                                };
+                                text.push_str(&tracefs::format_line(&r, *cpu));
+                                if r.event != "sched_process_fork" {
+                                    count2.fetch_add(1, Ordering::Relaxed);
+                                }
+                                records.push(r);
+                            }
+                        });
+                        drop(formats);
+                        file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                        text.clear();
                     }
-                    Ok(_) => {
-                        if stopping {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        if stopping {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading trace_pipe: {e}")),
                 }
+                if idle {
+                    if stopping {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            if undecodable > 0 {
+                eprintln!(
+                    "cotrace: kernel: {undecodable} records of events that vanished before \
+                     they were read could not be decoded (left out)"
+                );
             }
             Ok(records)
         });
         Ok(Self {
             stop,
             count,
+            formats,
             thread,
         })
+    }
+
+    /// Reads the format of `events/<system>/<event>` now, while the event exists.
+    fn learn(&self, system: &str, event: &str) {
+        self.formats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(system, event);
     }
 
     fn finish(self) -> Result<Vec<tracefs::Record>, String> {
         self.stop.store(true, Ordering::Release);
         self.thread
             .join()
-            .map_err(|_| "the trace_pipe reader panicked".to_string())?
+            .map_err(|_| "the trace_pipe_raw reader panicked".to_string())?
     }
 }
 
@@ -714,6 +809,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     let reader = match guard.instance.as_ref() {
         Some(instance) => Some(KernelReader::start(
+            // <tracefs>/instances/NAME
+            instance
+                .dir
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/sys/kernel/tracing")),
             &instance.dir,
             out.create_file("kernel.txt")?,
         )?),
@@ -784,6 +885,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                     if wanted_here && !kernel_enabled.contains(&key) && entry.path().is_dir() {
                         let file = format!("events/{system}/{event}/enable");
                         if instance.write(&file, "1").is_ok() {
+                            if let Some(r) = &reader {
+                                r.learn(system, &event);
+                            }
                             kernel_enabled.insert(key);
                         }
                     }
@@ -859,11 +963,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .find(|(name, _)| name == k)
             .and_then(|(_, v)| v.parse::<u32>().ok())
     };
-    edges.extend(
-        fork_records
-            .iter()
-            .filter_map(|r| Some((field(r, "pid")?, field(r, "child_pid")?))),
-    );
+    edges.extend(fork_records.iter().filter_map(|r| {
+        // The format's names (the text output printed `pid=`).
+        let parent = field(r, "parent_pid").or_else(|| field(r, "pid"))?;
+        Some((parent, field(r, "child_pid")?))
+    }));
     if let Some(c) = connector {
         let (forks, overflow) = c.finish();
         if overflow {

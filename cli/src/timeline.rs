@@ -34,7 +34,7 @@ impl Tracer {
 /// One event of either tracer, on the shared monotonic time axis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    /// CLOCK_MONOTONIC, ns (the kernel's are whole microseconds: ftrace prints µs).
+    /// CLOCK_MONOTONIC, ns (both tracers: the kernel's from the raw ring buffer).
     pub ts_ns: u64,
     /// Who recorded it.
     pub tracer: Tracer,
