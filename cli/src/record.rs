@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -196,7 +196,49 @@ struct KernelReader {
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
     formats: Arc<Mutex<ringbuf::Formats>>,
-    thread: std::thread::JoinHandle<Result<Vec<tracefs::Record>, String>>,
+    thread: std::thread::JoinHandle<Result<KernelRecords, String>>,
+}
+
+/// What the kernel reader kept: each CPU's records in time order, in an unnamed temporary
+/// file (JSON lines; memory stays flat), the fork edges seen, and the events' names.
+struct KernelRecords {
+    cpus: Vec<fs::File>,
+    forks: Vec<(u32, u32)>,
+    names: BTreeSet<String>,
+}
+
+/// Appends `r` to a CPU's spill file.
+fn spill(out: &mut impl Write, r: &tracefs::Record) -> Result<(), String> {
+    serde_json::to_writer(
+        &mut *out,
+        &serde_json::json!([r.ts_ns, r.pid, r.tid, r.event, r.fields]),
+    )
+    .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
+    .map_err(|e| format!("writing the kernel records' temporary file: {e}"))
+}
+
+/// The records of a spill file, in the order written.
+fn unspill(file: fs::File) -> impl Iterator<Item = tracefs::Record> {
+    use std::io::BufRead;
+    std::io::BufReader::with_capacity(256 * 1024, file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| {
+            let (ts_ns, pid, tid, event, fields): (
+                u64,
+                Option<u32>,
+                u32,
+                String,
+                Vec<(String, String)>,
+            ) = serde_json::from_str(&line).ok()?;
+            Some(tracefs::Record {
+                ts_ns,
+                pid,
+                tid,
+                event,
+                fields,
+            })
+        })
 }
 
 /// The process of thread `tid`: from /proc while it lives, else ftrace's `saved_tgids`
@@ -251,16 +293,24 @@ impl KernelReader {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&path)
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            cpus.push((cpu, pipe));
+            let spill =
+                tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+            cpus.push((
+                cpu,
+                pipe,
+                std::io::BufWriter::with_capacity(256 * 1024, spill),
+            ));
         }
-        cpus.sort_by_key(|(cpu, _)| *cpu);
+        cpus.sort_by_key(|(cpu, _, _)| *cpu);
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let formats = Arc::new(Mutex::new(ringbuf::Formats::new(instance)));
         let (stop2, count2, formats2) = (stop.clone(), count.clone(), formats.clone());
         let tracefs = tracefs.to_path_buf();
         let thread = std::thread::spawn(move || {
-            let mut records: Vec<tracefs::Record> = Vec::new();
+            let mut forks = Vec::new();
+            let mut names = BTreeSet::new();
+            let mut failed: Option<String> = None;
             let mut tgids = HashMap::new();
             let mut page = vec![0u8; layout.page_size];
             let mut text = String::new();
@@ -268,7 +318,7 @@ impl KernelReader {
             loop {
                 let stopping = stop2.load(Ordering::Acquire);
                 let mut idle = true;
-                for (cpu, pipe) in &mut cpus {
+                for (cpu, pipe, out) in &mut cpus {
                     // One page per read; a short read is completed by the next ones.
                     let mut filled = 0;
                     loop {
@@ -289,7 +339,7 @@ impl KernelReader {
                             ringbuf::Item::Lost(ts_ns, n) => {
                                 let n = n.unwrap_or(0);
                                 text.push_str(&format!("CPU:{cpu} [LOST {n} EVENTS]\n"));
-                                records.push(tracefs::Record {
+                                let r = tracefs::Record {
                                     ts_ns,
                                     pid: None,
                                     tid: 0,
@@ -298,7 +348,10 @@ impl KernelReader {
                                         ("cpu".into(), cpu.to_string()),
                                         ("events".into(), n.to_string()),
                                     ],
-                                });
+                                };
+                                if let Err(e) = spill(out, &r) {
+                                    failed.get_or_insert(e);
+                                }
                             }
                             ringbuf::Item::Record(ts_ns, data) => {
                                 let Some(format) =
@@ -317,13 +370,33 @@ impl KernelReader {
                                     fields,
                                 };
                                 text.push_str(&tracefs::format_line(&r, *cpu));
-                                if r.event != "sched_process_fork" {
-                                    count2.fetch_add(1, Ordering::Relaxed);
+                                if r.event == "sched_process_fork" {
+                                    let field = |k: &str| {
+                                        r.fields
+                                            .iter()
+                                            .find(|(name, _)| name == k)
+                                            .and_then(|(_, v)| v.parse::<u32>().ok())
+                                    };
+                                    if let (Some(parent), Some(child)) =
+                                        (field("parent_pid"), field("child_pid"))
+                                    {
+                                        forks.push((parent, child));
+                                    }
+                                    return;
                                 }
-                                records.push(r);
+                                count2.fetch_add(1, Ordering::Relaxed);
+                                if !names.contains(&r.event) {
+                                    names.insert(r.event.clone());
+                                }
+                                if let Err(e) = spill(out, &r) {
+                                    failed.get_or_insert(e);
+                                }
                             }
                         });
                         drop(formats);
+                        if let Some(e) = failed.take() {
+                            return Err(e);
+                        }
                         file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
                         text.clear();
                     }
@@ -341,7 +414,18 @@ impl KernelReader {
                      they were read could not be decoded (left out)"
                 );
             }
-            Ok(records)
+            let mut files = Vec::new();
+            for (_, _, out) in cpus {
+                let mut file = out.into_inner().map_err(|e| e.to_string())?;
+                file.seek(std::io::SeekFrom::Start(0))
+                    .map_err(|e| e.to_string())?;
+                files.push(file);
+            }
+            Ok(KernelRecords {
+                cpus: files,
+                forks,
+                names,
+            })
         });
         Ok(Self {
             stop,
@@ -359,7 +443,7 @@ impl KernelReader {
             .learn(system, event);
     }
 
-    fn finish(self) -> Result<Vec<tracefs::Record>, String> {
+    fn finish(self) -> Result<KernelRecords, String> {
         self.stop.store(true, Ordering::Release);
         self.thread
             .join()
@@ -925,9 +1009,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if let Some(instance) = &guard.instance {
         let _ = instance.write("tracing_on", "0");
     }
-    let kernel_records = match reader {
+    let kernel = match reader {
         Some(r) => r.finish()?,
-        None => Vec::new(),
+        None => KernelRecords {
+            cpus: Vec::new(),
+            forks: Vec::new(),
+            names: BTreeSet::new(),
+        },
     };
     let kernel_lost = guard
         .instance
@@ -944,30 +1032,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     }
     let problems = guard.cleanup();
     drop(guard);
-    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
-    let lttng_records = if use_lttng && has_metadata(&lttng_dir) {
-        lttng::read_trace(&lttng_dir)?
-    } else {
-        Vec::new()
-    };
 
-    // The scope of the LTTng half: the tree from the kernel's fork records, the connector's,
-    // or the /proc scans.
-    let (kernel_records, fork_records): (Vec<tracefs::Record>, Vec<tracefs::Record>) =
-        kernel_records
-            .into_iter()
-            .partition(|r| r.event != "sched_process_fork");
-    let field = |r: &tracefs::Record, k: &str| {
-        r.fields
-            .iter()
-            .find(|(name, _)| name == k)
-            .and_then(|(_, v)| v.parse::<u32>().ok())
-    };
-    edges.extend(fork_records.iter().filter_map(|r| {
-        // The format's names (the text output printed `pid=`).
-        let parent = field(r, "parent_pid").or_else(|| field(r, "pid"))?;
-        Some((parent, field(r, "child_pid")?))
-    }));
+    // The scope: the tree from the kernel's fork records, the connector's, or the /proc scans.
+    edges.extend(kernel.forks.iter().copied());
     if let Some(c) = connector {
         let (forks, overflow) = c.finish();
         if overflow {
@@ -987,7 +1054,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let scope: Option<BTreeSet<u32>> =
         (!args.all).then(|| tree::closure(&tree_now.iter().copied().collect::<Vec<_>>(), &edges));
 
-    // 6. The merged timeline and the per-event counts.
+    // 6. The merged timeline and the per-event counts, streamed: each kernel CPU's records
+    // and LTTng's (babeltrace2 prints them in time order) are merged as they are read.
     let lttng_name_of = |kernel: &str| {
         let base = kernel.split('.').next().unwrap_or(kernel);
         declared
@@ -995,49 +1063,114 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .find(|e| e.kernel_name == base)
             .map_or(kernel.to_string(), Declared::lttng_name)
     };
-    let mut kernel_left_out = 0u64;
-    let mut entries: Vec<Entry> = kernel_records
-        .into_iter()
-        .filter(|r| match &scope {
-            Some(scope)
-                if r.event != LOST
-                    && !scope.contains(&r.tid)
-                    && !r.pid.is_some_and(|p| scope.contains(&p)) =>
-            {
-                kernel_left_out += 1;
-                false
+    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
+    let mut lttng_reader = if use_lttng && has_metadata(&lttng_dir) {
+        Some(lttng::TraceReader::start(&lttng_dir)?)
+    } else {
+        None
+    };
+    let kernel_left_out = std::cell::Cell::new(0u64);
+    let left_out: std::cell::RefCell<BTreeMap<u32, u64>> = Default::default();
+    let mut sources: Vec<Box<dyn Iterator<Item = Entry> + '_>> = Vec::new();
+    for file in kernel.cpus {
+        let (scope, kernel_left_out, lttng_name_of) = (&scope, &kernel_left_out, &lttng_name_of);
+        sources.push(Box::new(
+            unspill(file)
+                .filter(move |r| match scope {
+                    Some(scope)
+                        if r.event != LOST
+                            && !scope.contains(&r.tid)
+                            && !r.pid.is_some_and(|p| scope.contains(&p)) =>
+                    {
+                        kernel_left_out.set(kernel_left_out.get() + 1);
+                        false
+                    }
+                    _ => true,
+                })
+                .map(move |r| Entry {
+                    ts_ns: r.ts_ns,
+                    tracer: Tracer::Kernel,
+                    pid: r.pid,
+                    tid: Some(r.tid),
+                    event: lttng_name_of(&r.event),
+                    fields: r.fields,
+                }),
+        ));
+    }
+    if let Some(reader) = lttng_reader.as_mut() {
+        let (scope, left_out) = (&scope, &left_out);
+        sources.push(Box::new(
+            reader
+                .by_ref()
+                .filter(move |r| match (scope, r.pid) {
+                    (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                        *left_out.borrow_mut().entry(pid).or_default() += 1;
+                        false
+                    }
+                    _ => true,
+                })
+                .map(|r| Entry {
+                    ts_ns: r.ts_ns,
+                    tracer: Tracer::Lttng,
+                    pid: r.pid,
+                    tid: r.tid,
+                    event: r.event,
+                    fields: lttng_fields(&r.fields),
+                }),
+        ));
+    }
+    let (file_name, timeline_file) = match args.format {
+        Format::Text => ("timeline.txt", out.create_file("timeline.txt")?),
+        Format::ChromeJson => ("timeline.json", out.create_file("timeline.json")?),
+    };
+    let timeline_path = out_dir.join(file_name);
+    let timeline_file = std::io::BufWriter::with_capacity(256 * 1024, timeline_file);
+    let mut writer = match args.format {
+        Format::Text => timeline::Writer::text(timeline_file),
+        Format::ChromeJson => {
+            // Every name the recording can hold: `x_start` becomes a span only when `x_done`
+            // can appear too.
+            let mut names: BTreeSet<String> = declared.iter().map(Declared::lttng_name).collect();
+            names.extend(kernel.names.iter().map(|n| lttng_name_of(n)));
+            if use_lttng {
+                names.extend(lttng::event_names(&lttng_dir));
             }
-            _ => true,
-        })
-        .map(|r| Entry {
-            ts_ns: r.ts_ns,
-            tracer: Tracer::Kernel,
-            pid: r.pid,
-            tid: Some(r.tid),
-            event: lttng_name_of(&r.event),
-            fields: r.fields,
-        })
-        .collect();
-    let mut left_out: BTreeMap<u32, u64> = BTreeMap::new();
-    entries.extend(
-        lttng_records
-            .into_iter()
-            .filter(|r| match (&scope, r.pid) {
-                (Some(scope), Some(pid)) if !scope.contains(&pid) => {
-                    *left_out.entry(pid).or_default() += 1;
-                    false
-                }
-                _ => true,
-            })
-            .map(|r| Entry {
-                ts_ns: r.ts_ns,
-                tracer: Tracer::Lttng,
-                pid: r.pid,
-                tid: r.tid,
-                event: r.event,
-                fields: lttng_fields(&r.fields),
-            }),
-    );
+            timeline::Writer::chrome(timeline_file, names)?
+        }
+    };
+    let mut counts: BTreeMap<String, (u64, u64)> =
+        wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
+    // ftrace knows a thread's process only once it has seen it: take it from an earlier record
+    // of that thread.
+    let mut pids: HashMap<u32, u32> = HashMap::new();
+    let merged = timeline::merge(sources, |mut e| {
+        match (e.tid, e.pid) {
+            (Some(tid), Some(pid)) => {
+                pids.entry(tid).or_insert(pid);
+            }
+            (Some(tid), None) => e.pid = pids.get(&tid).copied(),
+            _ => {}
+        }
+        if e.event != LOST {
+            let c = counts.entry(e.event.clone()).or_default();
+            match e.tracer {
+                Tracer::Kernel => c.0 += 1,
+                Tracer::Lttng => c.1 += 1,
+            }
+        }
+        writer
+            .write(&e)
+            .map_err(|err| format!("writing {}: {err}", timeline_path.display()))
+    });
+    if let Some(reader) = lttng_reader {
+        reader.finish()?;
+    }
+    merged?;
+    writer
+        .finish()
+        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
+    let kernel_left_out = kernel_left_out.get();
+    let left_out = left_out.into_inner();
     if kernel_left_out > 0 {
         eprintln!(
             "cotrace: kernel: {kernel_left_out} records of other processes left out of the \
@@ -1057,39 +1190,6 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-    }
-    // ftrace knows a thread's process only once it has seen it (`(-----)`): take it from
-    // another record of that thread.
-    let pids: BTreeMap<u32, u32> = entries
-        .iter()
-        .filter_map(|e| Some((e.tid?, e.pid?)))
-        .collect();
-    for e in &mut entries {
-        if e.pid.is_none() {
-            e.pid = e.tid.and_then(|t| pids.get(&t).copied());
-        }
-    }
-    timeline::sort(&mut entries);
-    let (file_name, bytes) = match args.format {
-        Format::Text => ("timeline.txt", timeline::text(&entries).into_bytes()),
-        Format::ChromeJson => (
-            "timeline.json",
-            serde_json::to_vec(&timeline::chrome_json(&entries)).map_err(|e| e.to_string())?,
-        ),
-    };
-    let timeline_path = out_dir.join(file_name);
-    out.create_file(file_name)?
-        .write_all(&bytes)
-        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
-
-    let mut counts: BTreeMap<String, (u64, u64)> =
-        wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
-    for e in entries.iter().filter(|e| e.event != LOST) {
-        let c = counts.entry(e.event.clone()).or_default();
-        match e.tracer {
-            Tracer::Kernel => c.0 += 1,
-            Tracer::Lttng => c.1 += 1,
-        }
     }
     print!("{}", summary(&counts, use_kernel, use_lttng));
     let kernel_lost_total: u64 = kernel_lost.values().sum();
