@@ -517,6 +517,7 @@ mod fork_tests {
     /// holder, which does not exist in it. Needs user_events (scripts/test-kernel.sh runs the
     /// library's tests in the VM).
     #[test]
+    #[cfg_attr(miri, ignore = "forks and makes syscalls Miri does not model")]
     fn a_child_registers_while_a_parent_thread_holds_the_words_for_long() {
         // In a process of its own: looking for user_events and registering open the process's
         // user_events descriptor, which other tests of this binary expect not to be open.
