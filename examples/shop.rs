@@ -3,7 +3,8 @@
 //! the coexistence tests.
 //!
 //! ```text
-//! cargo run --example shop -- [--requests N] [--tracers T] [--wait-enabled SECS] [--hold FILE]
+//! cargo run --example shop -- [--requests N] [--tracers T] [--wait-enabled SECS]
+//!     [--start-when FILE] [--hold FILE]
 //! ```
 //!
 //! - `--requests N`: requests per thread (default 10); the forked worker does N/2 jobs.
@@ -11,6 +12,8 @@
 //!   `kernel`, `lttng` or `none`; `--wait-enabled` waits for exactly these.
 //! - `--wait-enabled SECS`: before working, wait up to SECS for every event to be enabled by
 //!   the expected tracers (so the counts are exact); prints which ones are not.
+//! - `--start-when FILE`: then, before working, wait (up to 120 s) until FILE exists, so a test
+//!   can act between "every event is enabled" and the work (e.g. pause the tracers' readers).
 //! - `--hold FILE`: after working, wait (up to 120 s) until FILE exists before exiting, so a
 //!   script can read the kernel's trace while the events still exist.
 //!
@@ -41,6 +44,7 @@ struct Options {
     /// (kernel, lttng): which tracers should enable the events.
     tracers: (bool, bool),
     wait_enabled: Option<Duration>,
+    start_when: Option<std::path::PathBuf>,
     hold: Option<std::path::PathBuf>,
 }
 
@@ -49,6 +53,7 @@ fn options() -> Options {
         requests: 10,
         tracers: (true, true),
         wait_enabled: None,
+        start_when: None,
         hold: None,
     };
     let mut args = std::env::args().skip(1);
@@ -60,6 +65,7 @@ fn options() -> Options {
                 let secs = value().parse().unwrap_or_else(|_| usage("--wait-enabled"));
                 opts.wait_enabled = Some(Duration::from_secs(secs));
             }
+            "--start-when" => opts.start_when = Some(value().into()),
             "--hold" => opts.hold = Some(value().into()),
             "--tracers" => {
                 opts.tracers = match value().as_str() {
@@ -78,7 +84,7 @@ fn options() -> Options {
 
 fn usage(arg: &str) -> ! {
     eprintln!(
-        "shop: bad argument {arg}; usage: shop [--requests N] [--tracers both|kernel|lttng|none] [--wait-enabled SECS] [--hold FILE]"
+        "shop: bad argument {arg}; usage: shop [--requests N] [--tracers both|kernel|lttng|none] [--wait-enabled SECS] [--start-when FILE] [--hold FILE]"
     );
     std::process::exit(2)
 }
@@ -179,6 +185,14 @@ fn main() {
     if let Some(timeout) = opts.wait_enabled {
         wait_enabled(timeout, opts.tracers);
     }
+    if let Some(file) = &opts.start_when {
+        if !wait_for(file) {
+            println!(
+                "shop: {} did not appear within 120 s; working anyway",
+                file.display()
+            );
+        }
+    }
 
     std::thread::scope(|s| {
         for worker in 0..2u32 {
@@ -202,9 +216,18 @@ fn main() {
     println!("expected job_done {jobs}");
 
     if let Some(file) = opts.hold {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !file.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(&file);
     }
+}
+
+/// Waits up to 120 s until `file` exists; false if it never did.
+fn wait_for(file: &std::path::Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !file.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }

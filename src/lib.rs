@@ -93,7 +93,7 @@
 //!
 //! # Supported Rust Versions
 //!
-//! Rust 1.85 or newer (edition 2024).
+//! Rust 1.87 or newer (edition 2024; 1.87 for `asm!` label operands in `fire!`'s check).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 

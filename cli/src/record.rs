@@ -849,12 +849,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         if attach.is_some() {
             tree::scan_proc(&mut tree_now, &mut edges);
         }
-        if !follows_forks {
-            if root {
-                connector = tree::Connector::start().ok();
-            }
-            scans_proc = true;
+        // Every source of fork edges at once: the kernel's fork records share the instance's
+        // buffer with the events and are overwritten with them when it overflows (a worker
+        // forked then would be left out), so the connector (root) and /proc scans back them up.
+        if root {
+            connector = tree::Connector::start().ok();
         }
+        scans_proc = true;
     }
     if args.all {
         eprintln!(
@@ -1023,6 +1024,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         .filter(|_| use_kernel)
         .map(Instance::losses)
         .unwrap_or_default();
+    // Records the instance overwrote, fork records among them maybe (also with --lttng alone).
+    let instance_lost: u64 = guard
+        .instance
+        .as_ref()
+        .map_or(0, |i| i.losses().values().sum());
     let mut lttng_lost = (0, 0);
     if let Some(session) = &guard.record.session {
         lttng::lttng(&["stop", session])?;
@@ -1035,6 +1041,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     // The scope: the tree from the kernel's fork records, the connector's, or the /proc scans.
     edges.extend(kernel.forks.iter().copied());
+    if follows_forks && instance_lost > 0 && connector.is_none() && !args.all {
+        eprintln!(
+            "cotrace: the kernel overwrote {instance_lost} records, maybe fork records among \
+             them: {cmd_name}'s children were also found by scanning /proc every 10 ms; the \
+             events of a child that lived shorter may be left out"
+        );
+    }
     if let Some(c) = connector {
         let (forks, overflow) = c.finish();
         if overflow {
@@ -1044,7 +1057,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             );
         }
         edges.extend(forks);
-    } else if scans_proc && !args.all {
+    } else if scans_proc && !args.all && !follows_forks {
         eprintln!(
             "cotrace: lttng: no fork events here (not root, or no tracefs and no process-events \
              connector): {cmd_name}'s children were found by scanning /proc every 10 ms; the \

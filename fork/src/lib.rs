@@ -22,7 +22,7 @@
 //!
 //! # Supported Rust Versions
 //!
-//! Rust 1.85 or newer (edition 2024).
+//! Rust 1.87 or newer (edition 2024; the workspace's `rust-version`).
 
 mod hooks;
 mod lock;

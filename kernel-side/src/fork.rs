@@ -68,7 +68,7 @@ fn child() {
         // The inherited descriptor, as is: checking it would take its lock (and a child that
         // closes it later gets the usual renewal).
         let fd = data.current().fd;
-        for word in words.iter() {
+        for word in words.values() {
             match register_word(fd, word.address, &word.name_args, word.flags) {
                 Ok(_) => again += 1,
                 Err(Errno::ADDRINUSE) => inherited += 1,
@@ -81,7 +81,7 @@ fn child() {
             }
         }
     }
-    WORDS.store(words.len() as u32, Ordering::Relaxed);
+    WORDS.store(words.size() as u32, Ordering::Relaxed);
     INHERITED.store(inherited, Ordering::Relaxed);
     REGISTERED_AGAIN.store(again, Ordering::Relaxed);
     FAILED.store(failed, Ordering::Relaxed);

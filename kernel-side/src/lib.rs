@@ -119,7 +119,7 @@
 //!
 //! # Supported Rust Versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024).
+//! The minimum supported Rust version is 1.87 (edition 2024; the workspace's `rust-version`).
 #![deny(unsafe_code)]
 
 mod anchor;

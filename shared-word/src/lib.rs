@@ -69,8 +69,8 @@
 //!
 //! # Supported Rust Versions
 //!
-//! The minimum supported Rust version is 1.85 (edition 2024). The crate is `no_std` and has no
-//! dependencies.
+//! The minimum supported Rust version is 1.87 (edition 2024; the workspace's `rust-version`).
+//! The crate is `no_std` and has no dependencies.
 //!
 //! # Model checking
 //!

@@ -32,7 +32,7 @@
 //! # Supported versions
 //!
 //! LTTng-UST 2.13 (provider ABI 3.0) on Linux; the exact refcount mode on x86_64 and aarch64.
-//! Rust 1.85 or later.
+//! Rust 1.87 or later (the workspace's `rust-version`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -291,6 +291,11 @@ impl Lttng {
         self.dir.join("home")
     }
 
+    /// The pid of the session daemon this test started, if any.
+    pub fn sessiond_pid(&self) -> Option<u32> {
+        self.sessiond.as_ref().map(Child::id)
+    }
+
     /// Panics unless the session daemon this test started still runs.
     pub fn assert_alive(&mut self) {
         if let Some(c) = &mut self.sessiond {
@@ -489,7 +494,7 @@ fn has_metadata(dir: &Path) -> bool {
 }
 
 /// All descendants of `pid` (found through /proc/*/stat).
-fn descendants(pid: u32) -> Vec<u32> {
+pub fn descendants(pid: u32) -> Vec<u32> {
     let mut parents = BTreeMap::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
