@@ -1,7 +1,9 @@
 //! The LTTng side: the `lttng` command (its machine interface, `--mi xml`), and babeltrace2.
 
+use std::collections::BTreeSet;
+use std::fs;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A helper command (`lttng`, `babeltrace2`) in a process group of its own: a Ctrl-C at the
@@ -271,25 +273,110 @@ pub struct Record {
     pub fields: String,
 }
 
-/// Reads an LTTng trace with `babeltrace2 --clock-cycles --no-delta`.
-pub fn read_trace(dir: &Path) -> Result<Vec<Record>, String> {
-    let out = helper("babeltrace2")
-        .args(["--clock-cycles", "--no-delta"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run babeltrace2 ({e}): install babeltrace2"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "babeltrace2 {} failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+/// An LTTng trace read with `babeltrace2 --clock-cycles --no-delta` as it prints it (in time
+/// order): its records one at a time, so memory does not grow with the trace.
+pub struct TraceReader {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    stderr: std::thread::JoinHandle<String>,
+    dir: PathBuf,
+    error: Option<String>,
+}
+
+impl TraceReader {
+    /// Starts babeltrace2 on `dir`.
+    pub fn start(dir: &Path) -> Result<Self, String> {
+        use std::io::{BufRead, Read};
+        let mut child = helper("babeltrace2")
+            .args(["--clock-cycles", "--no-delta"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run babeltrace2 ({e}): install babeltrace2"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        // Drained aside (a full stderr pipe would stop babeltrace2); the first 64 KiB kept.
+        let stderr = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if kept.len() < 64 * 1024 {
+                    kept.extend_from_slice(&buf[..n]);
+                }
+            }
+            String::from_utf8_lossy(&kept).into_owned()
+        });
+        Ok(Self {
+            child,
+            lines: std::io::BufReader::with_capacity(256 * 1024, stdout).lines(),
+            stderr,
+            dir: dir.to_path_buf(),
+            error: None,
+        })
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(parse_line)
-        .collect())
+
+    /// Waits for babeltrace2: an error if it failed or its output could not be read.
+    pub fn finish(mut self) -> Result<(), String> {
+        // Whatever was not read (an error stopped the merge) is dropped.
+        drop(self.lines);
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let stderr = self.stderr.join().unwrap_or_default();
+        if let Some(e) = self.error.take() {
+            return Err(format!("reading babeltrace2's output: {e}"));
+        }
+        if !status.success() {
+            return Err(format!(
+                "babeltrace2 {} failed: {}",
+                self.dir.display(),
+                stderr.trim()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for TraceReader {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            match self.lines.next()? {
+                Ok(line) => {
+                    if let Some(r) = parse_line(&line) {
+                        return Some(r);
+                    }
+                }
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The event names an LTTng trace declares (its CTF `metadata`: `name = "provider:event";`).
+pub fn event_names(dir: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            names.extend(event_names(&path));
+        } else if entry.file_name() == "metadata" {
+            let text = String::from_utf8_lossy(&fs::read(&path).unwrap_or_default()).into_owned();
+            for part in text.split("name = \"").skip(1) {
+                if let Some(name) = part.split('"').next().filter(|n| n.contains(':')) {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Parses `[00000001626444978263] host shop:request_start: { cpu_id = 0 }, { vpid = 1, vtid = 2 }, { worker = 0 }`.

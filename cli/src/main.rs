@@ -15,6 +15,7 @@ mod list;
 mod lttng;
 mod output;
 mod record;
+mod ringbuf;
 mod state;
 mod timeline;
 mod tracefs;

@@ -10,20 +10,21 @@
 //! Ctrl-C, SIGTERM, SIGHUP, a crashing command): the private lttng-sessiond, the ftrace
 //! instance, the user_events created through `dynamic_events`, the LTTng session.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
 use crate::output::OutDir;
+use crate::ringbuf;
 use crate::state::{self, Process};
 use crate::timeline::{self, Entry, Tracer};
 use crate::tracefs::{self, Instance};
@@ -187,47 +188,159 @@ fn kernel_pattern(pattern: &str) -> String {
     pattern.replacen(':', "_", 1)
 }
 
-/// The ftrace reader: drains the instance's `trace_pipe` (non-blocking) into `kernel.txt`
-/// while CMD runs, so records are decoded while their events exist, and counts them.
+/// The ftrace reader: drains the instance's per-CPU binary buffers (`trace_pipe_raw`,
+/// non-blocking) while CMD runs, so records are decoded while their events exist (full
+/// nanoseconds: the text `trace_pipe` prints microseconds), writes them to `kernel.txt` in
+/// ftrace's text layout (per CPU in time order) and counts them.
 struct KernelReader {
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<Result<Vec<tracefs::Record>, String>>,
+    formats: Arc<Mutex<ringbuf::Formats>>,
+    thread: std::thread::JoinHandle<Result<KernelRecords, String>>,
+}
+
+/// What the kernel reader kept: each CPU's records in time order, in an unnamed temporary
+/// file (JSON lines; memory stays flat), the fork edges seen, and the events' names.
+struct KernelRecords {
+    cpus: Vec<fs::File>,
+    forks: Vec<(u32, u32)>,
+    names: BTreeSet<String>,
+}
+
+/// Appends `r` to a CPU's spill file.
+fn spill(out: &mut impl Write, r: &tracefs::Record) -> Result<(), String> {
+    serde_json::to_writer(
+        &mut *out,
+        &serde_json::json!([r.ts_ns, r.pid, r.tid, r.event, r.fields]),
+    )
+    .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
+    .map_err(|e| format!("writing the kernel records' temporary file: {e}"))
+}
+
+/// The records of a spill file, in the order written.
+fn unspill(file: fs::File) -> impl Iterator<Item = tracefs::Record> {
+    use std::io::BufRead;
+    std::io::BufReader::with_capacity(256 * 1024, file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| {
+            let (ts_ns, pid, tid, event, fields): (
+                u64,
+                Option<u32>,
+                u32,
+                String,
+                Vec<(String, String)>,
+            ) = serde_json::from_str(&line).ok()?;
+            Some(tracefs::Record {
+                ts_ns,
+                pid,
+                tid,
+                event,
+                fields,
+            })
+        })
+}
+
+/// The process of thread `tid`: from /proc while it lives, else ftrace's `saved_tgids`
+/// (filled by `record-tgid`), cached.
+fn tgid(cache: &mut HashMap<u32, Option<u32>>, tracefs: &Path, tid: u32) -> Option<u32> {
+    if let Some(&known) = cache.get(&tid) {
+        return known;
+    }
+    let from_proc = fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        });
+    let found = from_proc.or_else(|| {
+        fs::read_to_string(tracefs.join("saved_tgids"))
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let (t, g) = l.split_once(' ')?;
+                (t.parse::<u32>().ok()? == tid).then(|| g.trim().parse().ok())?
+            })
+            .filter(|&g| g != 0)
+    });
+    // Unknown now may be known later (saved_tgids): cache only what was found.
+    if found.is_some() {
+        cache.insert(tid, found);
+    }
+    found
 }
 
 impl KernelReader {
-    fn start(instance: &Path, mut file: fs::File) -> Result<Self, String> {
-        let pipe_path = instance.join("trace_pipe");
-        let mut pipe = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&pipe_path)
-            .map_err(|e| format!("cannot open {}: {e}", pipe_path.display()))?;
+    fn start(tracefs: &Path, instance: &Path, mut file: fs::File) -> Result<Self, String> {
+        let header = instance.join("events/header_page");
+        let text = ringbuf::read_header_page(&header)
+            .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+        let layout = ringbuf::parse_header_page(&text)
+            .ok_or_else(|| format!("no page layout in {}: {text:?}", header.display()))?;
+        let mut cpus = Vec::new();
+        for entry in fs::read_dir(instance.join("per_cpu"))
+            .map_err(|e| format!("cannot list {}/per_cpu: {e}", instance.display()))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(cpu) = name.strip_prefix("cpu").and_then(|c| c.parse::<u32>().ok()) else {
+                continue;
+            };
+            let path = entry.path().join("trace_pipe_raw");
+            let pipe = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let spill =
+                tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+            cpus.push((
+                cpu,
+                pipe,
+                std::io::BufWriter::with_capacity(256 * 1024, spill),
+            ));
+        }
+        cpus.sort_by_key(|(cpu, _, _)| *cpu);
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
-        let (stop2, count2) = (stop.clone(), count.clone());
+        let formats = Arc::new(Mutex::new(ringbuf::Formats::new(instance)));
+        let (stop2, count2, formats2) = (stop.clone(), count.clone(), formats.clone());
+        let tracefs = tracefs.to_path_buf();
         let thread = std::thread::spawn(move || {
-            let mut records = Vec::new();
-            let mut pending = Vec::new();
-            let mut buf = vec![0u8; 64 * 1024];
+            let mut forks = Vec::new();
+            let mut names = BTreeSet::new();
+            let mut failed: Option<String> = None;
+            let mut tgids = HashMap::new();
+            let mut page = vec![0u8; layout.page_size];
+            let mut text = String::new();
+            let mut undecodable = 0u64;
             loop {
                 let stopping = stop2.load(Ordering::Acquire);
-                match pipe.read(&mut buf) {
-                    Ok(n) if n > 0 => {
-                        file.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-                        pending.extend_from_slice(&buf[..n]);
-                        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = pending.drain(..=nl).collect();
-                            let line = String::from_utf8_lossy(&line);
-                            if let Some(r) = tracefs::parse_line(line.trim_end()) {
-                                if r.event != "sched_process_fork" {
-                                    count2.fetch_add(1, Ordering::Relaxed);
-                                }
-                                records.push(r);
-                            } else if let Some((cpu, n)) = tracefs::parse_lost(&line) {
-                                // Where it was noticed: after the last record read.
-                                records.push(tracefs::Record {
-                                    ts_ns: records.last().map_or(0, |r| r.ts_ns),
+                let mut idle = true;
+                for (cpu, pipe, out) in &mut cpus {
+                    // One page per read; a short read is completed by the next ones.
+                    let mut filled = 0;
+                    loop {
+                        match pipe.read(&mut page[filled..]) {
+                            Ok(0) => break,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                            Err(e) => return Err(format!("reading cpu{cpu}/trace_pipe_raw: {e}")),
+                        }
+                        if filled < layout.page_size {
+                            continue;
+                        }
+                        idle = false;
+                        filled = 0;
+                        let mut formats = formats2.lock().unwrap_or_else(|e| e.into_inner());
+                        ringbuf::parse_page(&layout, &page, &mut |item| match item {
+                            ringbuf::Item::Lost(ts_ns, n) => {
+                                let n = n.unwrap_or(0);
+                                text.push_str(&format!("CPU:{cpu} [LOST {n} EVENTS]\n"));
+                                let r = tracefs::Record {
+                                    ts_ns,
                                     pid: None,
                                     tid: 0,
                                     event: LOST.into(),
@@ -235,40 +348,106 @@ impl KernelReader {
                                         ("cpu".into(), cpu.to_string()),
                                         ("events".into(), n.to_string()),
                                     ],
-                                });
+                                };
+                                if let Err(e) = spill(out, &r) {
+                                    failed.get_or_insert(e);
+                                }
                             }
+                            ringbuf::Item::Record(ts_ns, data) => {
+                                let Some(format) =
+                                    ringbuf::record_id(data).and_then(|id| formats.get(id))
+                                else {
+                                    undecodable += 1;
+                                    return;
+                                };
+                                let (tid, fields) = format.decode(data);
+                                let pid = tgid(&mut tgids, &tracefs, tid);
+                                let r = tracefs::Record {
+                                    ts_ns,
+                                    pid,
+                                    tid,
+                                    event: format.name.clone(),
+                                    fields,
+                                };
+                                text.push_str(&tracefs::format_line(&r, *cpu));
+                                if r.event == "sched_process_fork" {
+                                    let field = |k: &str| {
+                                        r.fields
+                                            .iter()
+                                            .find(|(name, _)| name == k)
+                                            .and_then(|(_, v)| v.parse::<u32>().ok())
+                                    };
+                                    if let (Some(parent), Some(child)) =
+                                        (field("parent_pid"), field("child_pid"))
+                                    {
+                                        forks.push((parent, child));
+                                    }
+                                    return;
+                                }
+                                count2.fetch_add(1, Ordering::Relaxed);
+                                if !names.contains(&r.event) {
+                                    names.insert(r.event.clone());
+                                }
+                                if let Err(e) = spill(out, &r) {
+                                    failed.get_or_insert(e);
+                                }
+                            }
+                        });
+                        drop(formats);
+                        if let Some(e) = failed.take() {
+                            return Err(e);
                         }
+                        file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                        text.clear();
                     }
-                    Ok(_) => {
-                        if stopping {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
+                }
+                if idle {
+                    if stopping {
+                        break;
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        if stopping {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading trace_pipe: {e}")),
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            Ok(records)
+            if undecodable > 0 {
+                eprintln!(
+                    "cotrace: kernel: {undecodable} records of events that vanished before \
+                     they were read could not be decoded (left out)"
+                );
+            }
+            let mut files = Vec::new();
+            for (_, _, out) in cpus {
+                let mut file = out.into_inner().map_err(|e| e.to_string())?;
+                file.seek(std::io::SeekFrom::Start(0))
+                    .map_err(|e| e.to_string())?;
+                files.push(file);
+            }
+            Ok(KernelRecords {
+                cpus: files,
+                forks,
+                names,
+            })
         });
         Ok(Self {
             stop,
             count,
+            formats,
             thread,
         })
     }
 
-    fn finish(self) -> Result<Vec<tracefs::Record>, String> {
+    /// Reads the format of `events/<system>/<event>` now, while the event exists.
+    fn learn(&self, system: &str, event: &str) {
+        self.formats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(system, event);
+    }
+
+    fn finish(self) -> Result<KernelRecords, String> {
         self.stop.store(true, Ordering::Release);
         self.thread
             .join()
-            .map_err(|_| "the trace_pipe reader panicked".to_string())?
+            .map_err(|_| "the trace_pipe_raw reader panicked".to_string())?
     }
 }
 
@@ -715,6 +894,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     let reader = match guard.instance.as_ref() {
         Some(instance) => Some(KernelReader::start(
+            // <tracefs>/instances/NAME
+            instance
+                .dir
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/sys/kernel/tracing")),
             &instance.dir,
             out.create_file("kernel.txt")?,
         )?),
@@ -785,6 +970,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                     if wanted_here && !kernel_enabled.contains(&key) && entry.path().is_dir() {
                         let file = format!("events/{system}/{event}/enable");
                         if instance.write(&file, "1").is_ok() {
+                            if let Some(r) = &reader {
+                                r.learn(system, &event);
+                            }
                             kernel_enabled.insert(key);
                         }
                     }
@@ -822,9 +1010,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if let Some(instance) = &guard.instance {
         let _ = instance.write("tracing_on", "0");
     }
-    let kernel_records = match reader {
+    let kernel = match reader {
         Some(r) => r.finish()?,
-        None => Vec::new(),
+        None => KernelRecords {
+            cpus: Vec::new(),
+            forks: Vec::new(),
+            names: BTreeSet::new(),
+        },
     };
     let kernel_lost = guard
         .instance
@@ -846,30 +1038,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     }
     let problems = guard.cleanup();
     drop(guard);
-    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
-    let lttng_records = if use_lttng && has_metadata(&lttng_dir) {
-        lttng::read_trace(&lttng_dir)?
-    } else {
-        Vec::new()
-    };
 
-    // The scope of the LTTng half: the tree from the kernel's fork records, the connector's,
-    // or the /proc scans.
-    let (kernel_records, fork_records): (Vec<tracefs::Record>, Vec<tracefs::Record>) =
-        kernel_records
-            .into_iter()
-            .partition(|r| r.event != "sched_process_fork");
-    let field = |r: &tracefs::Record, k: &str| {
-        r.fields
-            .iter()
-            .find(|(name, _)| name == k)
-            .and_then(|(_, v)| v.parse::<u32>().ok())
-    };
-    edges.extend(
-        fork_records
-            .iter()
-            .filter_map(|r| Some((field(r, "pid")?, field(r, "child_pid")?))),
-    );
+    // The scope: the tree from the kernel's fork records, the connector's, or the /proc scans.
+    edges.extend(kernel.forks.iter().copied());
     if follows_forks && instance_lost > 0 && connector.is_none() && !args.all {
         eprintln!(
             "cotrace: the kernel overwrote {instance_lost} records, maybe fork records among \
@@ -896,7 +1067,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let scope: Option<BTreeSet<u32>> =
         (!args.all).then(|| tree::closure(&tree_now.iter().copied().collect::<Vec<_>>(), &edges));
 
-    // 6. The merged timeline and the per-event counts.
+    // 6. The merged timeline and the per-event counts, streamed: each kernel CPU's records
+    // and LTTng's (babeltrace2 prints them in time order) are merged as they are read.
     let lttng_name_of = |kernel: &str| {
         let base = kernel.split('.').next().unwrap_or(kernel);
         declared
@@ -904,49 +1076,114 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .find(|e| e.kernel_name == base)
             .map_or(kernel.to_string(), Declared::lttng_name)
     };
-    let mut kernel_left_out = 0u64;
-    let mut entries: Vec<Entry> = kernel_records
-        .into_iter()
-        .filter(|r| match &scope {
-            Some(scope)
-                if r.event != LOST
-                    && !scope.contains(&r.tid)
-                    && !r.pid.is_some_and(|p| scope.contains(&p)) =>
-            {
-                kernel_left_out += 1;
-                false
+    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
+    let mut lttng_reader = if use_lttng && has_metadata(&lttng_dir) {
+        Some(lttng::TraceReader::start(&lttng_dir)?)
+    } else {
+        None
+    };
+    let kernel_left_out = std::cell::Cell::new(0u64);
+    let left_out: std::cell::RefCell<BTreeMap<u32, u64>> = Default::default();
+    let mut sources: Vec<Box<dyn Iterator<Item = Entry> + '_>> = Vec::new();
+    for file in kernel.cpus {
+        let (scope, kernel_left_out, lttng_name_of) = (&scope, &kernel_left_out, &lttng_name_of);
+        sources.push(Box::new(
+            unspill(file)
+                .filter(move |r| match scope {
+                    Some(scope)
+                        if r.event != LOST
+                            && !scope.contains(&r.tid)
+                            && !r.pid.is_some_and(|p| scope.contains(&p)) =>
+                    {
+                        kernel_left_out.set(kernel_left_out.get() + 1);
+                        false
+                    }
+                    _ => true,
+                })
+                .map(move |r| Entry {
+                    ts_ns: r.ts_ns,
+                    tracer: Tracer::Kernel,
+                    pid: r.pid,
+                    tid: Some(r.tid),
+                    event: lttng_name_of(&r.event),
+                    fields: r.fields,
+                }),
+        ));
+    }
+    if let Some(reader) = lttng_reader.as_mut() {
+        let (scope, left_out) = (&scope, &left_out);
+        sources.push(Box::new(
+            reader
+                .by_ref()
+                .filter(move |r| match (scope, r.pid) {
+                    (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                        *left_out.borrow_mut().entry(pid).or_default() += 1;
+                        false
+                    }
+                    _ => true,
+                })
+                .map(|r| Entry {
+                    ts_ns: r.ts_ns,
+                    tracer: Tracer::Lttng,
+                    pid: r.pid,
+                    tid: r.tid,
+                    event: r.event,
+                    fields: lttng_fields(&r.fields),
+                }),
+        ));
+    }
+    let (file_name, timeline_file) = match args.format {
+        Format::Text => ("timeline.txt", out.create_file("timeline.txt")?),
+        Format::ChromeJson => ("timeline.json", out.create_file("timeline.json")?),
+    };
+    let timeline_path = out_dir.join(file_name);
+    let timeline_file = std::io::BufWriter::with_capacity(256 * 1024, timeline_file);
+    let mut writer = match args.format {
+        Format::Text => timeline::Writer::text(timeline_file),
+        Format::ChromeJson => {
+            // Every name the recording can hold: `x_start` becomes a span only when `x_done`
+            // can appear too.
+            let mut names: BTreeSet<String> = declared.iter().map(Declared::lttng_name).collect();
+            names.extend(kernel.names.iter().map(|n| lttng_name_of(n)));
+            if use_lttng {
+                names.extend(lttng::event_names(&lttng_dir));
             }
-            _ => true,
-        })
-        .map(|r| Entry {
-            ts_ns: r.ts_ns,
-            tracer: Tracer::Kernel,
-            pid: r.pid,
-            tid: Some(r.tid),
-            event: lttng_name_of(&r.event),
-            fields: r.fields,
-        })
-        .collect();
-    let mut left_out: BTreeMap<u32, u64> = BTreeMap::new();
-    entries.extend(
-        lttng_records
-            .into_iter()
-            .filter(|r| match (&scope, r.pid) {
-                (Some(scope), Some(pid)) if !scope.contains(&pid) => {
-                    *left_out.entry(pid).or_default() += 1;
-                    false
-                }
-                _ => true,
-            })
-            .map(|r| Entry {
-                ts_ns: r.ts_ns,
-                tracer: Tracer::Lttng,
-                pid: r.pid,
-                tid: r.tid,
-                event: r.event,
-                fields: lttng_fields(&r.fields),
-            }),
-    );
+            timeline::Writer::chrome(timeline_file, names)?
+        }
+    };
+    let mut counts: BTreeMap<String, (u64, u64)> =
+        wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
+    // ftrace knows a thread's process only once it has seen it: take it from an earlier record
+    // of that thread.
+    let mut pids: HashMap<u32, u32> = HashMap::new();
+    let merged = timeline::merge(sources, |mut e| {
+        match (e.tid, e.pid) {
+            (Some(tid), Some(pid)) => {
+                pids.entry(tid).or_insert(pid);
+            }
+            (Some(tid), None) => e.pid = pids.get(&tid).copied(),
+            _ => {}
+        }
+        if e.event != LOST {
+            let c = counts.entry(e.event.clone()).or_default();
+            match e.tracer {
+                Tracer::Kernel => c.0 += 1,
+                Tracer::Lttng => c.1 += 1,
+            }
+        }
+        writer
+            .write(&e)
+            .map_err(|err| format!("writing {}: {err}", timeline_path.display()))
+    });
+    if let Some(reader) = lttng_reader {
+        reader.finish()?;
+    }
+    merged?;
+    writer
+        .finish()
+        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
+    let kernel_left_out = kernel_left_out.get();
+    let left_out = left_out.into_inner();
     if kernel_left_out > 0 {
         eprintln!(
             "cotrace: kernel: {kernel_left_out} records of other processes left out of the \
@@ -966,39 +1203,6 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-    }
-    // ftrace knows a thread's process only once it has seen it (`(-----)`): take it from
-    // another record of that thread.
-    let pids: BTreeMap<u32, u32> = entries
-        .iter()
-        .filter_map(|e| Some((e.tid?, e.pid?)))
-        .collect();
-    for e in &mut entries {
-        if e.pid.is_none() {
-            e.pid = e.tid.and_then(|t| pids.get(&t).copied());
-        }
-    }
-    timeline::sort(&mut entries);
-    let (file_name, bytes) = match args.format {
-        Format::Text => ("timeline.txt", timeline::text(&entries).into_bytes()),
-        Format::ChromeJson => (
-            "timeline.json",
-            serde_json::to_vec(&timeline::chrome_json(&entries)).map_err(|e| e.to_string())?,
-        ),
-    };
-    let timeline_path = out_dir.join(file_name);
-    out.create_file(file_name)?
-        .write_all(&bytes)
-        .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
-
-    let mut counts: BTreeMap<String, (u64, u64)> =
-        wanted.iter().map(|e| (e.lttng_name(), (0, 0))).collect();
-    for e in entries.iter().filter(|e| e.event != LOST) {
-        let c = counts.entry(e.event.clone()).or_default();
-        match e.tracer {
-            Tracer::Kernel => c.0 += 1,
-            Tracer::Lttng => c.1 += 1,
-        }
     }
     print!("{}", summary(&counts, use_kernel, use_lttng));
     let kernel_lost_total: u64 = kernel_lost.values().sum();

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::io::Write;
+
 use serde_json::{Value, json};
 
 /// Which tracer recorded an entry.
@@ -34,7 +36,7 @@ impl Tracer {
 /// One event of either tracer, on the shared monotonic time axis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    /// CLOCK_MONOTONIC, ns (the kernel's are whole microseconds: ftrace prints µs).
+    /// CLOCK_MONOTONIC, ns (both tracers: the kernel's from the raw ring buffer).
     pub ts_ns: u64,
     /// Who recorded it.
     pub tracer: Tracer,
@@ -48,39 +50,182 @@ pub struct Entry {
     pub fields: Vec<(String, String)>,
 }
 
-/// Sorts by time (ties: kernel first, then by thread).
-pub fn sort(entries: &mut [Entry]) {
-    entries.sort_by_key(|e| (e.ts_ns, e.tracer, e.tid));
+/// The order of the timeline: by time (ties: kernel first, then by thread).
+fn key(e: &Entry) -> (u64, Tracer, Option<u32>) {
+    (e.ts_ns, e.tracer, e.tid)
 }
 
-/// One line per entry: `seconds.nanoseconds tracer pid/tid provider:event name=value ...`.
-pub fn text(entries: &[Entry]) -> String {
-    let mut out = String::new();
-    for e in entries {
-        let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push_str(&format!(
-            "{}.{:09} {:<6} {}/{} {} {}\n",
-            e.ts_ns / 1_000_000_000,
-            e.ts_ns % 1_000_000_000,
-            e.tracer.tag(),
-            e.pid.map_or("?".into(), |p| p.to_string()),
-            e.tid.map_or("?".into(), |t| t.to_string()),
-            e.event,
-            fields.join(" ")
-        ));
+/// Merges time-ordered sources into `sink` in [`key`] order, holding one entry per source
+/// (memory does not grow with the recording). A source that is not quite in order (a CPU's
+/// buffer read while written) only delays its own entries.
+pub fn merge<'a>(
+    mut sources: Vec<Box<dyn Iterator<Item = Entry> + 'a>>,
+    mut sink: impl FnMut(Entry) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut heads: Vec<Option<Entry>> = sources.iter_mut().map(Iterator::next).collect();
+    loop {
+        let next = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((key(h.as_ref()?), i)))
+            .min();
+        let Some((_, i)) = next else {
+            return Ok(());
+        };
+        let entry = heads[i].take().expect("the head just found");
+        heads[i] = sources[i].next();
+        sink(entry)?;
     }
-    out
+}
+
+/// The timeline file, written as the merge goes: text or Chrome's Trace Event Format.
+pub enum Writer<W: Write> {
+    /// One line per entry: `seconds.nanoseconds tracer pid/tid provider:event name=value ...`.
+    Text(W),
+    /// The Trace Event Format (Perfetto UI, chrome://tracing): a process per tracer, a thread
+    /// track per traced thread; events are instants, `x_start`/`x_done` pairs become spans
+    /// `x` when both halves are among `names`.
+    Chrome {
+        /// Where the JSON goes.
+        out: W,
+        /// Every event name the recording can hold.
+        names: BTreeSet<String>,
+        /// The tracks seen, with their process.
+        threads: BTreeMap<(Tracer, u32), Option<u32>>,
+        /// Whether an event was written (a comma goes before the next).
+        any: bool,
+    },
+}
+
+impl<W: Write> Writer<W> {
+    /// A text timeline.
+    pub fn text(out: W) -> Self {
+        Self::Text(out)
+    }
+
+    /// A Chrome JSON timeline; `names` are the event names the recording can hold (for spans).
+    pub fn chrome(mut out: W, names: BTreeSet<String>) -> Result<Self, String> {
+        out.write_all(b"{\"traceEvents\":[")
+            .map_err(|e| e.to_string())?;
+        Ok(Self::Chrome {
+            out,
+            names,
+            threads: BTreeMap::new(),
+            any: false,
+        })
+    }
+
+    /// Writes one entry.
+    pub fn write(&mut self, e: &Entry) -> Result<(), String> {
+        match self {
+            Self::Text(out) => {
+                write!(
+                    out,
+                    "{}.{:09} {:<6} {}/{} {}",
+                    e.ts_ns / 1_000_000_000,
+                    e.ts_ns % 1_000_000_000,
+                    e.tracer.tag(),
+                    e.pid.map_or("?".into(), |p| p.to_string()),
+                    e.tid.map_or("?".into(), |t| t.to_string()),
+                    e.event,
+                )
+                .map_err(|e| e.to_string())?;
+                // Fields after one space (an event without fields keeps the trailing space).
+                out.write_all(b" ").map_err(|e| e.to_string())?;
+                for (i, (k, v)) in e.fields.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    write!(out, "{sep}{k}={v}").map_err(|e| e.to_string())?;
+                }
+                out.write_all(b"\n").map_err(|e| e.to_string())
+            }
+            Self::Chrome {
+                out,
+                names,
+                threads,
+                any,
+            } => {
+                let tid = e.tid.unwrap_or(0);
+                threads.entry((e.tracer, tid)).or_insert(e.pid);
+                let mut args = serde_json::Map::new();
+                args.insert("event".into(), json!(e.event));
+                if let Some(pid) = e.pid {
+                    args.insert("pid".into(), json!(pid));
+                }
+                for (k, v) in &e.fields {
+                    args.insert(k.clone(), json!(v));
+                }
+                let ts = e.ts_ns as f64 / 1000.0;
+                let mut event = json!({"name": e.event, "cat": e.tracer.tag(),
+                    "pid": e.tracer.track_pid(), "tid": tid, "ts": ts, "args": args});
+                match span_role(&e.event, names) {
+                    Some((base, begin)) => {
+                        event["name"] = json!(base);
+                        event["ph"] = json!(if begin { "B" } else { "E" });
+                    }
+                    None => {
+                        event["ph"] = json!("i");
+                        event["s"] = json!("t");
+                    }
+                }
+                Self::chrome_event(out, any, &event)
+            }
+        }
+    }
+
+    fn chrome_event(out: &mut W, any: &mut bool, event: &Value) -> Result<(), String> {
+        if std::mem::replace(any, true) {
+            out.write_all(b",").map_err(|e| e.to_string())?;
+        }
+        serde_json::to_writer(&mut *out, event).map_err(|e| e.to_string())
+    }
+
+    /// Ends the file (the Chrome tracks' names) and flushes it.
+    pub fn finish(self) -> Result<(), String> {
+        match self {
+            Self::Text(mut out) => out.flush().map_err(|e| e.to_string()),
+            Self::Chrome {
+                mut out,
+                threads,
+                mut any,
+                ..
+            } => {
+                for tracer in [Tracer::Kernel, Tracer::Lttng] {
+                    if threads.keys().any(|(t, _)| *t == tracer) {
+                        let name = match tracer {
+                            Tracer::Kernel => "kernel (user_events, ftrace)",
+                            Tracer::Lttng => "LTTng-UST",
+                        };
+                        let m = json!({"ph": "M", "name": "process_name",
+                            "pid": tracer.track_pid(), "tid": 0, "args": {"name": name}});
+                        Self::chrome_event(&mut out, &mut any, &m)?;
+                    }
+                }
+                for ((tracer, tid), pid) in threads {
+                    let name = match pid {
+                        Some(pid) => format!("{} thread {tid} (process {pid})", tracer.tag()),
+                        None => format!("{} thread {tid}", tracer.tag()),
+                    };
+                    let m = json!({"ph": "M", "name": "thread_name",
+                        "pid": tracer.track_pid(), "tid": tid, "args": {"name": name}});
+                    Self::chrome_event(&mut out, &mut any, &m)?;
+                }
+                out.write_all(b"],\"displayTimeUnit\":\"ns\"}")
+                    .map_err(|e| e.to_string())?;
+                out.flush().map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 /// The span an event begins or ends, by its name: `x_start`/`x_begin` begins span `x`,
 /// `x_done`/`x_end`/`x_stop` ends it, when both halves exist among `names`.
-fn span_role<'a>(event: &'a str, names: &BTreeSet<&str>) -> Option<(&'a str, bool)> {
+fn span_role<'a>(event: &'a str, names: &BTreeSet<String>) -> Option<(&'a str, bool)> {
     const BEGIN: [&str; 2] = ["_start", "_begin"];
     const END: [&str; 3] = ["_done", "_end", "_stop"];
     let has = |base: &str, suffixes: &[&str]| {
         suffixes
             .iter()
-            .any(|s| names.contains(&*format!("{base}{s}")))
+            .any(|s| names.contains(&format!("{base}{s}")))
     };
     for s in BEGIN {
         if let Some(base) = event.strip_suffix(s) {
@@ -93,63 +238,6 @@ fn span_role<'a>(event: &'a str, names: &BTreeSet<&str>) -> Option<(&'a str, boo
         }
     }
     None
-}
-
-/// The Trace Event Format (Perfetto UI, chrome://tracing): a process per tracer, a thread track
-/// per traced thread; events are instants, `x_start`/`x_done` pairs become spans `x`.
-pub fn chrome_json(entries: &[Entry]) -> Value {
-    let names: BTreeSet<&str> = entries.iter().map(|e| e.event.as_str()).collect();
-    let mut events = Vec::new();
-    let mut threads: BTreeMap<(Tracer, u32), Option<u32>> = BTreeMap::new();
-    for tracer in [Tracer::Kernel, Tracer::Lttng] {
-        if entries.iter().any(|e| e.tracer == tracer) {
-            let name = match tracer {
-                Tracer::Kernel => "kernel (user_events, ftrace)",
-                Tracer::Lttng => "LTTng-UST",
-            };
-            events.push(
-                json!({"ph": "M", "name": "process_name", "pid": tracer.track_pid(),
-                "tid": 0, "args": {"name": name}}),
-            );
-        }
-    }
-    for e in entries {
-        let tid = e.tid.unwrap_or(0);
-        threads.entry((e.tracer, tid)).or_insert(e.pid);
-        let mut args = serde_json::Map::new();
-        args.insert("event".into(), json!(e.event));
-        if let Some(pid) = e.pid {
-            args.insert("pid".into(), json!(pid));
-        }
-        for (k, v) in &e.fields {
-            args.insert(k.clone(), json!(v));
-        }
-        let ts = e.ts_ns as f64 / 1000.0;
-        let mut event = json!({"name": e.event, "cat": e.tracer.tag(), "pid": e.tracer.track_pid(),
-            "tid": tid, "ts": ts, "args": args});
-        match span_role(&e.event, &names) {
-            Some((base, begin)) => {
-                event["name"] = json!(base);
-                event["ph"] = json!(if begin { "B" } else { "E" });
-            }
-            None => {
-                event["ph"] = json!("i");
-                event["s"] = json!("t");
-            }
-        }
-        events.push(event);
-    }
-    for ((tracer, tid), pid) in threads {
-        let name = match pid {
-            Some(pid) => format!("{} thread {tid} (process {pid})", tracer.tag()),
-            None => format!("{} thread {tid}", tracer.tag()),
-        };
-        events.push(
-            json!({"ph": "M", "name": "thread_name", "pid": tracer.track_pid(),
-            "tid": tid, "args": {"name": name}}),
-        );
-    }
-    json!({"traceEvents": events, "displayTimeUnit": "ns"})
 }
 
 #[cfg(test)]
@@ -168,21 +256,40 @@ mod tests {
     }
 
     #[test]
-    fn spans_instants_and_tracks() {
-        let mut entries = vec![
-            entry(2_000, Tracer::Lttng, "p:req_done"),
-            entry(1_000, Tracer::Lttng, "p:req_start"),
+    fn merged_spans_instants_and_tracks() {
+        let kernel = vec![
             entry(1_000, Tracer::Kernel, "p:req_start"),
             entry(1_500, Tracer::Kernel, "p:miss"),
         ];
-        sort(&mut entries);
-        assert_eq!(entries[0].tracer, Tracer::Kernel);
-        let text = text(&entries);
-        assert!(
-            text.starts_with("0.000001000 kernel 1/2 p:req_start a=1\n"),
-            "{text}"
-        );
-        let json = chrome_json(&entries);
+        let lttng = vec![
+            entry(1_000, Tracer::Lttng, "p:req_start"),
+            entry(2_000, Tracer::Lttng, "p:req_done"),
+        ];
+        let sources = || -> Vec<Box<dyn Iterator<Item = Entry>>> {
+            vec![
+                Box::new(lttng.clone().into_iter()),
+                Box::new(kernel.clone().into_iter()),
+            ]
+        };
+        let mut text = Writer::text(Vec::new());
+        merge(sources(), |e| text.write(&e)).unwrap();
+        let Writer::Text(bytes) = text else {
+            unreachable!()
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "0.000001000 kernel 1/2 p:req_start a=1", "{text}");
+        assert!(lines[1].starts_with("0.000001000 lttng "), "{text}");
+        assert!(lines[2].contains("p:miss") && lines[3].contains("p:req_done"));
+
+        let names = ["p:req_start", "p:req_done", "p:miss"]
+            .map(String::from)
+            .into();
+        let mut out = Vec::new();
+        let mut chrome = Writer::chrome(&mut out, names).unwrap();
+        merge(sources(), |e| chrome.write(&e)).unwrap();
+        chrome.finish().unwrap();
+        let json: Value = serde_json::from_slice(&out).unwrap();
         let events = json["traceEvents"].as_array().unwrap();
         let phases: Vec<&str> = events.iter().map(|e| e["ph"].as_str().unwrap()).collect();
         assert_eq!(phases.iter().filter(|p| **p == "M").count(), 4); // 2 processes, 2 threads

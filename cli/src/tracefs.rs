@@ -240,7 +240,7 @@ pub fn delete_user_event(tracefs: &Path, description: &str) -> Result<(), String
 /// One record of ftrace's text output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// Monotonic time in ns (ftrace prints microseconds).
+    /// Monotonic time in ns.
     pub ts_ns: u64,
     /// Thread group (process) id, when `record-tgid` is on.
     pub pid: Option<u32>,
@@ -252,102 +252,22 @@ pub struct Record {
     pub fields: Vec<(String, String)>,
 }
 
-/// `CPU:1 [LOST 12 EVENTS]`, as `trace_pipe` prints it where records were overwritten before
-/// they were read: (cpu, count).
-pub fn parse_lost(line: &str) -> Option<(u32, u64)> {
-    let rest = line.trim().strip_prefix("CPU:")?;
-    let (cpu, rest) = rest.split_once(' ')?;
-    let n = rest.strip_prefix("[LOST ")?.strip_suffix(" EVENTS]")?;
-    Some((cpu.parse().ok()?, n.parse().ok()?))
-}
-
-/// Parses one line of `trace`/`trace_pipe`:
-/// `  shop-123  (  120) [001] .....  12.345678: shop_request_start: worker=0x0 (0) path=/a`.
-pub fn parse_line(line: &str) -> Option<Record> {
-    if line.starts_with('#') {
-        return None;
+/// A record in ftrace's text layout, with the full nanoseconds:
+/// `<...>-123 (  120) [001] 12.345678901: shop_request_done: worker=1 path=/item/1`.
+pub fn format_line(r: &Record, cpu: u32) -> String {
+    let mut line = format!(
+        "<...>-{} ({:>5}) [{cpu:03}] {}.{:09}: {}:",
+        r.tid,
+        r.pid.map_or("-----".into(), |p| p.to_string()),
+        r.ts_ns / 1_000_000_000,
+        r.ts_ns % 1_000_000_000,
+        r.event
+    );
+    for (k, v) in &r.fields {
+        line.push_str(&format!(" {k}={v}"));
     }
-    let open = line.find(" [")?;
-    let (task, rest) = line.split_at(open);
-    let (task, pid) = match task.rfind('(') {
-        Some(p) if task.trim_end().ends_with(')') => {
-            let pid = task[p + 1..]
-                .trim()
-                .trim_end_matches(')')
-                .trim()
-                .parse()
-                .ok();
-            (task[..p].trim(), pid)
-        }
-        _ => (task.trim(), None),
-    };
-    let tid = task.rsplit_once('-')?.1.parse().ok()?;
-    let close = rest.find(']')?;
-    let mut rest = &rest[close + 1..];
-    // Flags (optional), then the timestamp ending with ':'.
-    let ts_ns = loop {
-        rest = rest.trim_start();
-        let end = rest.find(' ')?;
-        let word = &rest[..end];
-        rest = &rest[end..];
-        if let Some(ts) = word.strip_suffix(':') {
-            break parse_seconds(ts)?;
-        }
-    };
-    let rest = rest.trim_start();
-    let (event, fields) = rest
-        .split_once(": ")
-        .unwrap_or((rest.trim_end_matches(':'), ""));
-    Some(Record {
-        ts_ns,
-        pid,
-        tid,
-        event: event.to_string(),
-        fields: parse_fields(fields),
-    })
-}
-
-fn parse_seconds(ts: &str) -> Option<u64> {
-    let (s, frac) = ts.split_once('.')?;
-    let s: u64 = s.parse().ok()?;
-    let digits = frac.len().min(9);
-    let frac_ns: u64 = frac[..digits].parse().ok()?;
-    Some(s * 1_000_000_000 + frac_ns * 10u64.pow(9 - digits as u32))
-}
-
-/// `a=0x5 (5) s=hello b=ARRAY[...]` into pairs; integers keep their decimal form.
-fn parse_fields(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut words = text.split(' ').peekable();
-    while let Some(word) = words.next() {
-        match word.split_once('=') {
-            Some((name, value))
-                if !name.is_empty()
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
-            {
-                let mut value = value.to_string();
-                // `0x5 (5)`: keep the decimal.
-                if value.starts_with("0x") {
-                    if let Some(dec) = words.peek().and_then(|w| {
-                        w.strip_prefix('(')
-                            .and_then(|w| w.strip_suffix(')'))
-                            .map(str::to_string)
-                    }) {
-                        words.next();
-                        value = dec;
-                    }
-                }
-                out.push((name.to_string(), value));
-            }
-            _ => {
-                if let Some(last) = out.last_mut() {
-                    last.1.push(' ');
-                    last.1.push_str(word);
-                }
-            }
-        }
-    }
-    out
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]
@@ -364,27 +284,17 @@ mod tests {
     }
 
     #[test]
-    fn trace_lines() {
-        let r = parse_line(
-            "            shop-123     (  120) [001] ..... 12.345678: shop_request_done: worker=0x1 (1) status=0xc8 (200) path=/item/1",
-        )
-        .unwrap();
-        assert_eq!((r.pid, r.tid, r.ts_ns), (Some(120), 123, 12_345_678_000));
-        assert_eq!(r.event, "shop_request_done");
+    fn text_lines_keep_nanoseconds() {
+        let r = Record {
+            ts_ns: 12_345_678_901,
+            pid: Some(120),
+            tid: 123,
+            event: "shop_request_done".into(),
+            fields: vec![("worker".into(), "1".into()), ("path".into(), "/a".into())],
+        };
         assert_eq!(
-            r.fields,
-            vec![
-                ("worker".into(), "1".into()),
-                ("status".into(), "200".into()),
-                ("path".into(), "/item/1".into())
-            ]
+            format_line(&r, 1),
+            "<...>-123 (  120) [001] 12.345678901: shop_request_done: worker=1 path=/a\n"
         );
-        let r = parse_line("  my-app-7 [000] 1.000001: x: ").unwrap();
-        assert_eq!(
-            (r.pid, r.tid, r.ts_ns, r.event.as_str()),
-            (None, 7, 1_000_001_000, "x")
-        );
-        assert!(parse_line("# tracer: nop").is_none());
-        assert_eq!(parse_lost("CPU:1 [LOST 12 EVENTS]"), Some((1, 12)));
     }
 }

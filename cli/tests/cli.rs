@@ -1501,3 +1501,105 @@ fn record_counts_what_both_tracers_lost() {
         assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
     });
 }
+
+fn coexist() -> PathBuf {
+    let path = common::target_profile_dir().join("examples/coexist");
+    assert!(
+        path.exists(),
+        "{} missing: `cargo build --example coexist` first",
+        path.display()
+    );
+    path
+}
+
+/// Precision: one thread fires `cx:tick` N times; each firing writes the kernel record, then
+/// the LTTng one (the facade's order). In the timeline they must come exactly in that order,
+/// kernel seq 0, lttng seq 0, kernel seq 1, ..., with nanosecond kernel timestamps (ftrace's
+/// text output prints microseconds: a kernel record rounded down can sort before the LTTng
+/// record of the previous firing).
+#[test]
+fn record_orders_both_tracers_to_the_nanosecond() {
+    if !user_events("record_orders_both_tracers_to_the_nanosecond") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    isolated("record_orders_both_tracers_to_the_nanosecond", || {
+        let l = Lttng::start("cli-precision");
+        let dir = l.dir.join("out");
+        let mut child = cotrace()
+            .args(["record", "-e", "cx:*", "-o"])
+            .arg(&dir)
+            .arg("--")
+            .arg(coexist())
+            .env("LTTNG_HOME", l.home())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            // Waits (60 s at most) for both tracers to enable cx:tick; a few warm-up firings,
+            // as LTTng records a session one sessiond round trip after counting it in.
+            writeln!(
+                stdin,
+                "init\nwait 1 1 60000\nfire 50 1 warm\nfire 2000 1 order\nquit"
+            )
+            .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("ok raw="), "{stdout}{stderr}");
+        let timeline = std::fs::read_to_string(dir.join("timeline.txt")).unwrap();
+        // (ts, tracer, seq) of the `order` firings, in the timeline's order.
+        let lines: Vec<(u64, &str, u64)> = timeline
+            .lines()
+            .filter(|l| l.contains(" tag=order"))
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let (s, ns) = w[0].split_once('.').unwrap();
+                let ts = s.parse::<u64>().unwrap() * 1_000_000_000 + ns.parse::<u64>().unwrap();
+                let seq = w
+                    .iter()
+                    .find_map(|x| x.strip_prefix("seq="))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                (ts, w[1], seq)
+            })
+            .collect();
+        let count = |tag: &str| lines.iter().filter(|l| l.1 == tag).count();
+        assert_eq!(
+            (count("kernel"), count("lttng")),
+            (2000, 2000),
+            "{stdout}{stderr}"
+        );
+        let min_gap = lines
+            .windows(2)
+            .map(|w| w[1].0.saturating_sub(w[0].0))
+            .min();
+        println!("smallest gap between consecutive records: {min_gap:?} ns");
+        let misordered: Vec<String> = lines
+            .windows(2)
+            .filter(|w| (w[0].2, w[0].1) >= (w[1].2, w[1].1))
+            .map(|w| format!("{:?} before {:?}", w[0], w[1]))
+            .collect();
+        assert!(
+            misordered.is_empty(),
+            "{} of 4000 records out of the order they were fired in, e.g. {:?}",
+            misordered.len(),
+            &misordered[..misordered.len().min(3)]
+        );
+        let whole_us = lines
+            .iter()
+            .filter(|l| l.1 == "kernel" && l.0 % 1000 == 0)
+            .count();
+        assert!(
+            whole_us < 100,
+            "{whole_us} of 2000 kernel timestamps are whole microseconds: not nanoseconds"
+        );
+        assert_eq!(settled_leftovers(), Vec::<String>::new(), "left behind");
+    });
+}
