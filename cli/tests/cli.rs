@@ -1092,6 +1092,27 @@ fn two_recordings_at_once_do_not_disturb_each_other() {
     });
 }
 
+/// Reads `from` on a thread of its own: each line is sent as it arrives (to wait for one with a
+/// bound), and the thread returns everything read once `from` closes.
+fn lines_of(
+    from: impl std::io::Read + Send + 'static,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let all = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(line);
+        }
+        all
+    });
+    (rx, all)
+}
+
 /// `-p PID`: a shop already running, waiting until its events are enabled, is recorded (and
 /// its forked worker) until Ctrl-C; it keeps running.
 ///
@@ -1130,17 +1151,7 @@ fn attached(l: &Lttng, tracers: &[&str], both: bool) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, record_lines) = std::sync::mpsc::channel();
-    let record_stderr = record.stderr.take().unwrap();
-    let record_stderr = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(record_stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
+    let (record_lines, record_stderr) = lines_of(record.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let line = record_lines
@@ -1329,17 +1340,7 @@ fn record_with_readers_paused(
         .spawn()
         .unwrap();
     let recorder = record.id();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = record.stdout.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
+    let (lines, stdout) = lines_of(record.stdout.take().unwrap());
     let mut stderr = record.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || {
         let mut all = String::new();
