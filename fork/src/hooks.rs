@@ -1,7 +1,7 @@
 //! The process's `pthread_atfork` registration: the fork generation and the crates' hooks.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 
 /// The fork generation of this process: 1 in the process that first loaded cotrace, one more
 /// in each forked child than in its parent (bumped by the child handler before any hook runs).
@@ -126,22 +126,45 @@ pub fn register(hooks: &'static Hooks) -> Result<(), RegisterError> {
     Err(RegisterError::Full)
 }
 
-/// Installs the handlers once. An atomic swap, not a `Once`: a child forked while another
-/// thread ran a `Once` would wait for it for ever.
+/// Installs the handlers once per process, and returns only once they are installed (a
+/// `register` that returned while another thread was still installing let a fork run no
+/// handler). `pthread_once`, not an atomic flag or std's `Once`: a thread that finds the
+/// installation under way must wait for it, and glibc's `pthread_once` restarts an
+/// installation that a fork interrupted (the child's state carries the parent's fork
+/// generation), where a child of std's `Once` would wait for ever for a thread it does not
+/// have. A failure (`pthread_atfork` out of memory) is final for the process.
 fn install() -> Result<(), RegisterError> {
-    static INSTALLED: AtomicBool = AtomicBool::new(false);
-    if INSTALLED.swap(true, Ordering::AcqRel) {
-        return Ok(());
-    }
-    crate::policy::read_env();
-    // SAFETY: the handlers are plain functions of this crate, which stays mapped for the life
-    // of the process (a cotrace crate in a plugin is pinned before it registers anything).
-    match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
-        0 => Ok(()),
-        rc => {
-            INSTALLED.store(false, Ordering::Release);
-            Err(RegisterError::AtFork(rc))
+    /// glibc's once-control word; only `pthread_once` touches it.
+    struct OnceControl(core::cell::UnsafeCell<libc::pthread_once_t>);
+    // SAFETY: the word is read and written only by `pthread_once`, which synchronises.
+    unsafe impl Sync for OnceControl {}
+    static ONCE: OnceControl = OnceControl(core::cell::UnsafeCell::new(libc::PTHREAD_ONCE_INIT));
+    /// `pthread_atfork`'s result, written once by `run` before `pthread_once` returns anywhere.
+    static RESULT: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn run() {
+        crate::policy::read_env();
+        #[cfg(test)]
+        tests::installer_seam();
+        if INHERITED.load(Ordering::Acquire) {
+            // A child forked after the parent's `pthread_atfork` but before its `pthread_once`
+            // completed: the handlers are installed (the child handler ran here); twice would
+            // run every hook twice.
+            return;
         }
+        // SAFETY: the handlers are plain functions of this crate, which stays mapped for the
+        // life of the process (a cotrace crate in a plugin is pinned before it registers
+        // anything).
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        RESULT.store(rc, Ordering::Release);
+    }
+
+    // SAFETY: `ONCE` is a static once-control word initialised with PTHREAD_ONCE_INIT, used
+    // by nothing else; `run` is a plain `extern "C" fn()` that does not unwind.
+    let rc = unsafe { libc::pthread_once(ONCE.0.get(), run) };
+    match (rc, RESULT.load(Ordering::Acquire)) {
+        (0, 0) => Ok(()),
+        (0, rc) | (rc, _) => Err(RegisterError::AtFork(rc)),
     }
 }
 
@@ -169,7 +192,11 @@ extern "C" fn parent() {
     }
 }
 
+/// Set by the child handler: this process's handlers were installed by an ancestor.
+static INHERITED: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn child() {
+    INHERITED.store(true, Ordering::Release);
     // First: from here on, every lock held in the parent is seen as orphaned.
     let next = GENERATION.load(Ordering::Relaxed).wrapping_add(1).max(1);
     GENERATION.store(next, Ordering::Release);
@@ -234,5 +261,126 @@ mod tests {
         assert!(libc::WIFEXITED(status), "child status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), 0, "1: generation, 2: order");
         assert_eq!(generation(), before, "the parent's generation moved");
+    }
+
+    /// Holds the installer between claiming the installation and `pthread_atfork` returning,
+    /// when a test asks: the window in which another thread's `register` must not return yet.
+    static PAUSE_INSTALLER: AtomicBool = AtomicBool::new(false);
+    static INSTALLER_PAUSED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn installer_seam() {
+        if PAUSE_INSTALLER.load(Ordering::SeqCst) {
+            INSTALLER_PAUSED.store(true, Ordering::SeqCst);
+            // Holds the window open; what the test checks does not depend on how long.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
+    /// Two threads register at once, the first ever in the process; the second forks as soon
+    /// as its `register` returns: the child must have run the handlers (its generation moved).
+    /// In a fresh process of this binary, as the handlers are installed once per process.
+    #[test]
+    fn register_returns_once_forks_run_the_hooks() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "hooks::tests::racing_registrations",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("COTRACE_FORK_RACE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the helper did not run"
+        );
+    }
+
+    #[test]
+    #[ignore = "run in a fresh process by register_returns_once_forks_run_the_hooks"]
+    fn racing_registrations() {
+        assert!(
+            std::env::var_os("COTRACE_FORK_RACE").is_some(),
+            "run by its parent test"
+        );
+        static FIRST: Hooks = Hooks {
+            order: Order::Facade,
+            prepare: nothing,
+            parent: nothing,
+            child: nothing,
+        };
+        static SECOND: Hooks = Hooks {
+            order: Order::Kernel,
+            prepare: nothing,
+            parent: nothing,
+            child: nothing,
+        };
+        PAUSE_INSTALLER.store(true, Ordering::SeqCst);
+        let installer = std::thread::spawn(|| register(&FIRST));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !INSTALLER_PAUSED.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the installer never started"
+            );
+            std::thread::yield_now();
+        }
+        // A fork while the installation is under way: the child's own `register` installs
+        // (glibc restarts the interrupted `pthread_once`), never waiting for the installer,
+        // a thread the child does not have.
+        // SAFETY: the child registers (atomics, pthread_once, pthread_atfork) and leaves with
+        // _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = if register(&SECOND).is_ok() { 0 } else { 2 };
+            // SAFETY: ends the child without the test harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        // SAFETY: our own child; `status` is a valid out-pointer.
+        while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+            if std::time::Instant::now() > deadline {
+                // SAFETY: our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("a child forked during the installation hung in register()");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status:#x}"
+        );
+
+        register(&SECOND).unwrap();
+        let before = generation();
+        // SAFETY: the child only reads an atomic and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = i32::from(generation() != before + 1);
+            // SAFETY: ends the child without the test harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: our own child; `status` is a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        installer.join().unwrap().unwrap();
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "a child forked right after register() returned ran no fork handler: its \
+             generation did not move"
+        );
     }
 }
