@@ -574,14 +574,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // 1. Checks that change nothing.
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    if use_kernel && !root {
-        return Err(
-            "cotrace record needs root for the kernel side (it creates an ftrace \
-                    instance and user_events): run it with sudo, or pass --lttng to record \
-                    with LTTng only"
-                .into(),
-        );
-    }
+    // Not root: the kernel half needs the permissions (`find` names the first one missing).
     let tracefs = if use_kernel {
         Some(tracefs::find()?)
     } else {
@@ -650,10 +643,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         );
     }
     // The fork events of the scope, when root and tracefs allow it.
-    let fork_tracefs = if args.all || !root {
+    let fork_tracefs = if args.all {
         None
-    } else {
+    } else if root {
         tracefs.clone().or_else(tracefs::mount)
+    } else {
+        tracefs.clone()
     };
 
     // 2. What dead recorders left.
