@@ -574,14 +574,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // 1. Checks that change nothing.
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    if use_kernel && !root {
-        return Err(
-            "cotrace record needs root for the kernel side (it creates an ftrace \
-                    instance and user_events): run it with sudo, or pass --lttng to record \
-                    with LTTng only"
-                .into(),
-        );
-    }
+    // Not root: the kernel half needs the permissions (`find` names the first one missing).
     let tracefs = if use_kernel {
         Some(tracefs::find()?)
     } else {
@@ -650,10 +643,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         );
     }
     // The fork events of the scope, when root and tracefs allow it.
-    let fork_tracefs = if args.all || !root {
+    let fork_tracefs = if args.all {
         None
-    } else {
+    } else if root {
         tracefs.clone().or_else(tracefs::mount)
+    } else {
+        tracefs.clone()
     };
 
     // 2. What dead recorders left.
@@ -844,6 +839,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut tree_now: BTreeSet<u32> = BTreeSet::from([root_pid]);
     let mut edges: Vec<(u32, u32)> = Vec::new();
     let mut connector = None;
+    let mut perf_forks = None;
     let mut scans_proc = false;
     if !args.all {
         if attach.is_some() {
@@ -854,6 +850,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         // forked then would be left out), so the connector (root) and /proc scans back them up.
         if root {
             connector = tree::Connector::start().ok();
+        }
+        // Without the connector (not root): perf's fork records, for any user where
+        // perf_event_paranoid allows; CMD is still held, so none of its forks is missed.
+        if connector.is_none() {
+            perf_forks = tree::PerfForks::start(root_pid).ok();
         }
         scans_proc = true;
     }
@@ -952,6 +953,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         if scans_proc {
             tree::scan_proc(&mut tree_now, &mut edges);
         }
+        if let Some(p) = &mut perf_forks {
+            p.poll(&mut edges);
+        }
         // Enable, in the instance, matching events as they appear.
         if let (Some(tracefs), Some(instance)) = (&tracefs, &guard.instance) {
             for system in ["user_events", "user_events_multi"] {
@@ -1041,7 +1045,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     // The scope: the tree from the kernel's fork records, the connector's, or the /proc scans.
     edges.extend(kernel.forks.iter().copied());
-    if follows_forks && instance_lost > 0 && connector.is_none() && !args.all {
+    if follows_forks
+        && instance_lost > 0
+        && connector.is_none()
+        && perf_forks.is_none()
+        && !args.all
+    {
         eprintln!(
             "cotrace: the kernel overwrote {instance_lost} records, maybe fork records among \
              them: {cmd_name}'s children were also found by scanning /proc every 10 ms; the \
@@ -1057,10 +1066,17 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             );
         }
         edges.extend(forks);
+    } else if let Some(p) = perf_forks {
+        if p.finish(&mut edges) {
+            eprintln!(
+                "cotrace: lttng: perf lost fork records (its buffer overflowed): children of \
+                 {cmd_name} may be missing from the LTTng half"
+            );
+        }
     } else if scans_proc && !args.all && !follows_forks {
         eprintln!(
             "cotrace: lttng: no fork events here (not root, or no tracefs and no process-events \
-             connector): {cmd_name}'s children were found by scanning /proc every 10 ms; the \
+             connector, and perf refused: see kernel.perf_event_paranoid): {cmd_name}'s children were found by scanning /proc every 10 ms; the \
              LTTng events of a child that lived shorter are left out"
         );
     }

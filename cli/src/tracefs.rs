@@ -25,9 +25,22 @@ pub fn mount() -> Option<PathBuf> {
     candidates.into_iter().find(|d| d.join("trace").exists())
 }
 
-/// Where tracefs is mounted, or why the kernel side cannot be used.
+/// Where tracefs is mounted, or why the kernel side cannot be used (by this user: the first
+/// permission it lacks, named).
 pub fn find() -> Result<PathBuf, String> {
     let Some(tracefs) = mount() else {
+        // There, but not for this user (tracefs is mounted 0700, root's).
+        if let Some(dir) = [
+            Path::new("/sys/kernel/tracing"),
+            Path::new("/sys/kernel/debug/tracing"),
+        ]
+        .into_iter()
+        .find(|d| {
+            fs::metadata(d.join("trace"))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        }) {
+            return Err(denied(dir, "cotrace reads and writes tracefs"));
+        }
         if kernel_lacks_user_events() {
             return Err(format!(
                 "this kernel ({}) was built without CONFIG_USER_EVENTS (/proc/kallsyms has no \
@@ -52,7 +65,65 @@ pub fn find() -> Result<PathBuf, String> {
             tracefs.display()
         ));
     }
+    // What the kernel half opens, in the order a user who lacks them is told.
+    let needs = [
+        (
+            tracefs.clone(),
+            libc::R_OK | libc::X_OK,
+            "cotrace reads and writes tracefs",
+        ),
+        (
+            tracefs.join("user_events_data"),
+            libc::R_OK | libc::W_OK,
+            "CMD, run as you, registers its kernel events through it",
+        ),
+        (
+            tracefs.join("instances"),
+            libc::W_OK | libc::X_OK,
+            "cotrace creates its ftrace instance there",
+        ),
+    ];
+    for (path, mode, why) in needs {
+        if !accessible(&path, mode) {
+            return Err(denied(&path, why));
+        }
+    }
     Ok(tracefs)
+}
+
+/// Whether this process may access `path` with `mode` (`access(2)` with the effective ids and
+/// capabilities: always true for root).
+fn accessible(path: &Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), mode, libc::AT_EACCESS) == 0 }
+}
+
+/// The error for a permission this user lacks on `path`: which, and the ways out.
+fn denied(path: &Path, why: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let owner = fs::metadata(path).map_or_else(
+        |_| "mode unknown".to_string(),
+        |m| {
+            format!(
+                "mode {:04o}, owner uid {} gid {}",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            )
+        },
+    );
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    format!(
+        "permission denied: {} ({owner}; you are uid {uid}): {why}. The kernel half needs \
+         root, or access to tracefs, its instances/ and user_events_data; pass --lttng to \
+         record with LTTng only",
+        path.display()
+    )
 }
 
 /// True when `/proc/kallsyms` is readable and has no `user_events_ioctl`.

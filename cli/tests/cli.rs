@@ -184,24 +184,254 @@ fn record_errors_change_nothing() {
     );
 }
 
+/// An unprivileged user (`nobody`) for a test: copies of cotrace and the shop in a fresh 0755
+/// directory (the checkout may be under a 0700 one), and a private 0700 `HOME` of its own, so
+/// `lttng` and `lttng-sessiond` run as that user use `$HOME/.lttng`.
+struct Nobody {
+    dir: PathBuf,
+}
+
+impl Nobody {
+    const ID: u32 = 65534;
+
+    fn new(test: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cotrace-cli-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_cotrace"), dir.join("cotrace")).unwrap();
+        std::fs::copy(shop(), dir.join("shop")).unwrap();
+        std::os::unix::fs::chown(dir.join("home"), Some(Self::ID), Some(Self::ID)).unwrap();
+        std::fs::set_permissions(dir.join("home"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        Self { dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// `program` run as `nobody` (no groups), in its `HOME`, with only PATH and HOME set.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .current_dir(self.home())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn cotrace(&self) -> Command {
+        self.command(self.dir.join("cotrace"))
+    }
+}
+
+impl Drop for Nobody {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `nobody`'s own `lttng-sessiond` (per-user: sockets under `$HOME/.lttng`), stopped on drop.
+struct UserSessiond<'a> {
+    user: &'a Nobody,
+    child: std::process::Child,
+}
+
+impl<'a> UserSessiond<'a> {
+    fn start(user: &'a Nobody) -> Self {
+        let log = std::fs::File::create(user.dir.join("sessiond.log")).unwrap();
+        let child = user
+            .command("lttng-sessiond")
+            .arg("--no-kernel")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("lttng-sessiond (lttng-tools)");
+        let mut me = Self { user, child };
+        wait_until(
+            Duration::from_secs(30),
+            "nobody's lttng-sessiond answers",
+            || {
+                if let Ok(Some(status)) = me.child.try_wait() {
+                    let log = std::fs::read_to_string(me.user.dir.join("sessiond.log"));
+                    panic!("nobody's lttng-sessiond exited ({status}): {log:?}");
+                }
+                me.lttng(&["list"]).status.success()
+            },
+        );
+        me
+    }
+
+    fn lttng(&self, args: &[&str]) -> Output {
+        self.user
+            .command("lttng")
+            .arg("--no-sessiond")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for UserSessiond<'_> {
+    fn drop(&mut self) {
+        let pids = common::descendants(self.child.id());
+        // SAFETY: SIGTERM to the daemon this test started; it stops its consumers.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in pids {
+            // SAFETY: its consumer daemons, found through /proc; a no-op once they exited.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
 #[test]
-fn record_without_root_is_refused() {
-    // A copy in a 0755 directory, so `nobody` can run it wherever the checkout is.
-    let dir = std::env::temp_dir().join(format!("cotrace-cli-nobody-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("cotrace");
-    std::fs::copy(env!("CARGO_BIN_EXE_cotrace"), &exe).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&exe)
-        .args(["record", "--", "true"])
-        .output()
-        .expect("setpriv (util-linux)");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert!(text(&out).1.contains("needs root"), "{:?}", text(&out));
+fn record_lttng_without_root_with_the_users_own_sessiond() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED record_lttng_without_root_with_the_users_own_sessiond: needs root to switch users"
+        );
+        return;
+    }
+    isolated(
+        "record_lttng_without_root_with_the_users_own_sessiond",
+        || {
+            let user = Nobody::new("nobody-lttng");
+            let sessiond = UserSessiond::start(&user);
+            let out = user
+                .cotrace()
+                .args(["record", "--lttng", "-e", "shop:*", "-o", "out", "--"])
+                .arg(user.dir.join("shop"))
+                .args(["--requests", "6", "--tracers", "lttng"])
+                .output()
+                .unwrap();
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+            let want = expected(&stdout);
+            assert_eq!(want.len(), 4, "{stdout}{stderr}");
+            // The forked worker's job_done events are in the counts too.
+            assert_eq!(want["shop:job_done"], 3, "{stdout}");
+            assert_eq!(summary_lttng(&stdout), want, "{stdout}{stderr}");
+            // And in the timeline, from two processes (the shop and its worker).
+            let timeline = std::fs::read_to_string(user.home().join("out/timeline.txt")).unwrap();
+            let mut pids = BTreeSet::new();
+            for e in EVENTS {
+                let lines: Vec<&str> = timeline
+                    .lines()
+                    .filter(|l| l.contains(" lttng ") && l.contains(&format!("shop:{e} ")))
+                    .collect();
+                assert_eq!(
+                    lines.len() as u64,
+                    want[&format!("shop:{e}")],
+                    "{e}:\n{timeline}"
+                );
+                // `<time> lttng <pid>/<tid> <event> ...`
+                pids.extend(
+                    lines
+                        .iter()
+                        .filter_map(|l| l.split_whitespace().nth(2)?.split('/').next()),
+                );
+            }
+            assert_eq!(
+                pids.len(),
+                2,
+                "the shop and its worker: {pids:?}\n{timeline}"
+            );
+            // Recorded as nobody, nothing of root's touched: the output and the state are nobody's.
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(user.home().join("out/timeline.txt")).unwrap();
+            assert_eq!(meta.uid(), Nobody::ID);
+            // Its session is gone from nobody's session daemon.
+            let list = sessiond.lttng(&["list"]);
+            assert!(
+                !String::from_utf8_lossy(&list.stdout).contains("cotrace-"),
+                "{list:?}"
+            );
+        },
+    );
+}
+
+#[test]
+fn record_kernel_without_root_names_the_missing_permission() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "SKIPPED record_kernel_without_root_names_the_missing_permission: needs root to switch users"
+        );
+        return;
+    }
+    let user = Nobody::new("nobody-kernel");
+    let record = |tracers: &[&str]| {
+        let mut c = user.cotrace();
+        c.arg("record")
+            .args(tracers)
+            .args(["-o", "out", "--", "true"]);
+        c
+    };
+    if Path::new(TRACEFS).join("user_events_data").exists() {
+        // The real thing (the VM): tracefs is 0700, then opened up, user_events_data 0640.
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        for tracers in [&["--kernel"][..], &[]] {
+            let out = record(tracers).output().unwrap();
+            let stderr = text(&out).1;
+            assert_eq!(out.status.code(), Some(1), "{tracers:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("permission denied: {TRACEFS} "))
+                    && stderr.contains("--lttng"),
+                "{tracers:?}: {stderr}"
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let data = Path::new(TRACEFS).join("user_events_data");
+        let mode = std::fs::metadata(TRACEFS).unwrap().permissions().mode();
+        std::fs::set_permissions(TRACEFS, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = record(&["--kernel"]).output().unwrap();
+        std::fs::set_permissions(TRACEFS, std::fs::Permissions::from_mode(mode)).unwrap();
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("permission denied: {} ", data.display())),
+            "{stderr}"
+        );
+    } else {
+        // No user_events here (the host): a tracefs-like directory as the kernel mounts it,
+        // 0700 and root's, in a private mount namespace.
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o mode=0700 cotrace-tracefs {TRACEFS} && touch {TRACEFS}/trace \
+                 {TRACEFS}/user_events_data && exec \"$0\" \"$@\""
+            ))
+            .arg("setpriv")
+            .args(record(&["--kernel"]).get_args())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", user.home())
+            .current_dir(user.home())
+            .output()
+            .expect("unshare (util-linux)");
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("permission denied: {TRACEFS} "))
+                && stderr.contains("--lttng"),
+            "{stderr}"
+        );
+    }
+    // Nothing was created: no output directory.
+    assert!(!user.home().join("out").exists());
 }
 
 #[test]
