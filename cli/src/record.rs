@@ -1076,8 +1076,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     } else if scans_proc && !args.all && !follows_forks {
         eprintln!(
             "cotrace: lttng: no fork events here (not root, or no tracefs and no process-events \
-             connector, and perf refused: see kernel.perf_event_paranoid): {cmd_name}'s children were found by scanning /proc every 10 ms; the \
-             LTTng events of a child that lived shorter are left out"
+             connector, and perf refused: see kernel.perf_event_paranoid): {cmd_name}'s \
+             children were found by scanning /proc every 10 ms; the LTTng events of a child \
+             that lived shorter are left out"
         );
     }
     let scope: Option<BTreeSet<u32>> =

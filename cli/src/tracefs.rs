@@ -6,12 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Where tracefs is usually mounted, tried before `/proc/mounts`.
+const USUAL_MOUNTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
 /// Where tracefs is mounted (with or without user_events), if it is.
 pub fn mount() -> Option<PathBuf> {
-    let mut candidates = vec![
-        PathBuf::from("/sys/kernel/tracing"),
-        PathBuf::from("/sys/kernel/debug/tracing"),
-    ];
+    let mut candidates: Vec<PathBuf> = USUAL_MOUNTS.iter().map(PathBuf::from).collect();
     if let Ok(mounts) = fs::read_to_string("/proc/mounts") {
         for line in mounts.lines() {
             let mut words = line.split_whitespace();
@@ -30,12 +30,7 @@ pub fn mount() -> Option<PathBuf> {
 pub fn find() -> Result<PathBuf, String> {
     let Some(tracefs) = mount() else {
         // There, but not for this user (tracefs is mounted 0700, root's).
-        if let Some(dir) = [
-            Path::new("/sys/kernel/tracing"),
-            Path::new("/sys/kernel/debug/tracing"),
-        ]
-        .into_iter()
-        .find(|d| {
+        if let Some(dir) = USUAL_MOUNTS.iter().map(Path::new).find(|d| {
             fs::metadata(d.join("trace"))
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
         }) {

@@ -296,13 +296,19 @@ impl Drop for UserSessiond<'_> {
     }
 }
 
+/// True when running as root (the test switches to `nobody`); otherwise says SKIPPED.
+fn root_to_switch_users(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root to switch users");
+    }
+    root
+}
+
 #[test]
 fn record_lttng_without_root_with_the_users_own_sessiond() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "SKIPPED record_lttng_without_root_with_the_users_own_sessiond: needs root to switch users"
-        );
+    if !root_to_switch_users("record_lttng_without_root_with_the_users_own_sessiond") {
         return;
     }
     isolated(
@@ -365,11 +371,7 @@ fn record_lttng_without_root_with_the_users_own_sessiond() {
 
 #[test]
 fn record_kernel_without_root_names_the_missing_permission() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "SKIPPED record_kernel_without_root_names_the_missing_permission: needs root to switch users"
-        );
+    if !root_to_switch_users("record_kernel_without_root_names_the_missing_permission") {
         return;
     }
     let user = Nobody::new("nobody-kernel");
