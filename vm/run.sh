@@ -5,8 +5,10 @@
 #   vm/run.sh [--] CMD [ARGS...]
 #
 # The guest sees the same files (read-only, with writable tmpfs overlays on /tmp /var /root
-# /home /etc), starts CMD in the same working directory with PATH, HOME, TERM, RUST_* and
-# COTRACE_* passed through, and streams its stdout/stderr to this script's stdout (the serial
+# /home /etc), starts CMD in the same working directory with PATH, HOME, TERM, RUST_*,
+# COTRACE_*, LD_LIBRARY_PATH and LTTNG_* passed through (so an LTTng selected on the host by
+# scripts/test-lttng-version.sh, its liblttng-ust.so.1 and its trace format, is the one used in
+# the guest), and streams its stdout/stderr to this script's stdout (the serial
 # console). The exit status comes back through a small writable 9p share; if it is missing (the
 # guest crashed, timed out or never ran CMD) this script fails with a message saying so.
 #
@@ -48,7 +50,7 @@ trap 'rm -rf "$share"' EXIT
   printf 'export TERM=%q\n' "${TERM:-dumb}"
   for name in $(compgen -e); do
     case $name in
-      COTRACE_* | RUST_* | CARGO_TERM_COLOR) printf 'export %s=%q\n' "$name" "${!name}" ;;
+      COTRACE_* | RUST_* | CARGO_TERM_COLOR | LD_LIBRARY_PATH | LTTNG_*) printf 'export %s=%q\n' "$name" "${!name}" ;;
     esac
   done
   printf 'exec'
