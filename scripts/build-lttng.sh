@@ -4,13 +4,14 @@
 #   ${COTRACE_CACHE_DIR:-$HOME/.cache/cotrace}/lttng-<version>-<hash>
 # <hash> covers the three tarballs, the configure flags (the recipe) and the compiler, so an
 # unchanged set is reused in a second. The build takes a flock, like vm/build-kernel.sh.
-# Progress goes to stderr; a cold build takes about 6 minutes on 2 free cores.
+# Progress goes to stderr; a cold build took 15 min (2.16.0-rc1) on 2 cores at load 2-5.
 #
 #   scripts/build-lttng.sh 2.15.1        (also 2.14.2, 2.16.0-rc1)
 #
-# Sources: $COTRACE_LTTNG_SOURCES, else /work/shared/third-party/lttng, else third-party/lttng.
+# Sources: $COTRACE_LTTNG_SOURCES, else third-party/lttng, else /work/shared/third-party/lttng
+# (the first holding the version's three tarballs).
 # Needs: autoconf automake libtool pkg-config bison flex libpopt-dev libxml2-dev uuid-dev
-# libnuma-dev (not in scripts/install-deps.sh: apt-get install them; this script is optional).
+# libnuma-dev (scripts/install-deps.sh installs them: .ci/run builds 2.15.1).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,14 +20,17 @@ urcu_version=0.15.6
 cache=${COTRACE_CACHE_DIR:-$HOME/.cache/cotrace}
 log() { printf 'build-lttng: %s\n' "$*" >&2; }
 
+# The first folder that holds all three tarballs of this version (the repository commits only
+# the 2.15.1 set, which .ci/run uses).
+names=("userspace-rcu-$urcu_version.tar.gz" "lttng-ust-$version.tar.gz" "lttng-tools-$version.tar.gz")
 src=${COTRACE_LTTNG_SOURCES:-}
 if [[ -z $src ]]; then
-  for d in /work/shared/third-party/lttng "$here/../third-party/lttng"; do
-    [[ -d $d ]] && { src=$d; break; }
+  for d in "$here/../third-party/lttng" /work/shared/third-party/lttng; do
+    [[ -f $d/${names[0]} && -f $d/${names[1]} && -f $d/${names[2]} ]] && { src=$d; break; }
   done
+  src=${src:-$here/../third-party/lttng}
 fi
-tarballs=("$src/userspace-rcu-$urcu_version.tar.gz" "$src/lttng-ust-$version.tar.gz"
-  "$src/lttng-tools-$version.tar.gz")
+tarballs=("${names[@]/#/$src/}")
 for t in "${tarballs[@]}"; do
   [[ -f $t ]] || { log "missing $t (set COTRACE_LTTNG_SOURCES to the tarballs' folder)"; exit 1; }
 done
