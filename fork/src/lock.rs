@@ -251,6 +251,29 @@ impl<T: Default> SharedGuard<'_, T> {
         self.shared.load()
     }
 
+    /// The value now, publishing [`T::default()`](Default) first if nothing was published yet:
+    /// for a value changed in place through its own atomics (an append-only list), which
+    /// must then be the one readers load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use cotrace_fork::Shared;
+    ///
+    /// static HITS: Shared<AtomicU32> = Shared::new();
+    /// HITS.lock().get_or_publish_default().fetch_add(1, Ordering::Relaxed);
+    /// assert_eq!(HITS.load().load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn get_or_publish_default(&self) -> Arc<T> {
+        if let Some(value) = self.shared.value.load_full() {
+            return value;
+        }
+        let value = Arc::new(T::default());
+        self.shared.value.store(Some(value.clone()));
+        value
+    }
+
     /// Replaces the value (readers see the old one or this one, never a mix).
     pub fn publish(&self, value: T) {
         self.shared.value.store(Some(Arc::new(value)));

@@ -26,7 +26,8 @@ use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use cotrace_fork::{ForkPolicy, Hooks, Order};
 
 use crate::errno::Errno;
-use crate::register::{live, register_word};
+use crate::live::live;
+use crate::register::register_word;
 use crate::tracefs::data_file_if_open;
 
 static HOOKS: Hooks = Hooks {
@@ -59,7 +60,7 @@ fn child() {
     let Some(data) = data_file_if_open() else {
         return;
     };
-    if words.is_empty() {
+    if words.registered().next().is_none() {
         return;
     }
     let (mut inherited, mut again, mut failed, mut first) = (0, 0, 0, 0);
@@ -68,7 +69,7 @@ fn child() {
         // The inherited descriptor, as is: checking it would take its lock (and a child that
         // closes it later gets the usual renewal).
         let fd = data.current().fd;
-        for word in words.values() {
+        for word in words.registered() {
             match register_word(fd, word.address, &word.name_args, word.flags) {
                 Ok(_) => again += 1,
                 Err(Errno::ADDRINUSE) => inherited += 1,
@@ -81,7 +82,7 @@ fn child() {
             }
         }
     }
-    WORDS.store(words.size() as u32, Ordering::Relaxed);
+    WORDS.store(words.registered().count() as u32, Ordering::Relaxed);
     INHERITED.store(inherited, Ordering::Relaxed);
     REGISTERED_AGAIN.store(again, Ordering::Relaxed);
     FAILED.store(failed, Ordering::Relaxed);

@@ -127,6 +127,7 @@ mod errno;
 mod error;
 mod fork;
 mod format;
+mod live;
 mod register;
 mod sys;
 mod tracefs;

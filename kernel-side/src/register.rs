@@ -12,6 +12,7 @@ use cotrace_word::layout::{ENABLE_SIZE, KERNEL_BIT};
 use crate::errno::Errno;
 use crate::error::{Error, FormatError, Op, Result};
 use crate::format::EventFormat;
+use crate::live::{LIVE, Live};
 use crate::sys::RawFd;
 use crate::sys::{self, UserReg, UserUnreg};
 use crate::tracefs::{Current, DataFile, data_file};
@@ -21,31 +22,6 @@ use crate::write::Stats;
 /// reference only after an RCU grace period; ~2 ms natively, longer under emulation).
 const DELETE_RETRY_FOR: Duration = Duration::from_millis(500);
 const DELETE_RETRY_EVERY: Duration = Duration::from_millis(2);
-
-/// A word this process has registered: what registering it again takes.
-#[derive(Clone, Debug)]
-pub(crate) struct Live {
-    pub(crate) address: u64,
-    pub(crate) name_args: Arc<CStr>,
-    pub(crate) flags: u16,
-}
-
-/// The registered words by address: a persistent map, so publishing the next one after a
-/// registration or an unregistration shares all but O(log n) of its nodes with the last (a
-/// copied `Vec` made registering n words O(n²): 4.3-4.9x a raw `DIAG_IOCSREG` loop at 10,000
-/// words in the VM).
-pub(crate) type Words = rpds::RedBlackTreeMapSync<u64, Live>;
-
-/// The words this process has registered: to tell the kernel's two meanings of `EADDRINUSE`
-/// apart, and for a forked child to register them again ([`crate::fork`]). Its lock is held
-/// across the ioctl so concurrent registrations of one word are classified correctly; a child
-/// forked meanwhile takes it over and finds the map as last published.
-static LIVE: cotrace_fork::Shared<Words> = cotrace_fork::Shared::new();
-
-/// The registered words now (a snapshot, without locking).
-pub(crate) fn live() -> Arc<Words> {
-    LIVE.load()
-}
 
 /// Options of [`register_with`]. The default (what [`register`] uses) asks for neither flag.
 ///
@@ -131,6 +107,8 @@ pub struct Registration {
     live: bool,
     /// Whether cotrace's registrar thread holds the registration too ([`crate::anchor`]).
     kept: bool,
+    /// The word's entry in the process's list of registered words ([`crate::live`]).
+    entry: Arc<Live>,
 }
 
 /// Registers `word` for the event `format` with bit 31 and size 4, without flags.
@@ -220,16 +198,9 @@ pub fn register_with(
     }
     match result {
         Ok(write_index) => {
-            let name_args: Arc<CStr> = name_args.into();
-            words.publish(words.get().insert(
-                address as u64,
-                Live {
-                    address: address as u64,
-                    name_args: name_args.clone(),
-                    flags,
-                },
-            ));
-            let kept = keep_after_thread_exit(data, name_args, flags, address as u64);
+            let entry = Arc::new(Live::new(address as u64, name_args.into(), flags));
+            crate::live::registered(&words, entry.clone());
+            let kept = keep_after_thread_exit(data, entry.clone());
             Ok(Registration {
                 word,
                 data,
@@ -242,11 +213,10 @@ pub fn register_with(
                 stats: Stats::default(),
                 live: true,
                 kept,
+                entry,
             })
         }
-        Err(Errno::ADDRINUSE) if words.get().contains_key(&(address as u64)) => {
-            Err(Error::WordInUse)
-        }
+        Err(Errno::ADDRINUSE) if words.get().contains(address as u64) => Err(Error::WordInUse),
         Err(Errno::ADDRINUSE) => Err(Error::FormatConflict {
             name: format.name().to_owned(),
         }),
@@ -261,18 +231,13 @@ pub fn register_with(
 /// Registers the word again from the registrar thread ([`crate::anchor`]): `EADDRINUSE` means
 /// the registrar's group already holds it (the calling thread belongs to that group). Whether
 /// the registration now outlives the calling thread.
-fn keep_after_thread_exit(
-    data: &'static DataFile,
-    name_args: Arc<CStr>,
-    flags: u16,
-    address: u64,
-) -> bool {
+fn keep_after_thread_exit(data: &'static DataFile, entry: Arc<Live>) -> bool {
     if crate::anchor::calling_thread_is_kept() {
         return true;
     }
     let outcome = crate::anchor::on_registrar(move || {
         let current = data.verified().map_err(|_| Errno::BADF)?;
-        register_word(current.fd, address, &name_args, flags)
+        register_word(current.fd, entry.address, &entry.name_args, entry.flags)
     });
     matches!(outcome, Some(Ok(_) | Err(Errno::ADDRINUSE)))
 }
@@ -421,7 +386,7 @@ impl Registration {
             None
         };
         let here = unregister_here(self.data, address);
-        words.publish(words.get().remove(&address));
+        crate::live::unregistered(&words, &self.entry);
         match by_registrar {
             Some(Ok(())) => Ok(()),
             _ => here,
