@@ -137,9 +137,12 @@ impl Event {
     /// Otherwise values that do not match the fields are refused and nothing is recorded.
     /// Never panics; what a tracer's write does is not reported (as with `fire!`).
     ///
-    /// LTTng's `ip` context records the address of the line that calls `fire` (it is always
-    /// inlined there), which `babeltrace2 --debug-info` resolves to that line (the call site
-    /// of the inlined `fire`), as for [`fire!`](crate::fire).
+    /// LTTng's `ip` context records an address in the function that calls `fire` (it is always
+    /// inlined there), on the line of the inlined `fire`: tools that follow inlining
+    /// (`addr2line -i`, gdb, perf) give the caller's line as its call site; `babeltrace2
+    /// --debug-info` 2.0, which cannot follow Rust's inlining, prints no line rather than this
+    /// file's. [`fire!`](crate::fire) records the address of its own line, which babeltrace2
+    /// prints.
     ///
     /// # Errors
     ///

@@ -134,6 +134,7 @@ macro_rules! provider {
 /// its own address (x86_64 and aarch64; 0 elsewhere), as cotrace-ust's `call_site` module
 /// explains.
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! fire {
     ($($segment:ident)::+ ( $($arg:expr),* $(,)? )) => {
         $crate::__cotrace_if_enabled!(($($segment)::+) {
@@ -155,6 +156,7 @@ macro_rules! fire {
 /// the relaxed load itself.
 #[doc(hidden)]
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! __cotrace_if_enabled {
     (($($event:ident)::+) $body:block) => {{
         #[cfg(all(target_arch = "x86_64", not(miri)))]

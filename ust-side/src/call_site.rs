@@ -18,13 +18,22 @@
 //! - expanded by a macro of another crate (cotrace's `fire!`), the instruction's line is the
 //!   macro's invocation in the user's code: rustc attributes the debug info of an external
 //!   crate's macro expansion to its call site by default (`collapse_debuginfo`, stable since
-//!   1.79, `external` by default);
+//!   1.79, `external` by default), and these macros say `#[collapse_debuginfo(yes)]` so that
+//!   it holds inside their own crate too;
 //! - expanded in an `#[inline(always)]` function ([`EventHandle::fire`](crate::EventHandle::fire),
-//!   cotrace's `Event::fire`), the instruction carries that function's own line, inside a
-//!   `DW_TAG_inlined_subroutine` whose call site is the user's line: babeltrace2's debug-info
-//!   reports the call site of the outermost inlined routine containing the address
-//!   (`bin_info_lookup_cu_src_loc_inl`), so it prints the user's line there too, as it does for
-//!   C's inline tracepoint functions; `addr2line -i` shows both.
+//!   cotrace's `Event::fire`), the instruction is in the caller's function but carries the
+//!   inlined function's own line, inside a `DW_TAG_inlined_subroutine` whose call site is the
+//!   caller's line: `addr2line -f -i`, gdb and perf give that call site.
+//!
+//! babeltrace2's debug-info (2.0 in Debian 12, `bin-info.c`) looks for functions only among
+//! the top-level DIEs of each compile unit, where C puts them; rustc nests them in
+//! `DW_TAG_namespace`s. So for Rust code its `func` stays empty and it cannot follow inlining;
+//! its `src` then comes from the line table alone, and only for an address that starts a row
+//! exactly. The `fire!` instruction does (it begins the enabled path's block), so `src` is
+//! the user's `file.rs:LINE`. Inside an inlined function the row would be that function's
+//! (cotrace's file), so `call_site_ip!(inlined)` puts a `nop` before the instruction: the
+//! address is one instruction into the row and babeltrace2 prints no `src` rather than a
+//! wrong one.
 //!
 //! Other architectures, and Miri, record 0 (no debug-info), as before.
 
@@ -50,6 +59,7 @@
 /// }
 /// ```
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! call_site_ip {
     () => {
         $crate::__call_site_ip!("")
@@ -63,6 +73,7 @@ macro_rules! call_site_ip {
 /// address is taken. Not API.
 #[doc(hidden)]
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! __call_site_ip {
     ($pad:literal) => {{
         #[cfg(all(target_arch = "x86_64", not(miri)))]

@@ -128,8 +128,8 @@ impl EventHandle {
     /// assert!(tick.fire_enabled(&[Value::I64(7)]).is_err());
     /// ```
     ///
-    /// The `ip` context records the address of the line that called `fire` (always inlined
-    /// into it; see [`call_site`](crate::call_site)).
+    /// The `ip` context records an address in the function that called `fire`, which is
+    /// always inlined there (see [`call_site`](crate::call_site)).
     #[inline(always)]
     pub fn fire(&self, values: &[Value<'_>]) -> Result<(), FireError> {
         if !self.is_enabled() {
@@ -139,8 +139,8 @@ impl EventHandle {
     }
 
     /// [`fire`](Self::fire) without the enable check, for callers that already loaded the word.
-    /// The `ip` context records the address of the line that called it (always inlined into
-    /// it).
+    /// The `ip` context records an address in the function that called it (always inlined
+    /// there).
     #[inline(always)]
     pub fn fire_enabled(&self, values: &[Value<'_>]) -> Result<(), FireError> {
         self.fire_enabled_at(crate::call_site_ip!(inlined), values)
