@@ -12,6 +12,8 @@ packages=(
   linux-source-6.12 flex bison bc libelf-dev libssl-dev xz-utils qemu-system-x86 busybox-static
   # Real user_events clients used by the tests, and instruction counting for the benches.
   linux-perf trace-cmd valgrind
+  # addr2line: tests/debug_info.rs resolves the LTTng ip context with it, next to babeltrace2.
+  binutils
   # LTTng 2.15.1 built from third-party/lttng by scripts/build-lttng.sh (.ci/run tests it):
   # the trees are git archives (bootstrap with autotools); lttng-tools' own libraries.
   autoconf automake libtool libpopt-dev libxml2-dev uuid-dev libnuma-dev

@@ -137,16 +137,29 @@ impl Event {
     /// Otherwise values that do not match the fields are refused and nothing is recorded.
     /// Never panics; what a tracer's write does is not reported (as with `fire!`).
     ///
+    /// LTTng's `ip` context records an address in the function that calls `fire` (it is always
+    /// inlined there), on the line of the inlined `fire`: tools that follow inlining
+    /// (`addr2line -i`, gdb, perf) give the caller's line as its call site; `babeltrace2
+    /// --debug-info` 2.0, which cannot follow Rust's inlining, prints no line rather than this
+    /// file's. [`fire!`](crate::fire) records the address of its own line, which babeltrace2
+    /// prints.
+    ///
     /// # Errors
     ///
     /// [`FireError`] when the values do not match the fields (only checked while enabled).
-    #[inline]
+    #[inline(always)]
     pub fn fire(&'static self, values: &[Value<'_>]) -> Result<(), FireError> {
         if !self.word.is_enabled() {
             return Ok(());
         }
+        self.fire_at(crate::__macro_support::call_site_ip!(inlined), values)
+    }
+
+    /// [`fire`](Self::fire) past the enable check, with the address LTTng's `ip` context
+    /// records (0: none, as for `tracing` events, whose call site the layer does not know).
+    pub(crate) fn fire_at(&'static self, ip: usize, values: &[Value<'_>]) -> Result<(), FireError> {
         self.check(values)?;
-        self.emit_slice(values);
+        self.emit_slice(ip, values);
         Ok(())
     }
 
@@ -172,7 +185,7 @@ impl Event {
     }
 
     /// [`__emit`](Self::__emit) for checked values of any number.
-    fn emit_slice(&'static self, values: &[Value<'_>]) {
+    fn emit_slice(&'static self, ip: usize, values: &[Value<'_>]) {
         let state = self.word.snapshot();
         #[cfg(feature = "kernel")]
         if state.kernel_enabled() {
@@ -183,17 +196,18 @@ impl Event {
         #[cfg(feature = "lttng")]
         if state.users_enabled() {
             if let Some(Ok(lttng)) = self.lttng.get() {
-                lttng.fire_slice(values);
+                lttng.fire_slice(ip, values);
             }
         }
-        let _ = (state, values);
+        let _ = (state, ip, values);
     }
 
-    /// Hands one firing's values to every tracer that wants the event. Called by
-    /// [`fire!`](crate::fire) after the enable-word check; not API.
+    /// Hands one firing's values to every tracer that wants the event, with the address of
+    /// the `fire!` for LTTng's `ip` context. Called by [`fire!`](crate::fire) after the
+    /// enable-word check; not API.
     #[doc(hidden)]
     #[inline]
-    pub fn __emit<const N: usize>(&'static self, values: &[Value<'_>; N]) {
+    pub fn __emit<const N: usize>(&'static self, ip: usize, values: &[Value<'_>; N]) {
         let state = self.word.snapshot();
         #[cfg(feature = "kernel")]
         if state.kernel_enabled() {
@@ -204,10 +218,10 @@ impl Event {
         #[cfg(feature = "lttng")]
         if state.users_enabled() {
             if let Some(Ok(lttng)) = self.lttng.get() {
-                lttng.fire(values);
+                lttng.fire(ip, values);
             }
         }
-        let _ = (state, values);
+        let _ = (state, ip, values);
     }
 }
 

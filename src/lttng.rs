@@ -133,13 +133,14 @@ pub(crate) fn register_provider(provider: &'static str, events: &[&'static Event
 }
 
 impl LttngEvent {
-    /// Hands one firing to LTTng. Errors are dropped: tracing must never disturb the app (the
-    /// registration already checked the shape).
+    /// Hands one firing to LTTng, `ip` for its `ip` context (the address of the `fire!`, or 0).
+    /// Errors are dropped: tracing must never disturb the app (the registration already
+    /// checked the shape).
     #[inline]
-    pub(crate) fn fire<const N: usize>(&self, values: &[Value<'_>; N]) {
+    pub(crate) fn fire<const N: usize>(&self, ip: usize, values: &[Value<'_>; N]) {
         let converted: [cotrace_ust::Value<'_>; N] =
             core::array::from_fn(|i| ust_value(&values[i]));
-        let _ = self.handle.fire_enabled(&converted);
+        let _ = self.handle.fire_enabled_at(ip, &converted);
     }
 }
 
@@ -147,23 +148,23 @@ impl LttngEvent {
     /// [`fire`](Self::fire) for a run-time number of values (events defined at run time,
     /// [`Event::fire`]).
     #[inline]
-    pub(crate) fn fire_slice(&self, values: &[Value<'_>]) {
+    pub(crate) fn fire_slice(&self, ip: usize, values: &[Value<'_>]) {
         // A stack array as small as fits: converting into 32 slots would cost more than the
         // conversion itself for the usual few fields.
         match values.len() {
-            0..=8 => self.fire_converted::<8>(values),
-            9..=16 => self.fire_converted::<16>(values),
-            _ => self.fire_converted::<{ crate::macro_support::MAX_FIELDS }>(values),
+            0..=8 => self.fire_converted::<8>(ip, values),
+            9..=16 => self.fire_converted::<16>(ip, values),
+            _ => self.fire_converted::<{ crate::macro_support::MAX_FIELDS }>(ip, values),
         }
     }
 
-    fn fire_converted<const N: usize>(&self, values: &[Value<'_>]) {
+    fn fire_converted<const N: usize>(&self, ip: usize, values: &[Value<'_>]) {
         let mut converted = [cotrace_ust::Value::U8(0); N];
         let n = values.len().min(N);
         for (slot, value) in converted.iter_mut().zip(values) {
             *slot = ust_value(value);
         }
-        let _ = self.handle.fire_enabled(&converted[..n]);
+        let _ = self.handle.fire_enabled_at(ip, &converted[..n]);
     }
 }
 

@@ -8,6 +8,24 @@ pub use core::arch::asm;
 pub use core::{compile_error, concat, module_path, panic, stringify};
 pub use linkme::{self, distributed_slice};
 
+/// Without the LTTng adapter nothing records the address: 0.
+#[cfg(not(feature = "lttng"))]
+pub use crate::__cotrace_no_call_site_ip as call_site_ip;
+/// The address of the line that fires an event, for LTTng's `ip` context
+/// ([`cotrace_ust::call_site`]); expanded by [`fire!`](crate::fire) on its enabled path only.
+#[cfg(feature = "lttng")]
+pub use cotrace_ust::call_site_ip;
+
+/// [`call_site_ip!`] without the LTTng adapter: 0. Not API.
+#[cfg(not(feature = "lttng"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cotrace_no_call_site_ip {
+    ($($inlined:ident)?) => {
+        0usize
+    };
+}
+
 use crate::event::{Event, EventDesc};
 use crate::field::{FieldDesc, FieldKind};
 

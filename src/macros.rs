@@ -127,11 +127,18 @@ macro_rules! provider {
 /// tracer wants the event are the arguments evaluated, once, in order, and handed to every
 /// tracer that wants it: the kernel (bit 31), LTTng (the reference count), or both. Arguments
 /// are checked against the declared types as in a function call.
+///
+/// LTTng's `ip` context (`lttng add-context -u -t ip`) records the address of the `fire!`
+/// line, so `babeltrace2 --debug-info` names the function and `file.rs:LINE` of the
+/// `fire!`, as for a C tracepoint: on the enabled path, after the check, one instruction loads
+/// its own address (x86_64 and aarch64; 0 elsewhere), as cotrace-ust's `call_site` module
+/// explains.
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! fire {
     ($($segment:ident)::+ ( $($arg:expr),* $(,)? )) => {
         $crate::__cotrace_if_enabled!(($($segment)::+) {
-            <$($segment)::+>::__emit($($arg),*);
+            <$($segment)::+>::__emit($crate::__macro_support::call_site_ip!(), $($arg),*);
         })
     };
 }
@@ -149,6 +156,7 @@ macro_rules! fire {
 /// the relaxed load itself.
 #[doc(hidden)]
 #[macro_export]
+#[collapse_debuginfo(yes)]
 macro_rules! __cotrace_if_enabled {
     (($($event:ident)::+) $body:block) => {{
         #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -305,8 +313,8 @@ macro_rules! __cotrace_emit {
         #[cold]
         #[inline(never)]
         #[allow(clippy::too_many_arguments)]
-        pub fn __emit($($arg: $aty),*) {
-            Self::__EVENT.__emit(&[$($crate::Field::value(&$arg)),*]);
+        pub fn __emit(__cotrace_ip: usize, $($arg: $aty),*) {
+            Self::__EVENT.__emit(__cotrace_ip, &[$($crate::Field::value(&$arg)),*]);
         }
     };
     ([$($done:tt)*] [$name:ident $($names:ident)*] [$field:ident : $ty:ty $(, $($rest:tt)*)?]) => {

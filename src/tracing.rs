@@ -935,7 +935,11 @@ impl Values {
         {
             *slot = value;
         }
-        let _ = event.fire(&values[..n]);
+        // `tracing` hands the layer no address of the callsite's code (the event comes through
+        // its dispatcher), so LTTng's `ip` context reads 0 rather than an address in here.
+        if event.is_enabled() {
+            let _ = event.fire_at(0, &values[..n]);
+        }
         RECORDED.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -11,6 +11,8 @@
 //! - [`EventHandle::fire`] does what LTTng's generated C probe does ([`probe`] module docs);
 //! - LTTng's enablement is mirrored into each word's user count, +1 per attached session or
 //!   trigger, exactly (or by polling as a fallback): see [`refcount`];
+//! - the `ip` context records the address of the line that fired the event, so
+//!   `babeltrace2 --debug-info` names its function and `file:line` ([`call_site`]);
 //! - liblttng-ust is loaded with `dlopen` at run time: without it, the application runs and
 //!   [`status`] says why events stay off ([`loader`]);
 //! - a forked child is traced without `LD_PRELOAD` ([`fork`]), or not at all if the process
@@ -36,6 +38,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod call_site;
 mod descriptor;
 mod error;
 pub mod fork;
@@ -55,3 +58,10 @@ pub use provider::{
 };
 pub use spec::{EnumLabel, EventSpec, FieldSpec, FieldType, Loglevel, Value};
 pub use status::{Availability, RefcountMode, Status, status};
+
+/// What [`call_site_ip!`] needs, reached through `$crate` so a user crate's own names cannot
+/// break it. Not API.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use core::arch::asm;
+}

@@ -321,17 +321,21 @@ type Lens = [core::mem::MaybeUninit<usize>; crate::MAX_FIELDS];
 /// needs computed once: the payload size (the C probe's `get_size`) and the string lengths.
 pub(crate) struct Payload<'a> {
     pub(crate) values: &'a [Value<'a>],
+    /// The address that fired the event, for the `ip` context (0: unknown).
+    ip: usize,
     /// Written for every `Str` field, by field index.
     lens: Lens,
     size: usize,
 }
 
 impl<'a> Payload<'a> {
-    /// Not yet checked: call [`check`](Self::check) before use.
+    /// Not yet checked: call [`check`](Self::check) before use. `ip` is the address of the
+    /// line that fired the event ([`call_site`](crate::call_site)), 0 when unknown.
     #[inline]
-    pub(crate) fn new(values: &'a [Value<'a>]) -> Self {
+    pub(crate) fn new(values: &'a [Value<'a>], ip: usize) -> Self {
         Self {
             values,
+            ip,
             lens: [const { core::mem::MaybeUninit::uninit() }; crate::MAX_FIELDS],
             size: 0,
         }
@@ -459,9 +463,9 @@ pub(crate) unsafe extern "C" fn probe_callback(
         }
         let mut probe_ctx = lttng_ust_probe_ctx {
             struct_size: core::mem::size_of::<lttng_ust_probe_ctx>() as u32,
-            // The C probe records its caller's address for the `ip` context; Rust has no stable
-            // way to get it, so the `ip` context reads 0 for cotrace events.
-            ip: ptr::null_mut(),
+            // The C probe records its caller's return address for the `ip` context; ours is
+            // the address of the line that fired the event, taken there (`call_site`).
+            ip: ptr::without_provenance_mut(payload.ip),
         };
         if kind == LTTNG_UST_EVENT_TYPE_RECORDER
             && load_flag(ptr::addr_of!((*common).eval_filter)) == 0
@@ -837,7 +841,7 @@ mod tests {
     #[test]
     fn check_sizes_like_the_c_probe_and_refuses_mismatches() {
         let values = sample_values(1);
-        let mut p = Payload::new(&values);
+        let mut p = Payload::new(&values, 0);
         p.check_fields(FIELDS).unwrap();
         let expected = if PACKED {
             8 + 2 + 1 + 3 + (4 + 3) + 2 + 4
@@ -849,7 +853,7 @@ mod tests {
         assert_eq!(p.size, expected);
         assert_eq!(p.str_len(3), 2);
 
-        let mut short = Payload::new(&values[..6]);
+        let mut short = Payload::new(&values[..6], 0);
         assert_eq!(
             short.check_fields(FIELDS),
             Err(FireError::WrongCount {
@@ -860,13 +864,13 @@ mod tests {
         let mut wrong = values;
         wrong[5] = Value::Bytes(&[1, 2, 3]);
         assert_eq!(
-            Payload::new(&wrong).check_fields(FIELDS),
+            Payload::new(&wrong, 0).check_fields(FIELDS),
             Err(FireError::WrongType { index: 5 })
         );
         wrong[5] = Value::Bytes(&[1, 2]);
         wrong[2] = Value::U8(1);
         assert_eq!(
-            Payload::new(&wrong).check_fields(FIELDS),
+            Payload::new(&wrong, 0).check_fields(FIELDS),
             Err(FireError::WrongType { index: 2 })
         );
     }
@@ -877,7 +881,7 @@ mod tests {
             return;
         }
         let values = sample_values(0x0102_0304_0506_0708);
-        let mut p = Payload::new(&values);
+        let mut p = Payload::new(&values, 0);
         p.check_fields(FIELDS).unwrap();
         let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); STAGING];
         let n = stage(&mut buf, &p, FIELDS);

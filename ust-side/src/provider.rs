@@ -126,20 +126,34 @@ impl EventHandle {
     /// // Values are checked only when the event is on (or with `fire_enabled`).
     /// assert!(tick.fire_enabled(&[Value::I64(7)]).is_err());
     /// ```
-    #[inline]
+    ///
+    /// The `ip` context records an address in the function that called `fire`, which is
+    /// always inlined there (see [`call_site`](crate::call_site)).
+    #[inline(always)]
     pub fn fire(&self, values: &[Value<'_>]) -> Result<(), FireError> {
         if !self.is_enabled() {
             return Ok(());
         }
-        self.fire_enabled(values)
+        self.fire_enabled_at(crate::call_site_ip!(inlined), values)
     }
 
-    /// [`fire`](Self::fire) without the enable check, for callers that already loaded the word
-    /// (the facade's hot path checks `word != 0` once for both tracers).
-    #[inline]
+    /// [`fire`](Self::fire) without the enable check, for callers that already loaded the word.
+    /// The `ip` context records an address in the function that called it (always inlined
+    /// there).
+    #[inline(always)]
     pub fn fire_enabled(&self, values: &[Value<'_>]) -> Result<(), FireError> {
+        self.fire_enabled_at(crate::call_site_ip!(inlined), values)
+    }
+
+    /// [`fire_enabled`](Self::fire_enabled) with the address the `ip` context records, for
+    /// callers that took it where the event fires (the facade's `fire!` does, with
+    /// [`call_site_ip!`](crate::call_site_ip), after checking `word != 0` once for both
+    /// tracers); 0 when unknown (the `ip` context then reads 0 and debug-info resolves
+    /// nothing).
+    #[inline]
+    pub fn fire_enabled_at(&self, ip: usize, values: &[Value<'_>]) -> Result<(), FireError> {
         let rt = self.rt;
-        let mut payload = crate::probe::Payload::new(values);
+        let mut payload = crate::probe::Payload::new(values, ip);
         payload.check(rt)?;
         let Some(lib) = rt.lib else {
             return Ok(());
