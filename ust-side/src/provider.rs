@@ -12,7 +12,6 @@
 
 use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::ffi::CString;
 
 use cotrace_lttng_sys as sys;
 
@@ -303,9 +302,9 @@ fn with_names<R>(held: &ActiveGuard, f: impl FnOnce(&mut Active) -> R) -> R {
 /// once there were thousands, as with the `tracing` layer's callsites: `benches/tracing_define`).
 #[derive(Default)]
 pub(crate) struct Active {
-    names: Option<std::collections::HashSet<(&'static str, &'static str)>>,
+    names: Option<rustc_hash::FxHashSet<(&'static str, &'static str)>>,
     /// Events registered per provider name.
-    providers: Option<std::collections::HashMap<&'static str, usize>>,
+    providers: Option<rustc_hash::FxHashMap<&'static str, usize>>,
 }
 
 impl Active {
@@ -371,7 +370,8 @@ fn validate(provider: &'static str, events: &[&'static EventSpec]) -> Result<(),
     }
     // A set, not a scan of the earlier names: 10,000 events took 96% of registration in the
     // quadratic scan (scripts/bench.sh, row 6).
-    let mut names = std::collections::HashSet::with_capacity(events.len());
+    let mut names = rustc_hash::FxHashSet::default();
+    names.reserve(events.len());
     for ev in events {
         check_event(provider, ev)?;
         if !names.insert(ev.event) {
@@ -542,37 +542,61 @@ fn register(
     if let Some(name) = taken {
         return Err(Error::AlreadyRegistered(name));
     }
-    let provider_c: &'static CStr = leak_cstr(provider);
+    // The provider's and the events' names, in one leaked buffer.
+    let bytes = provider.len() + 1 + events.iter().map(|e| e.event.len() + 1).sum::<usize>();
+    let mut buf = Vec::with_capacity(bytes);
+    for name in core::iter::once(provider).chain(events.iter().map(|e| e.event)) {
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+    }
+    let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
+    let mut names = buf
+        .split_inclusive(|&b| b == 0)
+        .map(|name| CStr::from_bytes_with_nul(name).unwrap_or_default());
+    let provider_c: &'static CStr = names.next().unwrap_or_default();
+    let event_names: Vec<&'static CStr> = names.collect();
+    // The call sites, one allocation for all (liblttng-ust writes their `state` and `probes`).
+    let callsites: &'static mut [sys::lttng_ust_tracepoint] = if lib.is_some() {
+        Box::leak(
+            event_names
+                .iter()
+                .map(|event_c| sys::lttng_ust_tracepoint {
+                    struct_size: core::mem::size_of::<sys::lttng_ust_tracepoint>() as u32,
+                    provider_name: provider_c.as_ptr(),
+                    event_name: event_c.as_ptr(),
+                    state: 0,
+                    probes: core::ptr::null_mut(),
+                    tracepoint_provider_ref: core::ptr::addr_of!(PROVIDER_REF).cast_mut(),
+                    signature: crate::probe::SIGNATURE.as_ptr(),
+                })
+                .collect(),
+        )
+    } else {
+        &mut []
+    };
+    let callsites: Vec<*mut sys::lttng_ust_tracepoint> =
+        callsites.iter_mut().map(core::ptr::from_mut).collect();
+    let runtimes: &'static [EventRuntime] = Box::leak(
+        events
+            .iter()
+            .zip(&event_names)
+            .enumerate()
+            .map(|(i, (spec, event_c))| EventRuntime {
+                spec,
+                provider_c,
+                event_c,
+                callsite: callsites.get(i).copied().unwrap_or(core::ptr::null_mut()),
+                lib,
+                share: cotrace_word::UserShare::new(spec.word),
+                largest_align: crate::probe::largest_align(spec),
+                live: AtomicBool::new(lib.is_some()),
+                next: AtomicPtr::new(core::ptr::null_mut()),
+            })
+            .collect(),
+    );
     let mut handles = Vec::with_capacity(events.len());
-    let mut callsites: Vec<*mut sys::lttng_ust_tracepoint> = Vec::with_capacity(events.len());
-    for spec in events {
-        let event_c = leak_cstr(spec.event);
-        let callsite = if lib.is_some() {
-            Box::into_raw(Box::new(sys::lttng_ust_tracepoint {
-                struct_size: core::mem::size_of::<sys::lttng_ust_tracepoint>() as u32,
-                provider_name: provider_c.as_ptr(),
-                event_name: event_c.as_ptr(),
-                state: 0,
-                probes: core::ptr::null_mut(),
-                tracepoint_provider_ref: core::ptr::addr_of!(PROVIDER_REF).cast_mut(),
-                signature: crate::probe::SIGNATURE.as_ptr(),
-            }))
-        } else {
-            core::ptr::null_mut()
-        };
-        let rt: &'static EventRuntime = Box::leak(Box::new(EventRuntime {
-            spec,
-            provider_c,
-            event_c,
-            callsite,
-            lib,
-            share: cotrace_word::UserShare::new(spec.word),
-            largest_align: crate::probe::largest_align(spec),
-            live: AtomicBool::new(lib.is_some()),
-            next: AtomicPtr::new(core::ptr::null_mut()),
-        }));
+    for rt in runtimes {
         if lib.is_some() {
-            callsites.push(callsite);
             crate::refcount::push(rt);
         }
         handles.push(EventHandle { rt });
@@ -580,7 +604,7 @@ fn register(
     let registration = match lib {
         None => None,
         Some(lib) => {
-            let desc = crate::descriptor::build(provider_c, events);
+            let desc = crate::descriptor::build(provider_c, events, &event_names);
             let callsites: &'static [*mut sys::lttng_ust_tracepoint] =
                 Box::leak(callsites.into_boxed_slice());
             // SAFETY: the call sites and descriptors are leaked (valid forever), filled as
@@ -626,12 +650,6 @@ fn register(
 /// What every call site's `tracepoint_provider_ref` points at (C points it at a per-provider
 /// weak symbol; liblttng-ust 2.13 does not read it).
 static PROVIDER_REF: c_int = 0;
-
-fn leak_cstr(s: &str) -> &'static CStr {
-    // Validated identifiers contain no NUL.
-    let owned = CString::new(s).unwrap_or_default();
-    Box::leak(owned.into_boxed_c_str())
-}
 
 #[allow(dead_code)]
 fn _assert_send_sync() {
