@@ -7,8 +7,8 @@
 //! | `usize` / `isize` | `U64` / `I64` | 64-bit integer | `u64` / `s64` |
 //! | `bool` | `Bool` | 8-bit unsigned integer (0/1) | `u8` (0/1) |
 //! | `f32` / `f64` | `F32` / `F64` | float / double | `u32` / `u64`: the IEEE-754 bits (user_events has no float type) |
-//! | `&str` | `Str` | string | `__rel_loc char[]` (NUL-terminated) |
-//! | `&[u8]` | `Bytes` | sequence of `u8` | `__rel_loc u8[]` |
+//! | `&str` | `Str` | string | `__data_loc char[]` (NUL-terminated) |
+//! | `&[u8]` | `Bytes` | sequence of `u8` | `__data_loc u8[]` |
 //!
 //! Any other type is a compile error naming the supported ones.
 //!

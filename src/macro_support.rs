@@ -98,8 +98,8 @@ pub(crate) const fn kernel_spelling(kind: FieldKind) -> &'static str {
         FieldKind::I16 => "s16",
         FieldKind::I32 => "s32",
         FieldKind::I64 => "s64",
-        FieldKind::Str => "__rel_loc char[]",
-        FieldKind::Bytes => "__rel_loc u8[]",
+        FieldKind::Str => "__data_loc char[]",
+        FieldKind::Bytes => "__data_loc u8[]",
     }
 }
 
@@ -630,7 +630,7 @@ mod tests {
                 std::panic!("add {len} to the lengths");
             }};
         }
-        try_len!(99 226)
+        try_len!(100 228)
     }
 
     #[test]
@@ -656,7 +656,7 @@ mod tests {
         assert_eq!(&r[9..15], b"\x04\x00shop");
         let text = String::from_utf8_lossy(&r);
         assert!(
-            text.ends_with("shop_sold u64 id; __rel_loc char[] path"),
+            text.ends_with("shop_sold u64 id; __data_loc char[] path"),
             "{text}"
         );
         // level 5 (notice), flags 2 (multi_format), 2 fields, then u64 `id`.

@@ -85,7 +85,7 @@
 //! | `f64`, `f32` | `F64` | double | `u64`: the IEEE-754 bits (user_events has no float) |
 //! | `bool` | `Bool` | 8-bit unsigned 0/1 | `u8` 0/1 |
 //! | `&str`, `%display`, `?debug`, the message, `u128`/`i128`, errors | `Str` | string | string |
-//! | `&[u8]` (`record_bytes`) | `Bytes` | sequence of `u8` | `__rel_loc u8[]` |
+//! | `&[u8]` (`record_bytes`) | `Bytes` | sequence of `u8` | `__data_loc u8[]` |
 //! | not recorded in the first record (`field::Empty`) | `Str` | string (empty until recorded) | string |
 //! | span ids (`span_id`, `parent_id`), `duration_ns` of span events | `U64` | unsigned 64-bit integer | `u64` |
 //!

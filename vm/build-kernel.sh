@@ -48,7 +48,8 @@ rm -rf "$build" && mkdir -p "$build"
 log "configuring: allnoconfig + $(grep -c '^CONFIG_' "$fragment") options from vm/kernel.config"
 (cd "$srcdir" && KCONFIG_ALLCONFIG=/dev/null scripts/kconfig/merge_config.sh -n -O "$build" "$fragment") \
   >"$build/config.log" 2>&1 || { cat "$build/config.log" >&2; exit 1; }
-for opt in CONFIG_USER_EVENTS CONFIG_9P_FS CONFIG_PERF_EVENTS CONFIG_VIRTIO_PCI CONFIG_KCMP; do
+for opt in CONFIG_USER_EVENTS CONFIG_9P_FS CONFIG_PERF_EVENTS CONFIG_VIRTIO_PCI CONFIG_KCMP \
+  CONFIG_HIST_TRIGGERS CONFIG_TRACING_MAP CONFIG_SYNTH_EVENTS; do
   grep -q "^$opt=y" "$build/.config" || { log "$opt did not survive olddefconfig"; exit 1; }
 done
 

@@ -226,7 +226,7 @@ mod tests {
         s(&mut body, "m");
         body.extend([4, 1, 1, 12]);
         s(&mut body, "path");
-        s(&mut body, &format!("{kernel} __rel_loc char[] path"));
+        s(&mut body, &format!("{kernel} __data_loc char[] path"));
         let mut out = b"CTEV\x01".to_vec();
         out.extend(((body.len() + 9) as u32).to_le_bytes());
         out.extend(body);
@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(events[0].level(), "warn");
         assert!(events[0].persist && !events[0].multi_format);
         assert_eq!(events[1].fields, vec![("&str".into(), "path".into())]);
-        assert_eq!(events[1].user_events, "shop_lost __rel_loc char[] path");
+        assert_eq!(events[1].user_events, "shop_lost __data_loc char[] path");
         assert!(parse_section(b"XXXX").unwrap_err().contains("magic"));
         let cut = &section[..section.len() - 1];
         assert!(parse_section(cut).unwrap_err().contains("truncated"));

@@ -456,6 +456,26 @@ mod tests {
     }
 
     #[test]
+    fn data_loc_offsets_count_from_the_record_start() {
+        // What cotrace writes since it switched to `__data_loc` (the `format` file as 6.12
+        // prints it): the offset includes the 8-byte common header.
+        let text = FORMAT.replace(
+            "field:__rel_loc char[] path;",
+            "field:__data_loc char[] path;",
+        );
+        let f = parse_format(&text).unwrap();
+        let mut r = record();
+        r.truncate(17);
+        r.extend(((3u32 << 16) | 21).to_ne_bytes());
+        r.extend(b"/b\0");
+        let (_, fields) = f.decode(&r);
+        assert_eq!(
+            fields.last().unwrap(),
+            &("path".to_owned(), "/b".to_owned())
+        );
+    }
+
+    #[test]
     fn pages_keep_nanoseconds_and_losses() {
         let layout = parse_header_page(HEADER_PAGE).unwrap();
         let rec = record();

@@ -6,9 +6,9 @@
 //! cotrace: `Registration::write_typed` (what `fire!` of a `provider!` event calls) and
 //! `Registration::write` (events defined at run time, every value checked).
 //!
-//! Event: `u32 a; u64 b; __rel_loc char[] s` with `s = "hello world"` (28-byte payload + 4-byte
+//! Event: `u32 a; u64 b; __data_loc char[] s` with `s = "hello world"` (28-byte payload + 4-byte
 //! write index). Baselines:
-//! - `raw writev (2 iovecs)`: header (index, a, b, rel_loc) prebuilt in one buffer + the string
+//! - `raw writev (2 iovecs)`: header (index, a, b, data_loc) prebuilt in one buffer + the string
 //!   with its NUL: the least a C caller can do;
 //! - `raw writev (5 iovecs)`: one iovec per field, as C code usually does;
 //! - `tracepoint crate`: `TracepointState::write` with one descriptor per field.
@@ -104,7 +104,7 @@ impl Raw {
         self.enabled.load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 
-    /// Header prebuilt by the caller: [index|a|b|rel_loc] + string with NUL.
+    /// Header prebuilt by the caller: [index|a|b|data_loc] + string with NUL.
     #[inline(never)]
     fn write_packed(&self, a: u32, b: u64) -> isize {
         let mut header = [0u8; 20];
@@ -112,7 +112,7 @@ impl Raw {
         header[4..8].copy_from_slice(&a.to_ne_bytes());
         header[8..16].copy_from_slice(&b.to_ne_bytes());
         let len = S.len() as u32 + 1;
-        header[16..20].copy_from_slice(&(len << 16).to_ne_bytes()); // data right after
+        header[16..20].copy_from_slice(&DATA_LOC.to_ne_bytes()); // data right after
         let iov = [
             libc::iovec {
                 iov_base: header.as_ptr() as *mut _,
@@ -131,7 +131,6 @@ impl Raw {
     #[inline(never)]
     fn write_per_field(&self, a: u32, b: u64) -> isize {
         let len = S.len() as u32 + 1;
-        let rel_loc: u32 = len << 16;
         let iov = [
             libc::iovec {
                 iov_base: &self.index as *const u32 as *mut _,
@@ -146,7 +145,7 @@ impl Raw {
                 iov_len: 8,
             },
             libc::iovec {
-                iov_base: &rel_loc as *const u32 as *mut _,
+                iov_base: &DATA_LOC as *const u32 as *mut _,
                 iov_len: 4,
             },
             libc::iovec {
@@ -159,15 +158,17 @@ impl Raw {
     }
 }
 
+/// The `__data_loc` word of `s`: its size, and its offset from the start of the kernel's record
+/// (8-byte common header, then the 16-byte fixed part: the string follows it).
+const DATA_LOC: u32 = ((S.len() as u32 + 1) << 16) | (8 + 16);
+
 #[inline(never)]
 fn write_tracepoint(tp: &TracepointState, a: u32, b: u64) -> i32 {
-    let len = S.len() as u32 + 1;
-    let rel_loc: u32 = len << 16;
     let mut data = [
         EventDataDescriptor::zero(),
         EventDataDescriptor::from_value(&a),
         EventDataDescriptor::from_value(&b),
-        EventDataDescriptor::from_value(&rel_loc),
+        EventDataDescriptor::from_value(&DATA_LOC),
         EventDataDescriptor::from_bytes(c"hello world".to_bytes_with_nul()),
     ];
     tp.write(&mut data)
@@ -209,7 +210,7 @@ fn main() {
     let iters = env_or("COTRACE_BENCH_ITERS", 20_000);
     let rounds = env_or("COTRACE_BENCH_ROUNDS", 7);
     let pid = std::process::id();
-    let fields = "u32 a; u64 b; __rel_loc char[] s";
+    let fields = "u32 a; u64 b; __data_loc char[] s";
 
     // cotrace
     let ct_name = format!("bench_cotrace_{pid}");

@@ -32,7 +32,7 @@ impl Errno {
     /// `EACCES`: permission denied.
     #[doc(alias = "EACCES")]
     pub const ACCESS: Self = Self(libc::EACCES);
-    /// `EFAULT`: bad address (a `__rel_loc` outside the payload, an unterminated string).
+    /// `EFAULT`: bad address (a `__data_loc` outside the payload, an unterminated string).
     pub const FAULT: Self = Self(libc::EFAULT);
     /// `EBUSY`: the event is still in use.
     pub const BUSY: Self = Self(libc::EBUSY);

@@ -193,12 +193,12 @@ impl fmt::Display for FormatError {
             Self::FixedPartTooLarge { size, max } => write!(
                 f,
                 "the event's fixed fields would take {size} bytes; the limit is {max} (use \
-                 __rel_loc strings or bytes instead of large char[N])"
+                 __data_loc strings or bytes instead of large char[N])"
             ),
             Self::UnsupportedType { ty } => write!(
                 f,
                 "unsupported field type {ty:?}: use u8..u64, s8..s64, char[N], \
-                 \"__rel_loc char[]\" or \"__rel_loc u8[]\""
+                 \"__data_loc char[]\" or \"__data_loc u8[]\""
             ),
             Self::TooLong { len, max } => write!(
                 f,

@@ -16,7 +16,7 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_FIELDS: usize = 32;
 /// Largest `N` of a [`FieldType::Chars`] field (the kernel's limit for `char[N]`).
 pub const MAX_CHARS: u16 = 1024;
-/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__rel_loc`, plus one byte
+/// Largest fixed part of an event (integers, `char[N]`, 4 bytes per `__data_loc`, plus one byte
 /// per string field for its NUL), in bytes: [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), the largest
 /// event every kernel consumer records.
 pub const MAX_FIXED_SIZE: usize = 4064;
@@ -24,8 +24,18 @@ pub const MAX_FIXED_SIZE: usize = 4064;
 /// The type of one field, as user_events knows it.
 ///
 /// Integers are written in native byte order. Dynamic fields (`Str`, `Bytes`) are declared as
-/// `__rel_loc` fields: a 4-byte `size << 16 | offset` word in the fixed part, the data after
-/// all fixed fields.
+/// `__data_loc` fields: a 4-byte `size << 16 | offset` word in the fixed part, the data after
+/// all fixed fields, the offset counted from the start of the kernel's record (the 8-byte
+/// common header, `struct trace_entry`, then the payload).
+///
+/// # Why `__data_loc`, not `__rel_loc`
+///
+/// Both decode the same in ftrace (`trace`, filters, `hist:` triggers), `perf script` and
+/// `trace-cmd report` on 6.12. But the kernel prints a `__rel_loc` field in the event's
+/// `format` file as an array whose length it never sets (`__rel_loc u8 d[2112409024]` in some
+/// boots, `d[]` in others), which bpftrace refuses (`unknown type name '__rel_loc'`) and older
+/// format-file parsers do not know (`__rel_loc` arrived in 5.18); `__data_loc` fields print as
+/// declared (`__data_loc char[] s`). The measured table is in the workspace README.
 ///
 /// # Examples
 ///
@@ -33,7 +43,7 @@ pub const MAX_FIXED_SIZE: usize = 4064;
 /// use cotrace_kernel::FieldType;
 ///
 /// assert_eq!(FieldType::U32.kernel_type(), "u32");
-/// assert_eq!(FieldType::Str.to_string(), "__rel_loc char[]");
+/// assert_eq!(FieldType::Str.to_string(), "__data_loc char[]");
 /// assert_eq!("char[16]".parse::<FieldType>().unwrap(), FieldType::Chars(16));
 /// assert!("long".parse::<FieldType>().is_err());
 /// ```
@@ -58,11 +68,11 @@ pub enum FieldType {
     /// `char[N]`: exactly N bytes in the fixed part (shorter values are padded with NULs).
     /// `1 <= N <= 1024`.
     Chars(u16),
-    /// `__rel_loc char[]`: a string; the writer appends the terminating NUL the kernel wants
+    /// `__data_loc char[]`: a string; the writer appends the terminating NUL the kernel wants
     /// (cut to fit [`MAX_PAYLOAD`](crate::MAX_PAYLOAD), ending with
     /// [`TRUNCATION_MARK`](crate::TRUNCATION_MARK), when the event is larger).
     Str,
-    /// `__rel_loc u8[]`: a byte slice of any length (cut to fit
+    /// `__data_loc u8[]`: a byte slice of any length (cut to fit
     /// [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) when the event is larger). ftrace's `trace` file
     /// prints it as bytes (`d=01,02,ff`); `perf script` and `trace-cmd report` print the
     /// kernel's `print fmt`, which shows the `size << 16 | offset` word as a number: use
@@ -72,7 +82,7 @@ pub enum FieldType {
 
 impl FieldType {
     /// The kernel's spelling of the type, as written in `name_args` (`"u32"`, `"char[16]"`,
-    /// `"__rel_loc char[]"`). Allocates only for `Chars`.
+    /// `"__data_loc char[]"`). Allocates only for `Chars`.
     pub fn kernel_type(&self) -> std::borrow::Cow<'static, str> {
         use std::borrow::Cow::Borrowed;
         match self {
@@ -85,12 +95,12 @@ impl FieldType {
             Self::S32 => Borrowed("s32"),
             Self::S64 => Borrowed("s64"),
             Self::Chars(n) => std::borrow::Cow::Owned(format!("char[{n}]")),
-            Self::Str => Borrowed("__rel_loc char[]"),
-            Self::Bytes => Borrowed("__rel_loc u8[]"),
+            Self::Str => Borrowed("__data_loc char[]"),
+            Self::Bytes => Borrowed("__data_loc u8[]"),
         }
     }
 
-    /// Bytes the field takes in the fixed part of the payload (4 for the `__rel_loc` word of
+    /// Bytes the field takes in the fixed part of the payload (4 for the `__data_loc` word of
     /// dynamic fields).
     pub const fn fixed_size(&self) -> usize {
         match self {
@@ -124,9 +134,9 @@ impl fmt::Display for FieldType {
 impl FromStr for FieldType {
     type Err = FormatError;
 
-    /// Parses the kernel's spellings (`u8`..`u64`, `s8`..`s64`, `char[N]`, `__rel_loc char[]`,
-    /// `__rel_loc u8[]`) and the Rust aliases `i8`..`i64`. Everything else user_events knows
-    /// (`int`, `__data_loc`, `struct`) or does not know (`long`) is
+    /// Parses the kernel's spellings (`u8`..`u64`, `s8`..`s64`, `char[N]`, `__data_loc char[]`,
+    /// `__data_loc u8[]`) and the Rust aliases `i8`..`i64`. Everything else user_events knows
+    /// (`int`, `__rel_loc`, `struct`) or does not know (`long`) is
     /// [`FormatError::UnsupportedType`].
     fn from_str(s: &str) -> Result<Self, FormatError> {
         let ty = match s.trim() {
@@ -138,8 +148,8 @@ impl FromStr for FieldType {
             "s16" | "i16" => Self::S16,
             "s32" | "i32" => Self::S32,
             "s64" | "i64" => Self::S64,
-            "__rel_loc char[]" => Self::Str,
-            "__rel_loc u8[]" => Self::Bytes,
+            "__data_loc char[]" => Self::Str,
+            "__data_loc u8[]" => Self::Bytes,
             other => {
                 let n = other
                     .strip_prefix("char[")
@@ -207,7 +217,7 @@ impl Field {
 /// let format = EventFormat::new("request_done")?
 ///     .field("status", FieldType::U32)?
 ///     .field("path", FieldType::Str)?;
-/// assert_eq!(format.as_str(), "request_done u32 status; __rel_loc char[] path");
+/// assert_eq!(format.as_str(), "request_done u32 status; __data_loc char[] path");
 ///
 /// let same = EventFormat::with_fields(
 ///     "request_done",
@@ -352,17 +362,17 @@ impl EventFormat {
         &self.fields
     }
 
-    /// The `name_args` string handed to the kernel, e.g. `"ev u32 a; __rel_loc char[] s"`.
+    /// The `name_args` string handed to the kernel, e.g. `"ev u32 a; __data_loc char[] s"`.
     pub fn as_str(&self) -> &str {
         &self.name_args
     }
 
-    /// Bytes of the fixed part of the payload (integers, `char[N]`, `__rel_loc` words).
+    /// Bytes of the fixed part of the payload (integers, `char[N]`, `__data_loc` words).
     pub fn fixed_size(&self) -> usize {
         self.fixed_size
     }
 
-    /// How many fields are `__rel_loc` ([`FieldType::Str`], [`FieldType::Bytes`]).
+    /// How many fields are `__data_loc` ([`FieldType::Str`], [`FieldType::Bytes`]).
     pub fn dynamic_fields(&self) -> usize {
         self.dynamic_fields
     }
@@ -409,8 +419,8 @@ mod tests {
             (FieldType::S32, "s32", 4),
             (FieldType::S64, "s64", 8),
             (FieldType::Chars(20), "char[20]", 20),
-            (FieldType::Str, "__rel_loc char[]", 4),
-            (FieldType::Bytes, "__rel_loc u8[]", 4),
+            (FieldType::Str, "__data_loc char[]", 4),
+            (FieldType::Bytes, "__data_loc u8[]", 4),
         ];
         for (ty, text, size) in all {
             assert_eq!(ty.to_string(), text);
@@ -433,7 +443,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             f.as_str(),
-            "ev u8 a; char[3] b; __rel_loc char[] s; __rel_loc u8[] d"
+            "ev u8 a; char[3] b; __data_loc char[] s; __data_loc u8[] d"
         );
         assert_eq!(f.name(), "ev");
         assert_eq!(f.fixed_size(), 1 + 3 + 4 + 4);

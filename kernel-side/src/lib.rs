@@ -4,7 +4,7 @@
 //! - [`availability`]: whether user_events can be used here, or an [`Unavailable`] that says
 //!   what is missing and how to fix it.
 //! - [`EventFormat`] and [`FieldType`]: an event's name and typed fields, validated before any
-//!   system call and rendered as the kernel's `name_args` (`"ev u32 a; __rel_loc char[] s"`).
+//!   system call and rendered as the kernel's `name_args` (`"ev u32 a; __data_loc char[] s"`).
 //! - [`register`] / [`register_with`] ([`RegisterOptions`]): hand a `&'static`
 //!   [`EnableWord`](cotrace_word::EnableWord) to the kernel; the [`Registration`] unregisters on
 //!   drop.

@@ -1,5 +1,5 @@
 //! The write path: [`Value`]s checked against the format and sent with one `writev`, the
-//! write index first, the fixed part next, `__rel_loc` data last, without touching the heap.
+//! write index first, the fixed part next, `__data_loc` data last, without touching the heap.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -148,7 +148,7 @@ impl Stats {
 /// format has at most this many fields.
 const TYPED_MAX_FIELDS: usize = crate::format::MAX_FIELDS;
 
-/// Bytes a value takes in the fixed part on the typed path (a `__rel_loc` word for dynamic
+/// Bytes a value takes in the fixed part on the typed path (a `__data_loc` word for dynamic
 /// values; `Chars` never gets there).
 #[inline(always)]
 fn typed_fixed_len(value: &Value<'_>) -> usize {
@@ -161,10 +161,20 @@ fn typed_fixed_len(value: &Value<'_>) -> usize {
     }
 }
 
+/// Bytes of the common header the kernel puts before the payload in its record (`struct
+/// trace_entry`: `common_type` u16, `common_flags` u8, `common_preempt_count` u8, `common_pid`
+/// i32), from which a `__data_loc` offset counts (`user_event_validate` in
+/// `kernel/trace/trace_events_user.c`: `pos = data + offset`, `data` the record's start). It is
+/// 8 bytes in every kernel with user_events (6.4+); a user event's first field is at offset 8
+/// of its `format` file (checked by `tests/trace.rs` in the VM).
+pub(crate) const TRACE_ENTRY_SIZE: usize = 8;
+
 /// The stack buffer of a write: the write index and the largest payload.
 const BUFFER: usize = 4096;
 
 const _: () = assert!(4 + MAX_PAYLOAD <= BUFFER);
+// Every `__data_loc` offset and size of a sent payload fits its 16 bits.
+const _: () = assert!(TRACE_ENTRY_SIZE + MAX_PAYLOAD <= 0xffff);
 const _: () = assert!(crate::format::MAX_FIXED_SIZE <= MAX_PAYLOAD);
 
 impl Registration {
@@ -231,7 +241,7 @@ impl Registration {
     /// in order, as `provider!` proves at compile time: the path of `fire!`.
     ///
     /// Nothing is checked per value and nothing is copied but the fixed part: the write index,
-    /// the integers and the `__rel_loc` words go into one small stack buffer, and each string
+    /// the integers and the `__data_loc` words go into one small stack buffer, and each string
     /// (then its NUL) or byte slice is its own iovec, all sent with one `writev`. Inlined with
     /// values built at the call site, the matches on the variants are resolved at compile time.
     /// A payload over [`MAX_PAYLOAD`], a [`Value::Chars`] (which needs its field's length), the
@@ -277,7 +287,6 @@ impl Registration {
         // The fixed part: write index, integers, `size << 16 | offset` words.
         let mut head = StackBuf::<{ 4 + 8 * TYPED_MAX_FIELDS }>::new();
         head.push(&index.to_ne_bytes());
-        let mut payload_offset = 0;
         let mut dynamic_at = fixed_size;
         for value in values {
             // Every push fits: at most 8 bytes per value, at most TYPED_MAX_FIELDS values.
@@ -292,14 +301,13 @@ impl Registration {
                 Value::S64(v) => head.push(&v.to_ne_bytes()),
                 Value::Str(_) | Value::Bytes(_) => {
                     let len = dynamic_len(value);
-                    // Relative to the end of this word; both fit 16 bits (payload checked).
-                    let relative = dynamic_at - (payload_offset + 4);
+                    // From the record's start; both fit 16 bits (payload checked).
+                    let offset = TRACE_ENTRY_SIZE + dynamic_at;
                     dynamic_at += len;
-                    head.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
+                    head.push(&(((len as u32) << 16) | offset as u32).to_ne_bytes())
                 }
                 Value::Chars(_) => true, // never here: taken by the checked path above
             };
-            payload_offset += typed_fixed_len(value);
         }
         let mut iov = IoVecs::<{ 1 + 2 * TYPED_MAX_FIELDS }>::new();
         iov.push(head.as_slice());
@@ -587,7 +595,6 @@ fn build(
 
     // The fixed part, checking each value against its field on the way.
     buf.push(&write_index.to_ne_bytes());
-    let mut payload_offset = 0; // of the current field, after the write index
     let mut dynamic_at = format.fixed_size(); // where the next dynamic data goes
     for (index, (field, value)) in fields.iter().zip(values).enumerate() {
         let ty = field.ty();
@@ -620,15 +627,15 @@ fn build(
             }
             (FieldType::Str, Value::Str(_)) | (FieldType::Bytes, Value::Bytes(_)) => {
                 let len = sent_len(value);
-                // Offset relative to the end of this 4-byte __rel_loc word. Both fit their
-                // 16 bits whenever the payload fits MAX_PAYLOAD, the only case that is sent.
-                let relative = dynamic_at - (payload_offset + 4);
+                // Offset from the start of the kernel's record (its common header, then the
+                // payload). Both fit their 16 bits whenever the payload fits MAX_PAYLOAD, the
+                // only case that is sent.
+                let offset = TRACE_ENTRY_SIZE + dynamic_at;
                 dynamic_at += len;
-                buf.push(&(((len as u32) << 16) | relative as u32).to_ne_bytes())
+                buf.push(&(((len as u32) << 16) | offset as u32).to_ne_bytes())
             }
             _ => return Err(mismatch()),
         };
-        payload_offset += ty.fixed_size();
     }
     if dynamic_at > MAX_PAYLOAD {
         return Ok(dynamic_at);
@@ -699,7 +706,7 @@ mod tests {
     const INDEX: [u8; 4] = 0x0102_0304u32.to_ne_bytes();
 
     #[test]
-    fn fixed_then_rel_loc_then_data() {
+    fn fixed_then_data_loc_then_data() {
         let f = EventFormat::with_fields(
             "ev",
             &[
@@ -710,8 +717,8 @@ mod tests {
         )
         .unwrap();
         let got = sent(&f, &[Value::U32(7), Value::U64(9), Value::Str("hi")]).unwrap();
-        // s: 3 bytes ("hi\0") right after its own word: offset 0.
-        let rel = (3u32 << 16).to_ne_bytes();
+        // s: 3 bytes ("hi\0") after the fixed part (16 bytes), counted from the record's start.
+        let rel = ((3u32 << 16) | (8 + 16)).to_ne_bytes();
         let want = bytes(&[
             &INDEX,
             &7u32.to_ne_bytes(),
@@ -780,8 +787,8 @@ mod tests {
         )
         .unwrap();
         // Fixed part: s word (0..4), k word (4..8), n (8..9); data at 9: "abc\0" then [9, 8].
-        let s_rel = ((4u32 << 16) | (9 - 4)).to_ne_bytes();
-        let k_rel = ((2u32 << 16) | (9 + 4 - 8)).to_ne_bytes();
+        let s_rel = ((4u32 << 16) | (8 + 9)).to_ne_bytes();
+        let k_rel = ((2u32 << 16) | (8 + 9 + 4)).to_ne_bytes();
         let want = bytes(&[&INDEX, &s_rel, &k_rel, &[5], b"abc\0", &[9, 8]]);
         assert_eq!(got, want);
     }
@@ -804,9 +811,9 @@ mod tests {
         )
         .unwrap();
         // 4064 - 12 (fixed) - 2 ("x\0") - 5 ("tail\0") = 4045 bytes left for `big`.
-        let small_rel = ((2u32 << 16) | (12 - 4)).to_ne_bytes();
-        let big_rel = ((4045u32 << 16) | (12 + 2 - 8)).to_ne_bytes();
-        let after_rel = ((5u32 << 16) | (12 + 2 + 4045 - 12)).to_ne_bytes();
+        let small_rel = ((2u32 << 16) | (8 + 12)).to_ne_bytes();
+        let big_rel = ((4045u32 << 16) | (8 + 12 + 2)).to_ne_bytes();
+        let after_rel = ((5u32 << 16) | (8 + 12 + 2 + 4045)).to_ne_bytes();
         let want = bytes(&[
             &INDEX,
             &small_rel,

@@ -231,7 +231,7 @@ fn perf_records_oversized_strings_truncated_without_a_kernel_warning() {
     let (name, word, reg) =
         common::register_fresh("pfbig", &[("a", FieldType::U32), ("s", FieldType::Str)]);
     // 6000 bytes: over ftrace's page; 10000: over perf's 8 KiB (a kernel WARN_ONCE); 70000:
-    // over the 16-bit __rel_loc size.
+    // over the 16-bit __data_loc size.
     let (six, ten, seventy) = ("x".repeat(6000), "z".repeat(10_000), "y".repeat(70_000));
     let text = perf_session(&perf, &name, word, || {
         for (a, s) in [(1u32, &six), (2, &seventy), (3, &ten)] {
@@ -270,9 +270,9 @@ def trace_unhandled(event_name, context, fields):
 
 #[test]
 fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print_fmt() {
-    // user_events gives `__rel_loc u8[]` the print fmt "%llu" of REC->d (trace_events_user.c
-    // prints only char arrays as strings), so perf script and trace-cmd report show the
-    // size<<16|offset word; no other spelling does better (see kernel-side/README.md). The
+    // user_events gives `__data_loc u8[]` (as it gave `__rel_loc u8[]`) the print fmt "%llu"
+    // of REC->d (trace_events_user.c prints only char arrays as strings), so perf script and
+    // trace-cmd report show the size<<16|offset word; no other spelling does better (see kernel-side/README.md). The
     // `trace` file, `trace-cmd report -R` and a perf Python script decode the bytes.
     let Some(tracefs) = common::user_events("perf_bytes") else {
         return;
@@ -281,7 +281,9 @@ fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print
     let (name, word, reg) =
         common::register_fresh("pfbytes", &[("a", FieldType::U32), ("d", FieldType::Bytes)]);
     let bytes = [0x01u8, 0x02, 0x00, 0xff, 0x41];
-    let rel_loc = (bytes.len() as u32) << 16; // the data right after the word
+    // The data right after the fixed part (a: 4, d's word: 4), counted from the record's start
+    // (its 8-byte common header first).
+    let data_loc = ((bytes.len() as u32) << 16) | (8 + 8);
     let fire = |a: u32| {
         assert_eq!(
             reg.write(&[Value::U32(a), Value::Bytes(&bytes)]),
@@ -305,7 +307,7 @@ fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print
     let _ = std::fs::remove_file(&py);
     let (plain, scripted) = text.split_once("--- perf script").unwrap();
     assert!(
-        plain.contains(&format!("a=2 d={rel_loc}")),
+        plain.contains(&format!("a=2 d={data_loc}")),
         "perf script's print fmt changed (update the docs):\n{text}"
     );
     assert!(
@@ -353,7 +355,7 @@ fn byte_fields_decode_in_ftrace_trace_cmd_raw_and_a_perf_script_but_not_in_print
     let (plain, raw) = (report(false), report(true));
     let _ = std::fs::remove_file(&dat);
     assert!(
-        plain.contains(&format!("a=3 d={rel_loc}")),
+        plain.contains(&format!("a=3 d={data_loc}")),
         "trace-cmd report's print fmt changed (update the docs):\n{plain}"
     );
     assert!(

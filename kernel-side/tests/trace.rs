@@ -163,7 +163,7 @@ fn str_field() {
         "tr_str",
         FieldType::Str,
         Value::Str("hello, world"),
-        r#""v=%s", __get_rel_str(v)"#,
+        r#""v=%s", __get_str(v)"#,
         "v=hello, world",
     );
 }
@@ -174,7 +174,7 @@ fn empty_str_field() {
         "tr_strempty",
         FieldType::Str,
         Value::Str(""),
-        r#""v=%s", __get_rel_str(v)"#,
+        r#""v=%s", __get_str(v)"#,
         "v=",
     );
 }
@@ -329,7 +329,9 @@ fn thirty_two_fields_and_long_dynamic_data() {
     let Some(tracefs) = common::user_events("many_fields") else {
         return;
     };
-    let name = common::unique("tr_many");
+    // A short name: 16 `__data_loc char[]` fields and 16 `u32` ones take ~500 of the
+    // description's 511 bytes.
+    let name = common::unique("m");
     let word = common::leak_word();
     let names: Vec<String> = (0..cotrace_kernel::MAX_FIELDS)
         .map(|i| format!("f{i}"))
@@ -631,5 +633,52 @@ fn oversized_dynamic_fields_are_truncated_to_fit_and_recorded() {
         (stats.truncated, stats.dropped, stats.failed),
         (2, 0, 0),
         "{stats:?}"
+    );
+}
+
+/// The `format` file of an event with a string and a byte field, as format-file parsers
+/// (libtraceevent, bpftrace, libbpf-based tools) read it: every field line is the declared
+/// type verbatim. `__data_loc` fields print as declared; `__rel_loc` fields print as arrays
+/// with a length the kernel never sets (`__rel_loc u8 d[2112409024]` in some boots, `d[]` in
+/// others), which bpftrace refuses outright. Also checks the 8-byte common header (`struct
+/// trace_entry`) the `__data_loc` offsets count: the first field of the payload is at offset 8.
+#[test]
+fn the_format_file_shows_dynamic_fields_as_declared() {
+    let Some(tracefs) = common::user_events("format_file") else {
+        return;
+    };
+    let name = common::unique("tr_fmt");
+    let word = common::leak_word();
+    let format = EventFormat::with_fields(
+        &name,
+        &[
+            ("a", FieldType::U32),
+            ("s", FieldType::Str),
+            ("d", FieldType::Bytes),
+        ],
+    )
+    .unwrap();
+    let _reg = register(word, format).unwrap();
+    let path = common::event_dir(tracefs, "user_events", &name).join("format");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fields: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("field:") && !l.contains(" common_"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "field:u32 a;\toffset:8;\tsize:4;\tsigned:0;",
+            "field:__data_loc char[] s;\toffset:12;\tsize:4;\tsigned:1;",
+            "field:__data_loc u8[] d;\toffset:16;\tsize:4;\tsigned:1;",
+        ],
+        "{}:\n{text}",
+        path.display()
+    );
+    let print_fmt = text.lines().find(|l| l.starts_with("print fmt:")).unwrap();
+    assert_eq!(
+        print_fmt,
+        r#"print fmt: "a=%u s=%s d=%llu", REC->a, __get_str(s), REC->d"#
     );
 }

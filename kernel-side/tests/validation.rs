@@ -93,7 +93,7 @@ fn field_count_and_total_length() {
     let e = err(format.field("one_more", FieldType::U8));
     assert_eq!(e, FormatError::TooManyFields { max: MAX_FIELDS });
 
-    // 20 fields of "; __rel_loc char[] <22 chars>" pass 512 bytes.
+    // 20 fields of "; __data_loc char[] field_with_long_name_NN" pass 512 bytes.
     let mut format = EventFormat::new("ev").unwrap();
     let mut last = Ok(());
     for i in 0..20 {
@@ -162,7 +162,7 @@ fn fixed_part_limit() {
             max: MAX_FIXED_SIZE
         }
     );
-    assert!(e.to_string().contains("__rel_loc"), "{e}");
+    assert!(e.to_string().contains("__data_loc"), "{e}");
     assert!(format.clone().field("last", FieldType::Chars(992)).is_ok());
     assert!(format.clone().field("last", FieldType::Chars(993)).is_err());
     // A string needs room for at least its NUL besides its 4-byte word.
@@ -191,8 +191,8 @@ fn type_names_parse_like_the_kernel_and_refuse_what_we_do_not_support() {
         ("s64", FieldType::S64),
         ("i32", FieldType::S32),
         ("char[20]", FieldType::Chars(20)),
-        ("__rel_loc char[]", FieldType::Str),
-        ("__rel_loc u8[]", FieldType::Bytes),
+        ("__data_loc char[]", FieldType::Str),
+        ("__data_loc u8[]", FieldType::Bytes),
     ] {
         assert_eq!(text.parse::<FieldType>(), Ok(ty), "{text}");
     }
@@ -204,7 +204,8 @@ fn type_names_parse_like_the_kernel_and_refuse_what_we_do_not_support() {
         "struct custom",
         "long",
         "int",
-        "__data_loc char[]",
+        "__rel_loc char[]",
+        "__rel_loc u8[]",
         "float",
         "",
     ] {
@@ -237,7 +238,7 @@ fn builder_and_slice_forms_agree() {
     assert_eq!(EventFormat::with_fields("ev", &fields).unwrap(), built);
     assert_eq!(
         built.to_string(),
-        "ev u8 a; __rel_loc char[] b; __rel_loc u8[] c"
+        "ev u8 a; __data_loc char[] b; __data_loc u8[] c"
     );
     assert_eq!(built.fields().len(), 3);
     assert_eq!(built.fields()[1].name(), "b");

@@ -1,4 +1,4 @@
-// 16 string fields with long names: `app_wide __rel_loc char[] field_with_...; ...` is over
+// 16 string fields with long names: `app_wide __data_loc char[] field_with_...; ...` is over
 // the kernel's 512 bytes.
 cotrace::provider! {
     pub mod app {
