@@ -281,11 +281,31 @@ struct Perf {
     file: PathBuf,
 }
 
+/// How long perf may take to start and acknowledge that it records (TCG, a loaded host).
+const PERF_READY_WITHIN: Duration = Duration::from_secs(60);
+
 impl Perf {
+    /// Starts perf with its events disabled (`-D -1`), enables them through its control fifo
+    /// and returns once perf acknowledges (`ack` on the other fifo): from then on it records.
+    /// Waiting for the bit or for `user_events_status` is not enough: both change when perf
+    /// opens the event, before it maps its buffers and enables it (under load the matrix's
+    /// "ftrace + perf" cell once lost all 20 firings of its first phase that way).
     fn attach(pid: u32, file: PathBuf) -> Perf {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
         let log = std::fs::File::create(file.with_extension("log")).unwrap();
+        let (ctl, ack) = (file.with_extension("ctl"), file.with_extension("ack"));
+        for fifo in [&ctl, &ack] {
+            let _ = std::fs::remove_file(fifo);
+            let path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+            // SAFETY: a valid C string; mkfifo only creates the file.
+            let made = unsafe { libc::mkfifo(path.as_ptr(), 0o600) };
+            assert_eq!(made, 0, "mkfifo {fifo:?}");
+        }
         let child = Command::new("perf")
-            .args(["record", "-q", "-e", &format!("user_events:{EVENT}"), "-p"])
+            .args(["record", "-q", "-D", "-1", "--control"])
+            .arg(format!("fifo:{},{}", ctl.display(), ack.display()))
+            .args(["-e", &format!("user_events:{EVENT}"), "-p"])
             .arg(pid.to_string())
             .arg("-o")
             .arg(&file)
@@ -294,7 +314,47 @@ impl Perf {
             .stderr(log)
             .spawn()
             .expect("run perf (package linux-perf)");
-        Perf { child, file }
+        let mut perf = Perf { child, file };
+        let deadline = Instant::now() + PERF_READY_WITHIN;
+        let alive = |perf: &mut Perf, what: &str| {
+            let exited = perf.child.try_wait().ok().flatten();
+            let log = std::fs::read_to_string(perf.file.with_extension("log")).unwrap_or_default();
+            assert!(
+                exited.is_none(),
+                "perf exited ({exited:?}) before {what}:\n{log}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "perf: no {what} within {PERF_READY_WITHIN:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Non-blocking opens: the write end fails (ENXIO) until perf has opened the fifo.
+        let mut control = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&ctl)
+            {
+                Ok(f) => break f,
+                Err(_) => alive(&mut perf, "control fifo opened"),
+            }
+        };
+        let mut acks = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&ack)
+            .unwrap();
+        control.write_all(b"enable\n").unwrap();
+        let mut reply = Vec::new();
+        while !String::from_utf8_lossy(&reply).contains("ack") {
+            let mut buf = [0u8; 16];
+            match std::io::Read::read(&mut acks, &mut buf) {
+                Ok(n) if n > 0 => reply.extend_from_slice(&buf[..n]),
+                _ => alive(&mut perf, "ack of enable"),
+            }
+        }
+        perf
     }
 
     /// SIGINT, then waits (bounded) for perf to write its file.
@@ -536,10 +596,9 @@ impl<'a> Cell<'a> {
             self.perf = Some(Perf::attach(self.app.pid, file));
             self.perf_used = true;
             self.settle();
-            // With ftrace on, bit 31 was already set: wait for the kernel to list perf as a
-            // user, then give perf time to map its buffers.
+            // perf acknowledged that it records (`Perf::attach`); the kernel lists it as a
+            // user of the event by then.
             wait_perf_listed();
-            std::thread::sleep(Duration::from_millis(500));
         } else if let Some(p) = self.perf.take() {
             self.perf_files.push(p.detach());
         }
@@ -1861,6 +1920,18 @@ mod soak {
         }
         if !s.restarted {
             s.kill_and_restart();
+        }
+        // A restart late in the run (a short COTRACE_SOAK_SECS, a loaded machine) can leave the
+        // emitters no time with the session created after it before the wind-down: let them
+        // fire, bounded, until a started session has counted events fired while enabled.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while s.sessions.iter().any(|x| x.started)
+            && s.sessions.iter().all(|x| x.expected == 0)
+            && Instant::now() < deadline
+        {
+            s.pause();
+            s.resume();
+            std::thread::sleep(Duration::from_millis(20));
         }
         // Wind down: every remaining session is accounted for.
         s.pause();
