@@ -11,7 +11,7 @@
 #   5. the kernel side inside a real Linux 6.12 with user_events under QEMU (scripts/test-kernel.sh;
 #      the kernel is built once and cached)
 #   6. the facade's coexistence matrix, soak under faults (COTRACE_SOAK_SECS, default 60),
-#      registration, names, #[persist], kernel-write, dynamic-event and tracing-layer tests in
+#      registration, names, #[persist], kernel-write, perf call graph, dynamic-event and tracing-layer tests in
 #      that same kernel, where both tracers are real (a private lttng-sessiond, ftrace, perf):
 #      the matrix and soak tables go to target/coexistence-matrix.md; a persistent event is read
 #      after its process exits; a dlclose'd plugin's event enabled by both
