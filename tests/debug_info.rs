@@ -60,19 +60,7 @@ fn quoted<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// The lines of `babeltrace2 --debug-info DIR` naming `event`.
 fn debug_info_lines(dir: &Path, event: &str) -> Vec<String> {
-    let out = Command::new("babeltrace2")
-        .arg("--debug-info")
-        .arg(dir)
-        .output()
-        .expect("run babeltrace2");
-    assert!(
-        out.status.success(),
-        "babeltrace2 --debug-info {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    common::babeltrace2(&["--debug-info"], dir)
         .lines()
         .filter(|l| l.contains(&format!(" {event}: ")))
         .map(str::to_string)

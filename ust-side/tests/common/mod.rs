@@ -654,23 +654,25 @@ impl Event {
     }
 }
 
-/// Runs babeltrace2 on a trace directory and parses its lines.
-pub fn read_trace(dir: &Path) -> Vec<Event> {
+/// `babeltrace2 ARGS... DIR`: its text output (asserts that it succeeded).
+pub fn babeltrace2(args: &[&str], dir: &Path) -> String {
     let out = Command::new("babeltrace2")
+        .args(args)
         .arg(dir)
         .output()
         .expect("run babeltrace2");
     assert!(
         out.status.success(),
-        "babeltrace2 {} failed: {}",
+        "babeltrace2 {args:?} {} failed: {}",
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(parse_line)
-        .collect()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs babeltrace2 on a trace directory and parses its lines.
+pub fn read_trace(dir: &Path) -> Vec<Event> {
+    babeltrace2(&[], dir).lines().map(parse_line).collect()
 }
 
 /// Parses `[time] (+delta) host provider:event: { ctx }, { a = 1, s = "x, y", q = [ ... ] }`.
