@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Benchmark (a documented command, not a timed test): `cotrace record` against the same
+# recording made by hand, for N firings of one event from one thread, each written to both
+# tracers (2*N records). Prints a markdown table: records, wall time, records/s, peak RSS, what
+# was missing, and the ratio against the hand-made pipeline measured in the same run.
+#
+#   scripts/bench-record.sh [--quick] [--events N] [--out FILE]
+#
+#   --events N  firings (default 1000000; records = 2 x N); may be given several times
+#   --quick     N = 20000 (CI-style smoke: the command cannot rot)
+#   --out FILE  also write the table there (default target/bench/record.md)
+#
+# The app is the coexist example, driven through a fifo: `init`, wait until both tracers
+# enabled cx:tick, `fire N 1 bench`, `quit`.
+#   cotrace:  `cotrace record -e 'cx:*' --allow-loss --buffer-kb B -- coexist` (kernel raw ring
+#             buffer read live, babeltrace2 child, streaming merge into timeline.txt + kernel.txt)
+#   by hand:  `lttng create/enable-channel/enable-event/add-context/start`, `trace-cmd record
+#             -C mono -b B -e user_events:cx_tick -P PID`, then `trace-cmd report -t` and
+#             `babeltrace2` into text files.
+# Wall time: from starting the app (cotrace: starting `cotrace record`) until both text outputs
+# are written. Peak RSS: GNU time's "Maximum resident set size" (the largest single process of
+# the tree, not a sum); for cotrace also a /proc VmHWM poll of cotrace itself and of its
+# babeltrace2 child, to show them apart. Losses are reported, never hidden: cotrace's `LOST:`
+# line, trace-cmd's `[LOST N EVENTS]`, babeltrace2's discarded-events warnings, and "missing"
+# = 2N - records found in the output.
+# Needs user_events and root: runs in the 6.12 VM (vm/run.sh) unless this kernel has
+# user_events and we are root. Every wait is bounded (COTRACE_BENCH_STEP_TIMEOUT seconds per
+# step, default scaled with N); a step that times out fails the script with a message.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+sizes=() out=target/bench/record.md
+while (($#)); do
+  case $1 in
+    --quick) sizes+=(20000) ;;
+    --events) sizes+=("${2:?--events needs N}"); shift ;;
+    --events=*) sizes+=("${1#--events=}") ;;
+    --out) out=${2:?--out needs FILE}; shift ;;
+    *) echo "usage: scripts/bench-record.sh [--quick] [--events N]... [--out FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+((${#sizes[@]})) || sizes=(1000000)
+for n in "${sizes[@]}"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench-record: --events wants a positive integer, not '$n'" >&2; exit 2; }
+done
+max_n=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
+
+if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
+  command -v /usr/bin/time >/dev/null || { echo "bench-record: GNU time missing: scripts/install-deps.sh" >&2; exit 1; }
+  cargo build --release -p cotrace-cli
+  cargo build --release -p cotrace --example coexist
+  mkdir -p "$(dirname "$out")"
+  if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
+    unshare --mount --propagation private -- env COTRACE_BENCH_INNER=1 bash -c \
+      'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec "$0" "$@"' \
+      "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
+  else
+    # Under TCG a million firings take minutes per pipeline: the VM's limit grows with N.
+    total=0
+    for n in "${sizes[@]}"; do total=$((total + n)); done
+    COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-$((600 + total / 200))} \
+      COTRACE_VM_MEMORY=${COTRACE_VM_MEMORY:-2G} \
+      vm/run.sh env COTRACE_BENCH_INNER=1 bash "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
+  fi
+  status=${PIPESTATUS[0]}
+  tr -d '\r' <"$out.log" | sed -n 's/^@table //p' >"$out"
+  ((status == 0)) || { echo "bench-record: failed (status $status); log: $out.log" >&2; exit "$status"; }
+  echo "bench-record: table in $out"
+  exit 0
+fi
+
+# ---- inside the VM (or a private mount namespace) ----
+log() { printf 'bench-record: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+# shellcheck source=lib/private-sessiond.sh
+source scripts/lib/private-sessiond.sh
+start_private_sessiond || exit 1
+cotrace=$PWD/target/release/cotrace
+app=$PWD/target/release/examples/coexist
+[[ -x $cotrace && -x $app ]] || die "build first: $cotrace, $app"
+command -v trace-cmd >/dev/null || die "trace-cmd missing (package trace-cmd): the hand-made kernel half needs it"
+command -v babeltrace2 >/dev/null || die "babeltrace2 missing"
+work=$(mktemp -d "${TMPDIR:-/tmp}/cotrace-bench.XXXXXX")
+trap 'rm -rf "$work"; stop_private_sessiond' EXIT
+tracefs=/sys/kernel/tracing
+# Kernel and LTTng buffers (KiB per CPU), the same for both pipelines.
+buffer_kb=${COTRACE_BENCH_BUFFER_KB:-65536}
+
+rss_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+mib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+now() { date +%s.%N; }
+# Runs "$@" with the step's time limit; a timeout is a failure that says which step.
+step() {
+  local what=$1; shift
+  local rc=0
+  timeout -k 10 "$step_s" "$@" || rc=$?
+  ((rc != 124 && rc != 137)) || die "timed out after ${step_s}s: $what"
+  ((rc == 0)) || die "$what failed (status $rc)"
+}
+# Waits (bounded) for pid $2, a child of this shell; fails with $1 if it outlives the step.
+wait_pid() {
+  local what=$1 pid=$2 deadline=$((SECONDS + step_s))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || { kill -KILL "$pid" 2>/dev/null; die "timed out after ${step_s}s: $what"; }
+    sleep 0.2
+  done
+  wait "$pid"
+}
+# The child processes of $1 (one level).
+children() {
+  local c
+  c=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+  echo $c
+}
+# Polls the peak RSS (VmHWM, KiB) of $1 and its descendants until $1 exits, keeping the largest
+# per process name in file $2 ("name kib" lines). VmHWM only grows, so a poll every 0.5 s misses
+# at most the growth of a process's last half second.
+poll_rss() {
+  local root=$1 file=$2
+  declare -A peak=()
+  local pids p name hwm
+  while kill -0 "$root" 2>/dev/null; do
+    pids=("$root")
+    for ((i = 0; i < ${#pids[@]}; i++)); do
+      # shellcheck disable=SC2207
+      pids+=($(children "${pids[i]}"))
+    done
+    for p in "${pids[@]}"; do
+      name= hwm=
+      while read -r k v _; do
+        case $k in Name:) name=$v ;; VmHWM:) hwm=$v ;; esac
+      done 2>/dev/null <"/proc/$p/status" || continue
+      [[ -n $name && -n $hwm ]] || continue
+      ((hwm > ${peak[$name]:-0})) && peak[$name]=$hwm
+    done
+    : >"$file.tmp"
+    for name in "${!peak[@]}"; do echo "$name ${peak[$name]}" >>"$file.tmp"; done
+    mv "$file.tmp" "$file"
+    sleep 0.5
+  done
+}
+
+rows=()
+row() {
+  local s="|" f
+  for f in "$@"; do s+=" $f |"; done
+  rows+=("$s")
+}
+log "trace-cmd $(trace-cmd --version 2>/dev/null | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p'),"\
+" $(babeltrace2 --version | head -1), $(lttng --version | head -1), buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
+
+for n in "${sizes[@]}"; do
+  expected=$((2 * n))
+  step_s=${COTRACE_BENCH_STEP_TIMEOUT:-$((300 + n / 200))}
+
+  # ---- cotrace record ----
+  log "N=$n: cotrace record (step limit ${step_s}s)"
+  d=$work/cotrace-$n
+  mkfifo "$d.fifo"
+  # The driver opens the fifo read-write: that never blocks, so a recorder that dies before
+  # starting the app cannot leave the driver (and a `wait` on it) stuck.
+  exec {w}<>"$d.fifo"
+  t0=$(now)
+  /usr/bin/time -v -o "$d.time" timeout -k 10 "$step_s" "$cotrace" record --allow-loss \
+    --buffer-kb "$buffer_kb" -e 'cx:*' -o "$d" -- "$app" <"$d.fifo" >"$d.out" 2>"$d.err" &
+  rec=$!
+  poll_rss "$rec" "$d.rss" &
+  poller=$!
+  printf 'init\nwait 1 1 120000\nfire %s 1 bench\nquit\n' "$n" >&"$w"
+  rc=0
+  wait_pid "cotrace record" "$rec" || rc=$?
+  t1=$(now)
+  exec {w}>&-
+  wait "$poller" || true
+  if ((rc != 0)); then
+    cat "$d.err" "$d.out" >&2
+    ((rc == 124)) && die "timed out after ${step_s}s: cotrace record (N=$n)"
+    die "cotrace record failed (status $rc)"
+  fi
+  got=$(grep -c 'cx[:_]tick' "$d/timeline.txt" || true)
+  lost=$(sed -n 's/^LOST: //p' "$d.out")
+  own=$(awk '$1 == "cotrace" { print $2 }' "$d.rss" 2>/dev/null)
+  # The recorder's peak: cotrace and its helpers (babeltrace2, lttng), not CMD, whose RSS holds
+  # the LTTng shared-memory ring buffers it writes into (the app's cost in both pipelines).
+  tool=$(awk '$1 != "coexist" && $1 != "time" && $1 != "timeout" && $2 > m { m = $2 } END { print m + 0 }' "$d.rss")
+  bt=$(awk '$1 == "babeltrace2" { print $2 }' "$d.rss" 2>/dev/null)
+  c_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  c_rate=$(awk -v r="$got" -v w="$c_wall" 'BEGIN { printf "%.0f", r / w }')
+  c_rss=$(rss_kb "$d.time")
+  log "cotrace: $got records in ${c_wall}s; peak RSS by process (KiB): $(tr '\n' ' ' <"$d.rss"); summary:"
+  sed 's/^/  /' "$d.out" >&2
+  grep -v '^$' "$d.err" | sed 's/^/  stderr: /' >&2 || true
+  c_row=("$n" "$got" "cotrace record" "$c_wall" "$c_rate" \
+    "$(mib "$tool") (cotrace $(mib "$own"), babeltrace2 $(mib "$bt"); with the app $(mib "$c_rss"))" \
+    "$((expected - got))${lost:+; LOST: $lost}")
+  rm -rf "$d" "$d".*
+
+  # ---- by hand: lttng + trace-cmd record, then trace-cmd report -t + babeltrace2 ----
+  log "N=$n: by hand (lttng, trace-cmd record, trace-cmd report, babeltrace2)"
+  d=$work/hand-$n
+  mkdir -p "$d"
+  mkfifo "$d/fifo"
+  exec {w}<>"$d/fifo"
+  t0=$(now)
+  timeout -k 10 "$step_s" "$app" <"$d/fifo" >"$d/app.out" 2>&1 &
+  apppid=$!
+  echo init >&"$w"
+  for _ in $(seq 1200); do [[ -d $tracefs/events/user_events/cx_tick ]] && break; sleep 0.05; done
+  [[ -d $tracefs/events/user_events/cx_tick ]] || die "the app did not register cx_tick within 60 s"
+  apppid_real=$(children "$apppid")
+  apppid_real=${apppid_real%% *}
+  [[ -n $apppid_real ]] || die "no app process under timeout $apppid"
+  step "lttng create" lttng create hand --output="$d/lttng" >/dev/null
+  step "lttng enable-channel" lttng enable-channel -u -s hand c --subbuf-size=$((buffer_kb / 8))K --num-subbuf=8 >/dev/null
+  step "lttng enable-event" lttng enable-event -u -s hand -c c 'cx:*' >/dev/null
+  step "lttng add-context" lttng add-context -u -s hand -c c -t vpid -t vtid >/dev/null
+  step "lttng start" lttng start hand >/dev/null
+  /usr/bin/time -v -o "$d/record.time" timeout -k 10 "$step_s" trace-cmd record -q -C mono \
+    -b "$buffer_kb" -e user_events:cx_tick -P "$apppid_real" -o "$d/trace.dat" >"$d/record.out" 2>&1 &
+  recpid=$!
+  # Fire only once trace-cmd says it records: it resets the buffer (trace_clock) after enabling
+  # the event, so firing as soon as the kernel bit is set loses the burst.
+  for _ in $(seq 1200); do grep -q 'Hit Ctrl^C' "$d/record.out" && break; sleep 0.05; done
+  grep -q 'Hit Ctrl^C' "$d/record.out" || die "trace-cmd record did not start within 60 s: $(cat "$d/record.out")"
+  printf 'wait 1 1 120000\nfire %s 1 bench\nquit\n' "$n" >&"$w"
+  wait_pid "the app (by hand)" "$apppid" || die "the app failed: $(cat "$d/app.out")"
+  exec {w}>&-
+  grep -q '^ok' "$d/app.out" || die "the app never saw both tracers enabled: $(cat "$d/app.out")"
+  # Stop trace-cmd with SIGINT, as a user would with Ctrl-C. The signal must go to trace-cmd
+  # itself: GNU time (and `timeout` in the background) ignore or do not pass SIGINT on, which
+  # is what hung the first draft of this script (`kill -INT` of time's pid, then `wait`).
+  tc=$(children "$(children "$recpid")") # time -> timeout -> trace-cmd
+  [[ -n $tc ]] || die "trace-cmd record is not running: $(cat "$d/record.out" "$d/record.time"; ps -ef)"
+  for p in $tc; do [[ $(cat /proc/"$p"/comm 2>/dev/null) == trace-cmd ]] && kill -INT "$p"; done
+  wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || die "trace-cmd record failed: $(cat "$d/record.out")"
+  step "lttng stop" lttng stop hand >/dev/null
+  step "lttng destroy" lttng destroy hand >/dev/null
+  step "trace-cmd report" /usr/bin/time -v -o "$d/report.time" trace-cmd report -t -i "$d/trace.dat" \
+    >"$d/kernel.txt" 2>"$d/report.err"
+  step "babeltrace2" /usr/bin/time -v -o "$d/bt.time" babeltrace2 "$d/lttng" >"$d/lttng.txt" 2>"$d/bt.err"
+  t1=$(now)
+  k=$(grep -c 'cx_tick:' "$d/kernel.txt" || true)
+  u=$(grep -c 'cx:tick:' "$d/lttng.txt" || true)
+  got=$((k + u))
+  klost=$(awk '{ while (match($0, /LOST [0-9]+ EVENTS/)) { split(substr($0, RSTART, RLENGTH), f, " ");
+    s += f[2]; $0 = substr($0, RSTART + RLENGTH) } } END { print s + 0 }' "$d/kernel.txt")
+  ulost=$(awk 'tolower($0) ~ /discarded [0-9]+ event/ { match(tolower($0), /discarded [0-9]+/);
+    split(substr($0, RSTART, RLENGTH), f, " "); s += f[2] } END { print s + 0 }' "$d/bt.err")
+  h_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  h_rate=$(awk -v r="$got" -v w="$h_wall" 'BEGIN { printf "%.0f", r / w }')
+  peaks=""
+  h_rss=0
+  for f in record report bt; do
+    v=$(rss_kb "$d/$f.time")
+    if ((v > h_rss)); then h_rss=$v; fi
+    peaks+="${peaks:+, }$(case $f in record) echo trace-cmd record ;; report) echo trace-cmd report ;; bt) echo babeltrace2 ;; esac) $(mib "$v")"
+  done
+  { echo "trace-cmd report head:"; head -5 "$d/kernel.txt"; cat "$d/report.err" "$d/record.out" "$d/record.time"; ls -la "$d"; } | sed 's/^/  /' >&2
+  log "by hand: kernel $k + lttng $u records in ${h_wall}s; kernel LOST $klost, lttng discarded $ulost"
+  grep -v '^$' "$d/record.out" | tail -5 | sed 's/^/  trace-cmd record: /' >&2 || true
+  h_row=("$n" "$got" "by hand" "$h_wall" "$h_rate" "$(mib "$h_rss") ($peaks)" \
+    "$((expected - got)); trace-cmd LOST $klost, babeltrace2 discarded $ulost")
+  rm -rf "$d"
+
+  ratio_t=$(awk -v h="$h_rate" -v c="$c_rate" 'BEGIN { printf "%.2f", h / c }')
+  ratio_m=$(awk -v h="$h_rss" -v c="$tool" 'BEGIN { printf "%.2f", c / h }')
+  row "${c_row[@]}" "time ${ratio_t}x, RSS ${ratio_m}x of by hand"
+  row "${h_row[@]}" "1"
+done
+
+{
+  echo "| firings N | records found (of 2N) | pipeline | wall s | records/s | peak RSS MiB (largest recorder process; parts) | missing; lost | vs by hand (goal: time <= 1.2x, RSS < 100 MiB) |"
+  echo "| ---: | ---: | --- | ---: | ---: | --- | --- | --- |"
+  printf '%s\n' "${rows[@]}"
+} | sed 's/^/@table /'
