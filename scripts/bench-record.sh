@@ -15,21 +15,25 @@
 #   cotrace:  `cotrace record -e 'cx:*' --allow-loss --buffer-kb B -- coexist` (kernel raw ring
 #             buffer read live, babeltrace2 child, streaming merge into timeline.txt + kernel.txt)
 #   by hand:  `lttng create/enable-channel/enable-event/add-context/start`, `trace-cmd record
-#             -C mono -b B -e user_events:cx_tick -P PID`, then `trace-cmd report -t` and
-#             `babeltrace2` into text files.
+#             -C mono -b B -e user_events:cx_tick` (the app fires once tracefs shows tracing_on
+#             1 and the event enabled; stopped with SIGINT, as Ctrl-C), then `trace-cmd report
+#             -t` and `babeltrace2` into text files.
 # Wall time: from starting the app (cotrace: starting `cotrace record`) until both text outputs
 # are written. Peak RSS: GNU time's "Maximum resident set size" (the largest single process of
 # the tree, not a sum); for cotrace also a /proc VmHWM poll of cotrace itself and of its
 # babeltrace2 child, to show them apart. Losses are reported, never hidden: cotrace's `LOST:`
 # line, trace-cmd's `[LOST N EVENTS]`, babeltrace2's discarded-events warnings, and "missing"
-# = 2N - records found in the output.
+# = 2N - records found in the output; for the hand-made kernel half also the ring buffer's
+# overrun and dropped-events counters that trace-cmd saved (`trace-cmd report --stat`).
+# The table file starts with the command, the commit and the host's load (`uptime`) at the
+# start and end: the machine may be shared, and under QEMU TCG only the ratios mean much.
 # Needs user_events and root: runs in the 6.12 VM (vm/run.sh) unless this kernel has
 # user_events and we are root. Every wait is bounded (COTRACE_BENCH_STEP_TIMEOUT seconds per
 # step, default scaled with N); a step that times out fails the script with a message.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-sizes=() out=target/bench/record.md
+cmdline=$* sizes=() out=target/bench/record.md
 while (($#)); do
   case $1 in
     --quick) sizes+=(20000) ;;
@@ -44,14 +48,16 @@ done
 for n in "${sizes[@]}"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench-record: --events wants a positive integer, not '$n'" >&2; exit 2; }
 done
-max_n=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
 
 if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
   command -v /usr/bin/time >/dev/null || { echo "bench-record: GNU time missing: scripts/install-deps.sh" >&2; exit 1; }
   cargo build --release -p cotrace-cli
   cargo build --release -p cotrace --example coexist
   mkdir -p "$(dirname "$out")"
+  # The machine is shared: its load goes with the figures (ratios are measured in one run).
+  load0=$(uptime)
   if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
+    # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
     unshare --mount --propagation private -- env COTRACE_BENCH_INNER=1 bash -c \
       'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec "$0" "$@"' \
       "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
@@ -60,11 +66,17 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
     total=0
     for n in "${sizes[@]}"; do total=$((total + n)); done
     COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-$((600 + total / 200))} \
-      COTRACE_VM_MEMORY=${COTRACE_VM_MEMORY:-2G} \
+      COTRACE_VM_MEMORY=${COTRACE_VM_MEMORY:-3G} \
       vm/run.sh env COTRACE_BENCH_INNER=1 bash "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
   fi
   status=${PIPESTATUS[0]}
-  tr -d '\r' <"$out.log" | sed -n 's/^@table //p' >"$out"
+  {
+    echo "\`scripts/bench-record.sh${cmdline:+ $cmdline}\` at commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "host load at start: $load0"
+    echo "host load at end:  $(uptime)"
+    echo
+    tr -d '\r' <"$out.log" | sed -n 's/^@table //p'
+  } >"$out"
   ((status == 0)) || { echo "bench-record: failed (status $status); log: $out.log" >&2; exit "$status"; }
   echo "bench-record: table in $out"
   exit 0
@@ -107,11 +119,9 @@ wait_pid() {
   done
   wait "$pid"
 }
-# The child processes of $1 (one level).
+# The child processes of $1 (one level), on one line.
 children() {
-  local c
-  c=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
-  echo $c
+  cat /proc/"$1"/task/*/children 2>/dev/null || true
 }
 # Polls the peak RSS (VmHWM, KiB) of $1 and its descendants until $1 exits, keeping the largest
 # per process name in file $2 ("name kib" lines). VmHWM only grows, so a poll every 0.5 s misses
@@ -127,7 +137,7 @@ poll_rss() {
       pids+=($(children "${pids[i]}"))
     done
     for p in "${pids[@]}"; do
-      name= hwm=
+      name='' hwm=''
       while read -r k v _; do
         case $k in Name:) name=$v ;; VmHWM:) hwm=$v ;; esac
       done 2>/dev/null <"/proc/$p/status" || continue
@@ -147,8 +157,9 @@ row() {
   for f in "$@"; do s+=" $f |"; done
   rows+=("$s")
 }
-log "trace-cmd $(trace-cmd --version 2>/dev/null | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p'),"\
-" $(babeltrace2 --version | head -1), $(lttng --version | head -1), buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
+tc_version=$(trace-cmd --version 2>/dev/null | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p')
+log "trace-cmd $tc_version, $(babeltrace2 --version | head -1), $(lttng --version | head -1)," \
+  "buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
 
 for n in "${sizes[@]}"; do
   expected=$((2 * n))
@@ -208,21 +219,36 @@ for n in "${sizes[@]}"; do
   echo init >&"$w"
   for _ in $(seq 1200); do [[ -d $tracefs/events/user_events/cx_tick ]] && break; sleep 0.05; done
   [[ -d $tracefs/events/user_events/cx_tick ]] || die "the app did not register cx_tick within 60 s"
-  apppid_real=$(children "$apppid")
-  apppid_real=${apppid_real%% *}
-  [[ -n $apppid_real ]] || die "no app process under timeout $apppid"
   step "lttng create" lttng create hand --output="$d/lttng" >/dev/null
   step "lttng enable-channel" lttng enable-channel -u -s hand c --subbuf-size=$((buffer_kb / 8))K --num-subbuf=8 >/dev/null
   step "lttng enable-event" lttng enable-event -u -s hand -c c 'cx:*' >/dev/null
   step "lttng add-context" lttng add-context -u -s hand -c c -t vpid -t vtid >/dev/null
   step "lttng start" lttng start hand >/dev/null
-  /usr/bin/time -v -o "$d/record.time" timeout -k 10 "$step_s" trace-cmd record -q -C mono \
-    -b "$buffer_kb" -e user_events:cx_tick -P "$apppid_real" -o "$d/trace.dat" >"$d/record.out" 2>&1 &
+  # trace-cmd record first turns tracing off (tracing_on 0), enables the event (the kernel sets
+  # the app's bit: firing now would be lost), resizes the buffers (which empties them), starts
+  # its per-CPU readers, and only then writes 1 to tracing_on and prints "Hit Ctrl^C to stop
+  # recording". So: turn tracing_on off ourselves first, and fire only once it is 1 again and
+  # the event is enabled (tracefs, observable), bounded. stdbuf -oL makes the "Hit Ctrl^C" line
+  # reach record.out when printed (trace-cmd's stdout is a file: block-buffered otherwise); it
+  # is logged, not waited for. No -P: only the app registers cx_tick, and trace-cmd's pid
+  # filter would add set_event_pid's sched probes (see the README's Scope).
+  echo 0 >"$tracefs/tracing_on"
+  /usr/bin/time -v -o "$d/record.time" timeout -k 10 "$step_s" stdbuf -oL trace-cmd record -C mono \
+    -b "$buffer_kb" -e user_events:cx_tick -o "$d/trace.dat" >"$d/record.out" 2>&1 &
   recpid=$!
-  # Fire only once trace-cmd says it records: it resets the buffer (trace_clock) after enabling
-  # the event, so firing as soon as the kernel bit is set loses the burst.
-  for _ in $(seq 1200); do grep -q 'Hit Ctrl^C' "$d/record.out" && break; sleep 0.05; done
-  grep -q 'Hit Ctrl^C' "$d/record.out" || die "trace-cmd record did not start within 60 s: $(cat "$d/record.out")"
+  ready=0
+  for _ in $(seq 1200); do
+    if [[ $(<"$tracefs/tracing_on") == 1 && $(<"$tracefs/events/user_events/cx_tick/enable") == 1 ]]; then
+      ready=1
+      break
+    fi
+    kill -0 "$recpid" 2>/dev/null || break
+    sleep 0.05
+  done
+  ((ready)) || die "trace-cmd record did not start recording within 60 s (tracing_on" \
+    "$(<"$tracefs/tracing_on"), cx_tick enable $(<"$tracefs/events/user_events/cx_tick/enable")):" \
+    "$(cat "$d/record.out")"
+  log "trace-cmd record: tracing_on 1 and cx_tick enabled; its output so far: $(tr '\n' ' ' <"$d/record.out")"
   printf 'wait 1 1 120000\nfire %s 1 bench\nquit\n' "$n" >&"$w"
   wait_pid "the app (by hand)" "$apppid" || die "the app failed: $(cat "$d/app.out")"
   exec {w}>&-
@@ -234,6 +260,7 @@ for n in "${sizes[@]}"; do
   [[ -n $tc ]] || die "trace-cmd record is not running: $(cat "$d/record.out" "$d/record.time"; ps -ef)"
   for p in $tc; do [[ $(cat /proc/"$p"/comm 2>/dev/null) == trace-cmd ]] && kill -INT "$p"; done
   wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || die "trace-cmd record failed: $(cat "$d/record.out")"
+  echo 1 >"$tracefs/tracing_on" # trace-cmd restored our 0
   step "lttng stop" lttng stop hand >/dev/null
   step "lttng destroy" lttng destroy hand >/dev/null
   step "trace-cmd report" /usr/bin/time -v -o "$d/report.time" trace-cmd report -t -i "$d/trace.dat" \
@@ -245,6 +272,10 @@ for n in "${sizes[@]}"; do
   got=$((k + u))
   klost=$(awk '{ while (match($0, /LOST [0-9]+ EVENTS/)) { split(substr($0, RSTART, RLENGTH), f, " ");
     s += f[2]; $0 = substr($0, RSTART + RLENGTH) } } END { print s + 0 }' "$d/kernel.txt")
+  # The kernel's ring-buffer counters per CPU, which trace-cmd record saves in trace.dat
+  # (`trace-cmd report --stat`): records overwritten (overrun) or refused (dropped events).
+  trace-cmd report --stat -i "$d/trace.dat" >"$d/stat.txt" 2>&1 || true
+  kover=$(awk '/^ *(overrun|dropped events):/ { s += $NF } END { print s + 0 }' "$d/stat.txt")
   ulost=$(awk 'tolower($0) ~ /discarded [0-9]+ event/ { match(tolower($0), /discarded [0-9]+/);
     split(substr($0, RSTART, RLENGTH), f, " "); s += f[2] } END { print s + 0 }' "$d/bt.err")
   h_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -256,11 +287,12 @@ for n in "${sizes[@]}"; do
     if ((v > h_rss)); then h_rss=$v; fi
     peaks+="${peaks:+, }$(case $f in record) echo trace-cmd record ;; report) echo trace-cmd report ;; bt) echo babeltrace2 ;; esac) $(mib "$v")"
   done
-  { echo "trace-cmd report head:"; head -5 "$d/kernel.txt"; cat "$d/report.err" "$d/record.out" "$d/record.time"; ls -la "$d"; } | sed 's/^/  /' >&2
-  log "by hand: kernel $k + lttng $u records in ${h_wall}s; kernel LOST $klost, lttng discarded $ulost"
+  { echo "trace-cmd report head:"; head -3 "$d/kernel.txt"; cat "$d/report.err"; grep -E '^ *(CPU|overrun|dropped)' "$d/stat.txt"; } |
+    sed 's/^/  /' >&2
+  log "by hand: kernel $k + lttng $u records in ${h_wall}s; kernel LOST $klost (overrun + dropped $kover), lttng discarded $ulost"
   grep -v '^$' "$d/record.out" | tail -5 | sed 's/^/  trace-cmd record: /' >&2 || true
   h_row=("$n" "$got" "by hand" "$h_wall" "$h_rate" "$(mib "$h_rss") ($peaks)" \
-    "$((expected - got)); trace-cmd LOST $klost, babeltrace2 discarded $ulost")
+    "$((expected - got)); trace-cmd LOST $klost, overrun+dropped $kover, babeltrace2 discarded $ulost")
   rm -rf "$d"
 
   ratio_t=$(awk -v h="$h_rate" -v c="$c_rate" 'BEGIN { printf "%.2f", h / c }')
