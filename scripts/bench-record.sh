@@ -85,7 +85,7 @@ fi
 # ---- inside the VM (or a private mount namespace) ----
 log() { printf 'bench-record: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-# shellcheck source=lib/private-sessiond.sh
+# shellcheck source=scripts/lib/private-sessiond.sh
 source scripts/lib/private-sessiond.sh
 start_private_sessiond || exit 1
 cotrace=$PWD/target/release/cotrace
@@ -151,12 +151,15 @@ poll_rss() {
   done
 }
 
-rows=()
+# Each row is printed (as "@table ...") as soon as it is measured: a later size that fails
+# does not take the earlier rows with it.
 row() {
   local s="|" f
   for f in "$@"; do s+=" $f |"; done
-  rows+=("$s")
+  echo "@table $s"
 }
+echo "@table | firings N | records found (of 2N) | pipeline | wall s | records/s | peak RSS MiB (largest recorder process; parts) | missing; lost | vs by hand (goal: time <= 1.2x, RSS < 100 MiB) |"
+echo "@table | ---: | ---: | --- | ---: | ---: | --- | --- | --- |"
 tc_version=$(trace-cmd --version 2>/dev/null | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p')
 log "trace-cmd $tc_version, $(babeltrace2 --version | head -1), $(lttng --version | head -1)," \
   "buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
@@ -301,8 +304,3 @@ for n in "${sizes[@]}"; do
   row "${h_row[@]}" "1"
 done
 
-{
-  echo "| firings N | records found (of 2N) | pipeline | wall s | records/s | peak RSS MiB (largest recorder process; parts) | missing; lost | vs by hand (goal: time <= 1.2x, RSS < 100 MiB) |"
-  echo "| ---: | ---: | --- | ---: | ---: | --- | --- | --- |"
-  printf '%s\n' "${rows[@]}"
-} | sed 's/^/@table /'
