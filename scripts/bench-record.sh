@@ -160,7 +160,8 @@ row() {
 }
 echo "@table | firings N | records found (of 2N) | pipeline | wall s | records/s | peak RSS MiB (largest recorder process; parts) | missing; lost | vs by hand (goal: time <= 1.2x, RSS < 100 MiB) |"
 echo "@table | ---: | ---: | --- | ---: | ---: | --- | --- | --- |"
-tc_version=$(trace-cmd --version 2>/dev/null | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p')
+# `trace-cmd --version` exits 255 after printing its version.
+tc_version=$({ trace-cmd --version 2>/dev/null || true; } | sed -n 's/^trace-cmd version \([^ ]*\).*/\1/p')
 log "trace-cmd $tc_version, $(babeltrace2 --version | head -1), $(lttng --version | head -1)," \
   "buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
 
