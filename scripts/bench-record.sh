@@ -121,7 +121,9 @@ wait_pid() {
 }
 # The child processes of $1 (one level), on one line.
 children() {
-  cat /proc/"$1"/task/*/children 2>/dev/null || true
+  local -a c=()
+  read -ra c < <(cat /proc/"$1"/task/*/children 2>/dev/null) || true
+  echo "${c[*]}"
 }
 # Polls the peak RSS (VmHWM, KiB) of $1 and its descendants until $1 exits, keeping the largest
 # per process name in file $2 ("name kib" lines). VmHWM only grows, so a poll every 0.5 s misses
