@@ -120,10 +120,13 @@ wait_pid() {
   wait "$pid"
 }
 # The child processes of $1 (one level), on one line.
+# (No process substitution: the VM's /dev has no /dev/fd.)
 children() {
-  local -a c=()
-  read -ra c < <(cat /proc/"$1"/task/*/children 2>/dev/null) || true
-  echo "${c[*]}"
+  local c
+  local -a a=()
+  c=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+  read -ra a <<<"$c" || true
+  echo "${a[*]}"
 }
 # Polls the peak RSS (VmHWM, KiB) of $1 and its descendants until $1 exits, keeping the largest
 # per process name in file $2 ("name kib" lines). VmHWM only grows, so a poll every 0.5 s misses
