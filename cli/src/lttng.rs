@@ -390,17 +390,16 @@ pub fn parse_line(line: &str) -> Option<Record> {
     let rest = words.next().unwrap_or("");
     let number = |key: &str| {
         let at = rest.find(key)? + key.len();
-        let digits: String = rest[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
+        let digits = rest[at..].bytes().take_while(u8::is_ascii_digit).count();
+        rest[at..at + digits].parse().ok()
     };
     let (pid, tid) = (number("vpid = "), number("vtid = "));
     // The payload is the last `{ ... }` group (after the stream and event contexts).
-    let groups: Vec<&str> = rest.split("}, {").collect();
-    let payload = if groups.len() >= 3 || (groups.len() == 2 && pid.is_none()) {
-        groups.last().copied().unwrap_or("")
+    let mut groups = rest.rsplit("}, {");
+    let last = groups.next().unwrap_or("");
+    let count = 1 + groups.take(2).count();
+    let payload = if count >= 3 || (count == 2 && pid.is_none()) {
+        last
     } else {
         ""
     };
