@@ -4,10 +4,12 @@
 # tracers (2*N records). Prints a markdown table: records, wall time, records/s, peak RSS, what
 # was missing, and the ratio against the hand-made pipeline measured in the same run.
 #
-#   scripts/bench-record.sh [--quick] [--events N] [--out FILE]
+#   scripts/bench-record.sh [--quick] [--events N]... [--rounds R] [--out FILE]
 #
 #   --events N  firings (default 1000000; records = 2 x N); may be given several times
 #   --quick     N = 20000 (CI-style smoke: the command cannot rot)
+#   --rounds R  R rounds per size, each cotrace record then by hand (default 1); a row per round,
+#               then per size the fastest round of each (others' load only adds time)
 #   --out FILE  also write the table there (default target/bench/record.md)
 #
 # The app is the coexist example, driven through a fifo: `init`, wait until both tracers
@@ -33,18 +35,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cmdline=$* sizes=() out=target/bench/record.md
+cmdline=$* sizes=() out=target/bench/record.md rounds=1
 while (($#)); do
   case $1 in
     --quick) sizes+=(20000) ;;
+    --rounds) rounds=${2:?--rounds needs R}; shift ;;
+    --rounds=*) rounds=${1#--rounds=} ;;
     --events) sizes+=("${2:?--events needs N}"); shift ;;
     --events=*) sizes+=("${1#--events=}") ;;
     --out) out=${2:?--out needs FILE}; shift ;;
-    *) echo "usage: scripts/bench-record.sh [--quick] [--events N]... [--out FILE]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench-record.sh [--quick] [--events N]... [--rounds R] [--out FILE]" >&2; exit 2 ;;
   esac
   shift
 done
 ((${#sizes[@]})) || sizes=(1000000)
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench-record: --rounds wants a positive integer, not '$rounds'" >&2; exit 2; }
 for n in "${sizes[@]}"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench-record: --events wants a positive integer, not '$n'" >&2; exit 2; }
 done
@@ -60,14 +65,14 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
     # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
     unshare --mount --propagation private -- env COTRACE_BENCH_INNER=1 bash -c \
       'mount -t tmpfs cotrace-run /run && mount -t tmpfs cotrace-shm /dev/shm && exec "$0" "$@"' \
-      "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
+      "$0" "${sizes[@]/#/--events=}" --rounds="$rounds" | tee "$out.log"
   else
     # Under TCG a million firings take minutes per pipeline: the VM's limit grows with N.
     total=0
-    for n in "${sizes[@]}"; do total=$((total + n)); done
+    for n in "${sizes[@]}"; do total=$((total + n * rounds)); done
     COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-$((600 + total / 200))} \
       COTRACE_VM_MEMORY=${COTRACE_VM_MEMORY:-3G} \
-      vm/run.sh env COTRACE_BENCH_INNER=1 bash "$0" "${sizes[@]/#/--events=}" | tee "$out.log"
+      vm/run.sh env COTRACE_BENCH_INNER=1 bash "$0" "${sizes[@]/#/--events=}" --rounds="$rounds" | tee "$out.log"
   fi
   status=${PIPESTATUS[0]}
   {
@@ -170,10 +175,9 @@ tc_version=$({ trace-cmd --version 2>/dev/null || true; } | sed -n 's/^trace-cmd
 log "trace-cmd $tc_version, $(babeltrace2 --version | head -1), $(lttng --version | head -1)," \
   "buffers ${buffer_kb} KiB/CPU, $(nproc) CPUs"
 
-for n in "${sizes[@]}"; do
-  expected=$((2 * n))
-  step_s=${COTRACE_BENCH_STEP_TIMEOUT:-$((300 + n / 200))}
-
+# One round at size $n: cotrace record, then the same by hand; sets c_row, h_row, c_wall, h_wall,
+# tool (cotrace's peak RSS, KiB) and h_rss.
+measure() {
   # ---- cotrace record ----
   log "N=$n: cotrace record (step limit ${step_s}s)"
   d=$work/cotrace-$n
@@ -304,9 +308,37 @@ for n in "${sizes[@]}"; do
     "$((expected - got)); trace-cmd LOST $klost, overrun+dropped $kover, babeltrace2 discarded $ulost")
   rm -rf "$d"
 
-  ratio_t=$(awk -v h="$h_rate" -v c="$c_rate" 'BEGIN { printf "%.2f", h / c }')
-  ratio_m=$(awk -v h="$h_rss" -v c="$tool" 'BEGIN { printf "%.2f", c / h }')
-  row "${c_row[@]}" "time ${ratio_t}x, RSS ${ratio_m}x of by hand"
-  row "${h_row[@]}" "1"
+}
+
+best_rows=()
+for n in "${sizes[@]}"; do
+  expected=$((2 * n))
+  step_s=${COTRACE_BENCH_STEP_TIMEOUT:-$((300 + n / 200))}
+  c_best='' h_best='' c_walls='' h_walls='' c_rss_max=0 h_rss_max=0
+  for ((round = 1; round <= rounds; round++)); do
+    log "N=$n: round $round of $rounds"
+    measure
+    ratio_t=$(awk -v h="$h_wall" -v c="$c_wall" 'BEGIN { printf "%.2f", c / h }')
+    ratio_m=$(awk -v h="$h_rss" -v c="$tool" 'BEGIN { printf "%.2f", c / h }')
+    c_row[0]="$n (round $round)" h_row[0]="$n (round $round)"
+    row "${c_row[@]}" "time ${ratio_t}x, RSS ${ratio_m}x of by hand"
+    row "${h_row[@]}" "1"
+    c_walls+="${c_walls:+, }$c_wall" h_walls+="${h_walls:+, }$h_wall"
+    if [[ -z $c_best ]] || awk -v a="$c_wall" -v b="$c_best" 'BEGIN { exit !(a < b) }'; then c_best=$c_wall; fi
+    if [[ -z $h_best ]] || awk -v a="$h_wall" -v b="$h_best" 'BEGIN { exit !(a < b) }'; then h_best=$h_wall; fi
+    if ((tool > c_rss_max)); then c_rss_max=$tool; fi
+    if ((h_rss > h_rss_max)); then h_rss_max=$h_rss; fi
+  done
+  if ((rounds > 1)); then
+    # Others' load only adds time: the fastest round of each pipeline is the fairer figure.
+    ratio=$(awk -v h="$h_best" -v c="$c_best" 'BEGIN { printf "%.2f", c / h }')
+    best_rows+=("| $n | fastest of $rounds rounds: cotrace record $c_best s ($c_walls), by hand $h_best s ($h_walls) | ${ratio}x | $(mib "$c_rss_max") MiB vs $(mib "$h_rss_max") MiB |")
+  fi
 done
+if ((${#best_rows[@]})); then
+  echo "@table "
+  echo "@table | firings N | wall time over the rounds | cotrace / by hand (goal <= 1.2x) | largest peak RSS, cotrace's tree vs by hand (goal < 100 MiB) |"
+  echo "@table | ---: | --- | ---: | --- |"
+  printf '@table %s\n' "${best_rows[@]}"
+fi
 
