@@ -308,7 +308,10 @@ mod tests {
         let Writer::Text(bytes) = w else {
             unreachable!()
         };
-        assert_eq!(String::from_utf8(bytes).unwrap(), "0.000000005 lttng  ?/? p:bare \n");
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "0.000000005 lttng  ?/? p:bare \n"
+        );
         assert!(lines[2].contains("p:miss") && lines[3].contains("p:req_done"));
 
         let names = ["p:req_start", "p:req_done", "p:miss"]
