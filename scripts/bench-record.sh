@@ -161,6 +161,25 @@ poll_rss() {
   done
 }
 
+# Notes (in "$2.ok" and "$2.fired") when the app's replies "ok" (both tracers on: firing starts)
+# and "fired" (done) first appear in file $1, polling every 0.1 s while process $3 lives: the
+# phases of a run (set-up, firing, and stopping plus text output).
+mark_phases() {
+  local file=$1 stem=$2 pid=$3
+  while kill -0 "$pid" 2>/dev/null; do
+    [[ -e $stem.ok ]] || { grep -q '^ok' "$file" 2>/dev/null && now >"$stem.ok"; }
+    grep -q '^fired' "$file" 2>/dev/null && { now >"$stem.fired"; return 0; }
+    sleep 0.1
+  done
+}
+# "set-up a s, firing b s, after c s" for t0, the mark files with stem $1, and t1.
+phases() {
+  local ok fired
+  ok=$(cat "$1.ok" 2>/dev/null || echo "$2") fired=$(cat "$1.fired" 2>/dev/null || echo "$3")
+  awk -v a="$2" -v o="$ok" -v f="$fired" -v b="$3" \
+    'BEGIN { printf "set-up %.1f s, firing %.1f s, stop + output %.1f s", o - a, f - o, b - f }'
+}
+
 # Each row is printed (as "@table ...") as soon as it is measured: a later size that fails
 # does not take the earlier rows with it.
 row() {
@@ -191,6 +210,7 @@ measure() {
   rec=$!
   poll_rss "$rec" "$d.rss" &
   poller=$!
+  mark_phases "$d.out" "$d.mark" "$rec" &
   printf 'init\nwait 1 1 120000\nfire %s 1 bench\nquit\n' "$n" >&"$w"
   rc=0
   wait_pid "cotrace record" "$rec" || rc=$?
@@ -210,12 +230,13 @@ measure() {
   tool=$(awk '$1 != "coexist" && $1 != "time" && $1 != "timeout" && $2 > m { m = $2 } END { print m + 0 }' "$d.rss")
   bt=$(awk '$1 == "babeltrace2" { print $2 }' "$d.rss" 2>/dev/null)
   c_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  c_phases=$(phases "$d.mark" "$t0" "$t1")
   c_rate=$(awk -v r="$got" -v w="$c_wall" 'BEGIN { printf "%.0f", r / w }')
   c_rss=$(rss_kb "$d.time")
-  log "cotrace: $got records in ${c_wall}s; peak RSS by process (KiB): $(tr '\n' ' ' <"$d.rss"); summary:"
+  log "cotrace: $got records in ${c_wall}s ($c_phases); peak RSS by process (KiB): $(tr '\n' ' ' <"$d.rss"); summary:"
   sed 's/^/  /' "$d.out" >&2
   grep -v '^$' "$d.err" | sed 's/^/  stderr: /' >&2 || true
-  c_row=("$n" "$got" "cotrace record" "$c_wall" "$c_rate" \
+  c_row=("$n" "$got" "cotrace record" "$c_wall ($c_phases)" "$c_rate" \
     "$(mib "$tool") (cotrace $(mib "$own"), babeltrace2 $(mib "$bt"); with the app $(mib "$c_rss"))" \
     "$((expected - got))${lost:+; LOST: $lost}")
   rm -rf "$d" "$d".*
@@ -229,6 +250,7 @@ measure() {
   t0=$(now)
   timeout -k 10 "$step_s" "$app" <"$d/fifo" >"$d/app.out" 2>&1 &
   apppid=$!
+  mark_phases "$d/app.out" "$d/mark" "$apppid" &
   echo init >&"$w"
   for _ in $(seq 1200); do [[ -d $tracefs/events/user_events/cx_tick ]] && break; sleep 0.05; done
   [[ -d $tracefs/events/user_events/cx_tick ]] || die "the app did not register cx_tick within 60 s"
@@ -292,6 +314,7 @@ measure() {
   ulost=$(awk 'tolower($0) ~ /discarded [0-9]+ event/ { match(tolower($0), /discarded [0-9]+/);
     split(substr($0, RSTART, RLENGTH), f, " "); s += f[2] } END { print s + 0 }' "$d/bt.err")
   h_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  h_phases=$(phases "$d/mark" "$t0" "$t1")
   h_rate=$(awk -v r="$got" -v w="$h_wall" 'BEGIN { printf "%.0f", r / w }')
   peaks=""
   h_rss=0
@@ -302,9 +325,9 @@ measure() {
   done
   { echo "trace-cmd report head:"; head -3 "$d/kernel.txt"; cat "$d/report.err"; grep -E '^ *(CPU|overrun|dropped)' "$d/stat.txt"; } |
     sed 's/^/  /' >&2
-  log "by hand: kernel $k + lttng $u records in ${h_wall}s; kernel LOST $klost (overrun + dropped $kover), lttng discarded $ulost"
+  log "by hand: kernel $k + lttng $u records in ${h_wall}s ($h_phases); kernel LOST $klost (overrun + dropped $kover), lttng discarded $ulost"
   grep -v '^$' "$d/record.out" | tail -5 | sed 's/^/  trace-cmd record: /' >&2 || true
-  h_row=("$n" "$got" "by hand" "$h_wall" "$h_rate" "$(mib "$h_rss") ($peaks)" \
+  h_row=("$n" "$got" "by hand" "$h_wall ($h_phases)" "$h_rate" "$(mib "$h_rss") ($peaks)" \
     "$((expected - got)); trace-cmd LOST $klost, overrun+dropped $kover, babeltrace2 discarded $ulost")
   rm -rf "$d"
 
