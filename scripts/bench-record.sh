@@ -61,6 +61,9 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
   mkdir -p "$(dirname "$out")"
   # The machine is shared: its load goes with the figures (ratios are measured in one run).
   load0=$(uptime)
+  # The commit measured (taken now: a commit made while this runs is not what ran).
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+  git diff --quiet HEAD 2>/dev/null || commit+=" + uncommitted changes"
   if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
     # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
     unshare --mount --propagation private -- env COTRACE_BENCH_INNER=1 bash -c \
@@ -76,7 +79,7 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
   fi
   status=${PIPESTATUS[0]}
   {
-    echo "\`scripts/bench-record.sh${cmdline:+ $cmdline}\` at commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "\`scripts/bench-record.sh${cmdline:+ $cmdline}\` at commit $commit"
     echo "host load at start: $load0"
     echo "host load at end:  $(uptime)"
     echo
