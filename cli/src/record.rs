@@ -1123,11 +1123,23 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .map_or(kernel.to_string(), Declared::lttng_name)
     };
     // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
-    let mut lttng_reader = if use_lttng && has_metadata(&lttng_dir) {
-        Some(lttng::TraceReader::start(&lttng_dir)?)
-    } else {
-        None
-    };
+    // babeltrace2's lines are parsed on a thread of their own, each CPU's spill file decoded on
+    // another: the merge below only orders and writes.
+    let mut lttng_reader = None;
+    if use_lttng && has_metadata(&lttng_dir) {
+        let (entries, thread) =
+            timeline::read_ahead(lttng::TraceReader::start(&lttng_dir)?, |reader| {
+                reader.next().map(|r| Entry {
+                    ts_ns: r.ts_ns,
+                    tracer: Tracer::Lttng,
+                    pid: r.pid,
+                    tid: r.tid,
+                    fields: lttng_fields(&r.fields),
+                    event: r.event,
+                })
+            });
+        lttng_reader = Some((entries, thread));
+    }
     let kernel_left_out = std::cell::Cell::new(0u64);
     let left_out: std::cell::RefCell<BTreeMap<u32, u64>> = Default::default();
     let mut sources: Vec<Box<dyn Iterator<Item = Entry> + '_>> = Vec::new();
@@ -1136,7 +1148,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         // Each kernel event name's LTTng name, looked up once.
         let mut names: HashMap<String, String> = HashMap::new();
         sources.push(Box::new(
-            unspill(file)
+            timeline::read_ahead(unspill(file), Iterator::next)
+                .0
                 .filter(move |r| match scope {
                     Some(scope)
                         if r.event != LOST
@@ -1164,27 +1177,17 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 }),
         ));
     }
-    if let Some(reader) = lttng_reader.as_mut() {
+    let mut lttng_thread = None;
+    if let Some((entries, thread)) = lttng_reader {
+        lttng_thread = Some(thread);
         let (scope, left_out) = (&scope, &left_out);
-        sources.push(Box::new(
-            reader
-                .by_ref()
-                .filter(move |r| match (scope, r.pid) {
-                    (Some(scope), Some(pid)) if !scope.contains(&pid) => {
-                        *left_out.borrow_mut().entry(pid).or_default() += 1;
-                        false
-                    }
-                    _ => true,
-                })
-                .map(|r| Entry {
-                    ts_ns: r.ts_ns,
-                    tracer: Tracer::Lttng,
-                    pid: r.pid,
-                    tid: r.tid,
-                    event: r.event,
-                    fields: lttng_fields(&r.fields),
-                }),
-        ));
+        sources.push(Box::new(entries.filter(move |e| match (scope, e.pid) {
+            (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                *left_out.borrow_mut().entry(pid).or_default() += 1;
+                false
+            }
+            _ => true,
+        })));
     }
     let (file_name, timeline_file) = match args.format {
         Format::Text => ("timeline.txt", out.create_file("timeline.txt")?),
@@ -1233,7 +1236,10 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .write(&e)
             .map_err(|err| format!("writing {}: {err}", timeline_path.display()))
     });
-    if let Some(reader) = lttng_reader {
+    if let Some(thread) = lttng_thread {
+        let reader = thread
+            .join()
+            .map_err(|_| "the babeltrace2 reader panicked".to_string())?;
         // The packets' own count of discarded events, which babeltrace2 warns about, where it
         // is larger than `lttng list`'s (sampled by the consumer daemon, racily in 2.13; read
         // as 0 if the query fails): a run once missed 688 LTTng events with no loss reported.

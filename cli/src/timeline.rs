@@ -55,6 +55,40 @@ fn key(e: &Entry) -> (u64, Tracer, Option<u32>) {
     (e.ts_ns, e.tracer, e.tid)
 }
 
+/// Runs a source on a thread of its own: `next` is called there until it returns `None`, and
+/// its items come back, in order, through the returned iterator; the state comes back through
+/// the handle. Items travel in batches over a bounded channel (at most [`AHEAD`] batches of
+/// [`BATCH`] in flight), so memory stays flat; what the thread does (babeltrace2's lines
+/// parsed, a spill file decoded) overlaps the merge instead of adding to it.
+pub fn read_ahead<S, T>(
+    mut state: S,
+    mut next: impl FnMut(&mut S) -> Option<T> + Send + 'static,
+) -> (impl Iterator<Item = T>, std::thread::JoinHandle<S>)
+where
+    S: Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(AHEAD);
+    let thread = std::thread::spawn(move || {
+        loop {
+            let batch: Vec<T> = std::iter::from_fn(|| next(&mut state))
+                .take(BATCH)
+                .collect();
+            let last = batch.len() < BATCH;
+            // A send fails when the merge stopped early (an error): stop reading too.
+            if batch.is_empty() || tx.send(batch).is_err() || last {
+                return state;
+            }
+        }
+    });
+    (rx.into_iter().flatten(), thread)
+}
+
+/// Items per batch of [`read_ahead`].
+pub const BATCH: usize = 1024;
+/// Batches in flight per source in [`read_ahead`].
+pub const AHEAD: usize = 4;
+
 /// Merges time-ordered sources into `sink` in [`key`] order, holding one entry per source
 /// (memory does not grow with the recording). A source that is not quite in order (a CPU's
 /// buffer read while written) only delays its own entries.
@@ -273,6 +307,24 @@ mod tests {
             event: event.into(),
             fields: vec![("a".into(), "1".into())],
         }
+    }
+
+    #[test]
+    fn read_ahead_keeps_order_and_returns_the_state() {
+        let n = 3 * BATCH as u64 + 7;
+        let (items, thread) = read_ahead(0u64, move |i| {
+            (*i < n).then(|| {
+                *i += 1;
+                *i
+            })
+        });
+        assert!(items.eq(1..=n));
+        assert_eq!(thread.join().unwrap(), n);
+        // The reader stopping early stops the thread (no hang on a full channel).
+        let (mut items, thread) = read_ahead((), |_| Some(1u8));
+        assert_eq!(items.next(), Some(1));
+        drop(items);
+        thread.join().unwrap();
     }
 
     #[test]
