@@ -831,8 +831,14 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             "cotrace",
             &format!("--subbuf-size={}K", (args.buffer_kb / 8).max(4)),
             "--num-subbuf=8",
-            // Packets reach the disk every 500 ms: the live line shows LTTng progress.
-            "--switch-timer=500000",
+            // No switch timer: a timer closes every stream's sub-buffer each period however
+            // little it holds, so with 8 sub-buffers a consumer daemon starved for 8 periods
+            // (a loaded machine) makes the app discard events. With `--switch-timer=500000`
+            // (for the live line) cotrace's LTTng half missed 688 of 100,000 and 2,988 of
+            // 1,000,000 events under load (scripts/bench-record.sh, load average 12-13), with
+            // no loss reported, where the same channel without it (by hand, same runs) lost
+            // none: the likely cause. The live line's LTTng bytes now grow a sub-buffer at a
+            // time.
         ])?;
         for p in &patterns {
             lttng::lttng(&["enable-event", "-u", "-s", &name, "-c", "cotrace", p])?;
