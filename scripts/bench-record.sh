@@ -174,6 +174,9 @@ mark_phases() {
     grep -q '^fired' "$file" 2>/dev/null && { now >"$stem.fired"; return 0; }
     sleep 0.1
   done
+  # The app may say "fired" and exit between two polls (by hand $3 is the app itself).
+  [[ -e $stem.ok ]] || { grep -q '^ok' "$file" 2>/dev/null && now >"$stem.ok"; }
+  if grep -q '^fired' "$file" 2>/dev/null; then now >"$stem.fired"; fi
 }
 # "set-up a s, firing b s, after c s" for t0, the mark files with stem $1, and t1.
 phases() {
