@@ -300,7 +300,17 @@ measure() {
   tc=$(children "$(children "$recpid")") # time -> timeout -> trace-cmd
   [[ -n $tc ]] || die "trace-cmd record is not running: $(cat "$d/record.out" "$d/record.time"; ps -ef)"
   for p in $tc; do [[ $(cat /proc/"$p"/comm 2>/dev/null) == trace-cmd ]] && kill -INT "$p"; done
-  wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || die "trace-cmd record failed: $(cat "$d/record.out")"
+  rc=0
+  wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || rc=$?
+  if ((rc != 0)); then
+    # Seen once: trace-cmd wrote trace.dat, then its clean-up failed to reset
+    # events/user_events/filter, gone with the app's event once trace-cmd disabled it (a race):
+    # the recording is whole, and `trace-cmd report` below counts what it holds.
+    grep -q 'events/user_events/filter' "$d/record.out" && [[ -s $d/trace.dat ]] ||
+      die "trace-cmd record failed (status $rc): $(cat "$d/record.out")"
+    log "trace-cmd record exited with status $rc after writing trace.dat (its clean-up found" \
+      "events/user_events/filter gone with the app's event): counted as usual"
+  fi
   echo 1 >"$tracefs/tracing_on" # trace-cmd restored our 0
   step "lttng stop" lttng stop hand >/dev/null
   step "lttng destroy" lttng destroy hand >/dev/null

@@ -85,9 +85,9 @@ where
 }
 
 /// Items per batch of [`read_ahead`].
-pub const BATCH: usize = 1024;
+pub const BATCH: usize = 256;
 /// Batches in flight per source in [`read_ahead`].
-pub const AHEAD: usize = 4;
+pub const AHEAD: usize = 2;
 
 /// Merges time-ordered sources into `sink` in [`key`] order, holding one entry per source
 /// (memory does not grow with the recording). A source that is not quite in order (a CPU's
