@@ -306,8 +306,9 @@ measure() {
     # Seen once: trace-cmd wrote trace.dat, then its clean-up failed to reset
     # events/user_events/filter, gone with the app's event once trace-cmd disabled it (a race):
     # the recording is whole, and `trace-cmd report` below counts what it holds.
-    grep -q 'events/user_events/filter' "$d/record.out" && [[ -s $d/trace.dat ]] ||
+    if ! grep -q 'events/user_events/filter' "$d/record.out" || [[ ! -s $d/trace.dat ]]; then
       die "trace-cmd record failed (status $rc): $(cat "$d/record.out")"
+    fi
     log "trace-cmd record exited with status $rc after writing trace.dat (its clean-up found" \
       "events/user_events/filter gone with the app's event): counted as usual"
   fi
