@@ -229,6 +229,16 @@ measure() {
     die "cotrace record failed (status $rc)"
   fi
   got=$(grep -c 'cx[:_]tick' "$d/timeline.txt" || true)
+  if ((got < expected)); then
+    # Which firings are missing, per tracer (first gaps): the start, the end, or scattered.
+    for tracer in kernel lttng; do
+      awk -v t="$tracer" -v n="$n" '$2 == t && match($0, / seq=[0-9]+/) {
+          s = substr($0, RSTART + 5, RLENGTH - 5) + 0; seen[s] = 1 }
+        END { g = 0; for (i = 0; i < n; i++) if (!(i in seen)) { if (!in_gap) { start = i; in_gap = 1 } }
+          else if (in_gap) { if (g++ < 5) printf "  %s: seq %d..%d missing\n", t, start, i - 1; in_gap = 0 }
+          if (in_gap && g < 5) printf "  %s: seq %d..%d missing\n", t, start, n - 1 }' "$d/timeline.txt" >&2
+    done
+  fi
   lost=$(sed -n 's/^LOST: //p' "$d.out")
   own=$(awk '$1 == "cotrace" { print $2 }' "$d.rss" 2>/dev/null)
   # The recorder's peak: cotrace and its helpers (babeltrace2, lttng), not CMD, whose RSS holds
