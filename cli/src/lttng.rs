@@ -278,7 +278,7 @@ pub struct Record {
 pub struct TraceReader {
     child: std::process::Child,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<(String, u64)>,
     dir: PathBuf,
     error: Option<String>,
 }
@@ -286,7 +286,7 @@ pub struct TraceReader {
 impl TraceReader {
     /// Starts babeltrace2 on `dir`.
     pub fn start(dir: &Path) -> Result<Self, String> {
-        use std::io::{BufRead, Read};
+        use std::io::BufRead;
         let mut child = helper("babeltrace2")
             .args(["--clock-cycles", "--no-delta"])
             .arg(dir)
@@ -297,19 +297,25 @@ impl TraceReader {
             .map_err(|e| format!("cannot run babeltrace2 ({e}): install babeltrace2"))?;
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
-        // Drained aside (a full stderr pipe would stop babeltrace2); the first 64 KiB kept.
+        // Drained aside (a full stderr pipe would stop babeltrace2); the first 64 KiB kept, and
+        // the events its discarded-events warnings count (all of them) summed.
         let stderr = std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
+            let mut kept = String::new();
+            let mut discarded = 0u64;
+            let mut lines = std::io::BufReader::new(&mut stderr);
+            let mut line = Vec::new();
+            while let Ok(n) = lines.read_until(b'\n', &mut line) {
                 if n == 0 {
                     break;
                 }
+                let text = String::from_utf8_lossy(&line);
+                discarded += discarded_events(&text);
                 if kept.len() < 64 * 1024 {
-                    kept.extend_from_slice(&buf[..n]);
+                    kept.push_str(&text);
                 }
+                line.clear();
             }
-            String::from_utf8_lossy(&kept).into_owned()
+            (kept, discarded)
         });
         Ok(Self {
             child,
@@ -320,12 +326,13 @@ impl TraceReader {
         })
     }
 
-    /// Waits for babeltrace2: an error if it failed or its output could not be read.
-    pub fn finish(mut self) -> Result<(), String> {
+    /// Waits for babeltrace2: an error if it failed or its output could not be read, else the
+    /// number of events its warnings say the tracer discarded (from the packets themselves).
+    pub fn finish(mut self) -> Result<u64, String> {
         // Whatever was not read (an error stopped the merge) is dropped.
         drop(self.lines);
         let status = self.child.wait().map_err(|e| e.to_string())?;
-        let stderr = self.stderr.join().unwrap_or_default();
+        let (stderr, discarded) = self.stderr.join().unwrap_or_default();
         if let Some(e) = self.error.take() {
             return Err(format!("reading babeltrace2's output: {e}"));
         }
@@ -336,8 +343,19 @@ impl TraceReader {
                 stderr.trim()
             ));
         }
-        Ok(())
+        Ok(discarded)
     }
+}
+
+/// The events a babeltrace2 warning line counts as discarded by the tracer (0 for other lines):
+/// `WARNING: Tracer discarded 688 events between [...] and [...] in trace ...`.
+pub fn discarded_events(line: &str) -> u64 {
+    line.split_once("Tracer discarded ")
+        .and_then(|(_, rest)| {
+            let (n, rest) = rest.split_once(' ')?;
+            rest.starts_with("event").then(|| n.parse().ok())?
+        })
+        .unwrap_or(0)
 }
 
 impl Iterator for TraceReader {
@@ -390,17 +408,16 @@ pub fn parse_line(line: &str) -> Option<Record> {
     let rest = words.next().unwrap_or("");
     let number = |key: &str| {
         let at = rest.find(key)? + key.len();
-        let digits: String = rest[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
+        let digits = rest[at..].bytes().take_while(u8::is_ascii_digit).count();
+        rest[at..at + digits].parse().ok()
     };
     let (pid, tid) = (number("vpid = "), number("vtid = "));
     // The payload is the last `{ ... }` group (after the stream and event contexts).
-    let groups: Vec<&str> = rest.split("}, {").collect();
-    let payload = if groups.len() >= 3 || (groups.len() == 2 && pid.is_none()) {
-        groups.last().copied().unwrap_or("")
+    let mut groups = rest.rsplit("}, {");
+    let last = groups.next().unwrap_or("");
+    let count = 1 + groups.take(2).count();
+    let payload = if count >= 3 || (count == 2 && pid.is_none()) {
+        last
     } else {
         ""
     };
@@ -422,6 +439,27 @@ pub fn parse_line(line: &str) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discarded_events_warnings() {
+        let w = "WARNING: Tracer discarded 688 events between [12:00:00.000000001] and \
+                 [12:00:00.500000000] in trace \"t\" (UUID: x) within stream \"s\" \
+                 (stream class ID: 0, stream ID: 1).\n";
+        assert_eq!(discarded_events(w), 688);
+        assert_eq!(
+            discarded_events("WARNING: Tracer discarded 1 event between ..."),
+            1
+        );
+        assert_eq!(
+            discarded_events("WARNING: Tracer discarded 3 packets between ..."),
+            0
+        );
+        assert_eq!(
+            discarded_events("WARNING: Tracer may have discarded events ..."),
+            0
+        );
+        assert_eq!(discarded_events("[00000001626444978263] host p:e: { }"), 0);
+    }
 
     #[test]
     fn babeltrace_lines() {

@@ -55,6 +55,40 @@ fn key(e: &Entry) -> (u64, Tracer, Option<u32>) {
     (e.ts_ns, e.tracer, e.tid)
 }
 
+/// Runs a source on a thread of its own: `next` is called there until it returns `None`, and
+/// its items come back, in order, through the returned iterator; the state comes back through
+/// the handle. Items travel in batches over a bounded channel (at most [`AHEAD`] batches of
+/// [`BATCH`] in flight), so memory stays flat; what the thread does (babeltrace2's lines
+/// parsed, a spill file decoded) overlaps the merge instead of adding to it.
+pub fn read_ahead<S, T>(
+    mut state: S,
+    mut next: impl FnMut(&mut S) -> Option<T> + Send + 'static,
+) -> (impl Iterator<Item = T>, std::thread::JoinHandle<S>)
+where
+    S: Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(AHEAD);
+    let thread = std::thread::spawn(move || {
+        loop {
+            let batch: Vec<T> = std::iter::from_fn(|| next(&mut state))
+                .take(BATCH)
+                .collect();
+            let last = batch.len() < BATCH;
+            // A send fails when the merge stopped early (an error): stop reading too.
+            if batch.is_empty() || tx.send(batch).is_err() || last {
+                return state;
+            }
+        }
+    });
+    (rx.into_iter().flatten(), thread)
+}
+
+/// Items per batch of [`read_ahead`].
+pub const BATCH: usize = 256;
+/// Batches in flight per source in [`read_ahead`].
+pub const AHEAD: usize = 2;
+
 /// Merges time-ordered sources into `sink` in [`key`] order, holding one entry per source
 /// (memory does not grow with the recording). A source that is not quite in order (a CPU's
 /// buffer read while written) only delays its own entries.
@@ -119,24 +153,44 @@ impl<W: Write> Writer<W> {
     pub fn write(&mut self, e: &Entry) -> Result<(), String> {
         match self {
             Self::Text(out) => {
+                // Pieces written as they are (no formatting machinery, no allocation per
+                // entry): this runs once per record of both tracers.
+                let io = |e: std::io::Error| e.to_string();
                 write!(
                     out,
-                    "{}.{:09} {:<6} {}/{} {}",
+                    "{}.{:09} ",
                     e.ts_ns / 1_000_000_000,
-                    e.ts_ns % 1_000_000_000,
-                    e.tracer.tag(),
-                    e.pid.map_or("?".into(), |p| p.to_string()),
-                    e.tid.map_or("?".into(), |t| t.to_string()),
-                    e.event,
+                    e.ts_ns % 1_000_000_000
                 )
-                .map_err(|e| e.to_string())?;
-                // Fields after one space (an event without fields keeps the trailing space).
-                out.write_all(b" ").map_err(|e| e.to_string())?;
-                for (i, (k, v)) in e.fields.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { " " };
-                    write!(out, "{sep}{k}={v}").map_err(|e| e.to_string())?;
+                .map_err(io)?;
+                // The tag padded to 6 columns.
+                out.write_all(match e.tracer {
+                    Tracer::Kernel => b"kernel ",
+                    Tracer::Lttng => b"lttng  ",
+                })
+                .map_err(io)?;
+                match e.pid {
+                    Some(p) => write!(out, "{p}/"),
+                    None => out.write_all(b"?/"),
                 }
-                out.write_all(b"\n").map_err(|e| e.to_string())
+                .map_err(io)?;
+                match e.tid {
+                    Some(t) => write!(out, "{t} "),
+                    None => out.write_all(b"? "),
+                }
+                .map_err(io)?;
+                out.write_all(e.event.as_bytes()).map_err(io)?;
+                // Fields after one space (an event without fields keeps the trailing space).
+                out.write_all(b" ").map_err(io)?;
+                for (i, (k, v)) in e.fields.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b" ").map_err(io)?;
+                    }
+                    out.write_all(k.as_bytes()).map_err(io)?;
+                    out.write_all(b"=").map_err(io)?;
+                    out.write_all(v.as_bytes()).map_err(io)?;
+                }
+                out.write_all(b"\n").map_err(io)
             }
             Self::Chrome {
                 out,
@@ -256,6 +310,24 @@ mod tests {
     }
 
     #[test]
+    fn read_ahead_keeps_order_and_returns_the_state() {
+        let n = 3 * BATCH as u64 + 7;
+        let (items, thread) = read_ahead(0u64, move |i| {
+            (*i < n).then(|| {
+                *i += 1;
+                *i
+            })
+        });
+        assert!(items.eq(1..=n));
+        assert_eq!(thread.join().unwrap(), n);
+        // The reader stopping early stops the thread (no hang on a full channel).
+        let (mut items, thread) = read_ahead((), |_| Some(1u8));
+        assert_eq!(items.next(), Some(1));
+        drop(items);
+        thread.join().unwrap();
+    }
+
+    #[test]
     fn merged_spans_instants_and_tracks() {
         let kernel = vec![
             entry(1_000, Tracer::Kernel, "p:req_start"),
@@ -279,7 +351,19 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "0.000001000 kernel 1/2 p:req_start a=1", "{text}");
-        assert!(lines[1].starts_with("0.000001000 lttng "), "{text}");
+        // The tag padded to 6 columns, as `{:<6}` did.
+        assert_eq!(lines[1], "0.000001000 lttng  1/2 p:req_start a=1", "{text}");
+        let mut unknown = entry(5, Tracer::Lttng, "p:bare");
+        (unknown.pid, unknown.tid, unknown.fields) = (None, None, vec![]);
+        let mut w = Writer::text(Vec::new());
+        w.write(&unknown).unwrap();
+        let Writer::Text(bytes) = w else {
+            unreachable!()
+        };
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "0.000000005 lttng  ?/? p:bare \n"
+        );
         assert!(lines[2].contains("p:miss") && lines[3].contains("p:req_done"));
 
         let names = ["p:req_start", "p:req_done", "p:miss"]

@@ -321,16 +321,26 @@ pub struct Record {
 /// A record in ftrace's text layout, with the full nanoseconds:
 /// `<...>-123 (  120) [001] 12.345678901: shop_request_done: worker=1 path=/item/1`.
 pub fn format_line(r: &Record, cpu: u32) -> String {
-    let mut line = format!(
-        "<...>-{} ({:>5}) [{cpu:03}] {}.{:09}: {}:",
-        r.tid,
-        r.pid.map_or("-----".into(), |p| p.to_string()),
+    use std::fmt::Write;
+    let mut line = String::with_capacity(128);
+    // Writing to a String cannot fail.
+    let _ = write!(line, "<...>-{} (", r.tid);
+    let _ = match r.pid {
+        Some(p) => write!(line, "{p:>5}"),
+        None => write!(line, "-----"),
+    };
+    let _ = write!(
+        line,
+        ") [{cpu:03}] {}.{:09}: {}:",
         r.ts_ns / 1_000_000_000,
         r.ts_ns % 1_000_000_000,
         r.event
     );
     for (k, v) in &r.fields {
-        line.push_str(&format!(" {k}={v}"));
+        line.push(' ');
+        line.push_str(k);
+        line.push('=');
+        line.push_str(v);
     }
     line.push('\n');
     line
