@@ -21,9 +21,9 @@
 //! Skipped (a `SKIPPED` line past libtest's capture) when no headers are installed.
 //! `scripts/test-lttng-version.sh VERSION` runs it against that version's headers.
 
-use cotrace_lttng_sys as sys;
 use core::ffi::{c_char, c_int, c_void};
 use core::mem::{MaybeUninit, align_of, offset_of, size_of};
+use cotrace_lttng_sys as sys;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -159,7 +159,11 @@ macro_rules! function {
         $out.push(Item {
             key: format!("type of {}", stringify!($name)),
             rust: 1,
-            c: format!("__builtin_types_compatible_p(__typeof__(&{}), {})", stringify!($name), $c),
+            c: format!(
+                "__builtin_types_compatible_p(__typeof__(&{}), {})",
+                stringify!($name),
+                $c
+            ),
             rule: Rule::Same,
         });
     };
@@ -204,9 +208,17 @@ fn items() -> Vec<Item> {
     filled!(out, lttng_ust_type_common: type_);
     filled!(out, lttng_ust_type_integer: parent, struct_size, size, alignment, base);
     bit!(out, lttng_ust_type_integer.signedness, set_signedness_raw);
-    bit!(out, lttng_ust_type_integer.reverse_byte_order, set_reverse_byte_order_raw);
+    bit!(
+        out,
+        lttng_ust_type_integer.reverse_byte_order,
+        set_reverse_byte_order_raw
+    );
     filled!(out, lttng_ust_type_float: parent, struct_size, exp_dig, mant_dig, alignment);
-    bit!(out, lttng_ust_type_float.reverse_byte_order, set_reverse_byte_order_raw);
+    bit!(
+        out,
+        lttng_ust_type_float.reverse_byte_order,
+        set_reverse_byte_order_raw
+    );
     filled!(out, lttng_ust_type_string: parent, struct_size, encoding);
     filled!(out, lttng_ust_type_enum: parent, struct_size, desc, container_type);
     filled!(out, lttng_ust_type_array: parent, struct_size, elem_type, length, alignment,
@@ -236,23 +248,32 @@ fn items() -> Vec<Item> {
         lttng_ust_enum_entry_option, lttng_ust_event_filter_result, lttng_ust_event_type,
         lttng_ust_string_encoding, lttng_ust_type,
     };
-    consts!(out,
-        lttng_ust_type::lttng_ust_type_integer, lttng_ust_type::lttng_ust_type_string,
-        lttng_ust_type::lttng_ust_type_float, lttng_ust_type::lttng_ust_type_enum,
-        lttng_ust_type::lttng_ust_type_array, lttng_ust_type::lttng_ust_type_sequence,
+    consts!(
+        out,
+        lttng_ust_type::lttng_ust_type_integer,
+        lttng_ust_type::lttng_ust_type_string,
+        lttng_ust_type::lttng_ust_type_float,
+        lttng_ust_type::lttng_ust_type_enum,
+        lttng_ust_type::lttng_ust_type_array,
+        lttng_ust_type::lttng_ust_type_sequence,
         lttng_ust_string_encoding::lttng_ust_string_encoding_none,
         lttng_ust_string_encoding::lttng_ust_string_encoding_UTF8,
         lttng_ust_event_type::LTTNG_UST_EVENT_TYPE_RECORDER,
         lttng_ust_event_type::LTTNG_UST_EVENT_TYPE_NOTIFIER,
         lttng_ust_event_filter_result::LTTNG_UST_EVENT_FILTER_ACCEPT,
         lttng_ust_enum_entry_option::LTTNG_UST_ENUM_ENTRY_OPTION_IS_AUTO,
-        sys::LTTNG_UST_ABI_SYM_NAME_LEN);
+        sys::LTTNG_UST_ABI_SYM_NAME_LEN
+    );
     use sys::loglevel;
-    consts!(out,
-        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_EMERG, loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_ALERT,
-        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_CRIT, loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_ERR,
+    consts!(
+        out,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_EMERG,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_ALERT,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_CRIT,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_ERR,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_WARNING,
-        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_NOTICE, loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_INFO,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_NOTICE,
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_INFO,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_SYSTEM,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_PROGRAM,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_PROCESS,
@@ -260,7 +281,8 @@ fn items() -> Vec<Item> {
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_UNIT,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_FUNCTION,
         loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG_LINE,
-        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG);
+        loglevel::LTTNG_UST_TRACEPOINT_LOGLEVEL_DEBUG
+    );
     // The provider ABI cotrace declares must be one the library accepts.
     let major = i64::from(sys::LTTNG_UST_PROVIDER_MAJOR);
     out.push(Item {
@@ -296,45 +318,98 @@ fn items() -> Vec<Item> {
     type Tp = *mut sys::lttng_ust_tracepoint;
     type Desc = *const sys::lttng_ust_probe_desc;
     type Registered = *mut sys::lttng_ust_registered_probe;
-    function!(out, lttng_ust_tracepoint_module_register,
+    function!(
+        out,
+        lttng_ust_tracepoint_module_register,
         "int (*)(struct lttng_ust_tracepoint * const *, int)",
-        unsafe extern "C" fn(*const Tp, c_int) -> c_int);
-    function!(out, lttng_ust_tracepoint_module_unregister,
+        unsafe extern "C" fn(*const Tp, c_int) -> c_int
+    );
+    function!(
+        out,
+        lttng_ust_tracepoint_module_unregister,
         "int (*)(struct lttng_ust_tracepoint * const *)",
-        unsafe extern "C" fn(*const Tp) -> c_int);
-    function!(out, lttng_ust_probe_register,
+        unsafe extern "C" fn(*const Tp) -> c_int
+    );
+    function!(
+        out,
+        lttng_ust_probe_register,
         "struct lttng_ust_registered_probe *(*)(const struct lttng_ust_probe_desc *)",
-        unsafe extern "C" fn(Desc) -> Registered);
-    function!(out, lttng_ust_probe_unregister, "void (*)(struct lttng_ust_registered_probe *)",
-        unsafe extern "C" fn(Registered));
-    function!(out, lttng_ust_before_fork, "void (*)(sigset_t *)",
-        unsafe extern "C" fn(*mut sys::sigset_t));
-    function!(out, lttng_ust_after_fork_parent, "void (*)(sigset_t *)",
-        unsafe extern "C" fn(*mut sys::sigset_t));
-    function!(out, lttng_ust_after_fork_child, "void (*)(sigset_t *)",
-        unsafe extern "C" fn(*mut sys::sigset_t));
+        unsafe extern "C" fn(Desc) -> Registered
+    );
+    function!(
+        out,
+        lttng_ust_probe_unregister,
+        "void (*)(struct lttng_ust_registered_probe *)",
+        unsafe extern "C" fn(Registered)
+    );
+    function!(
+        out,
+        lttng_ust_before_fork,
+        "void (*)(sigset_t *)",
+        unsafe extern "C" fn(*mut sys::sigset_t)
+    );
+    function!(
+        out,
+        lttng_ust_after_fork_parent,
+        "void (*)(sigset_t *)",
+        unsafe extern "C" fn(*mut sys::sigset_t)
+    );
+    function!(
+        out,
+        lttng_ust_after_fork_child,
+        "void (*)(sigset_t *)",
+        unsafe extern "C" fn(*mut sys::sigset_t)
+    );
     type Ctx = *mut sys::lttng_ust_ring_buffer_ctx;
-    callback!(out, lttng_ust_channel_buffer_ops.event_reserve,
-        "int (*)(struct lttng_ust_ring_buffer_ctx *)", unsafe extern "C" fn(Ctx) -> c_int);
-    callback!(out, lttng_ust_channel_buffer_ops.event_commit,
-        "void (*)(struct lttng_ust_ring_buffer_ctx *)", unsafe extern "C" fn(Ctx));
-    callback!(out, lttng_ust_channel_buffer_ops.event_write,
+    callback!(
+        out,
+        lttng_ust_channel_buffer_ops.event_reserve,
+        "int (*)(struct lttng_ust_ring_buffer_ctx *)",
+        unsafe extern "C" fn(Ctx) -> c_int
+    );
+    callback!(
+        out,
+        lttng_ust_channel_buffer_ops.event_commit,
+        "void (*)(struct lttng_ust_ring_buffer_ctx *)",
+        unsafe extern "C" fn(Ctx)
+    );
+    callback!(
+        out,
+        lttng_ust_channel_buffer_ops.event_write,
         "void (*)(struct lttng_ust_ring_buffer_ctx *, const void *, size_t, size_t)",
-        unsafe extern "C" fn(Ctx, *const c_void, usize, usize));
-    callback!(out, lttng_ust_channel_buffer_ops.event_strcpy,
+        unsafe extern "C" fn(Ctx, *const c_void, usize, usize)
+    );
+    callback!(
+        out,
+        lttng_ust_channel_buffer_ops.event_strcpy,
         "void (*)(struct lttng_ust_ring_buffer_ctx *, const char *, size_t)",
-        unsafe extern "C" fn(Ctx, *const c_char, usize));
+        unsafe extern "C" fn(Ctx, *const c_char, usize)
+    );
     type ProbeCtx = *mut sys::lttng_ust_probe_ctx;
-    callback!(out, lttng_ust_event_common.run_filter,
+    callback!(
+        out,
+        lttng_ust_event_common.run_filter,
         "int (*)(const struct lttng_ust_event_common *, const char *, \
          struct lttng_ust_probe_ctx *, void *)",
-        unsafe extern "C" fn(*const sys::lttng_ust_event_common, *const c_char, ProbeCtx,
-            *mut c_void) -> c_int);
-    callback!(out, lttng_ust_event_notifier.notification_send,
+        unsafe extern "C" fn(
+            *const sys::lttng_ust_event_common,
+            *const c_char,
+            ProbeCtx,
+            *mut c_void,
+        ) -> c_int
+    );
+    callback!(
+        out,
+        lttng_ust_event_notifier.notification_send,
         "void (*)(const struct lttng_ust_event_notifier *, const char *, \
          struct lttng_ust_probe_ctx *, struct lttng_ust_notification_ctx *)",
-        unsafe extern "C" fn(*const sys::lttng_ust_event_notifier, *const c_char, ProbeCtx,
-            *mut sys::lttng_ust_notification_ctx));
+        unsafe extern "C" fn(
+            *const sys::lttng_ust_event_notifier,
+            *const c_char,
+            ProbeCtx,
+            *mut sys::lttng_ust_notification_ctx,
+        )
+    );
     out
 }
 
@@ -359,10 +434,7 @@ fn c_program(items: &[Item]) -> String {
         }
         c.push_str(&format!("\tprintf(\"{i} %lld\\n\", v);\n"));
     }
-    c.push_str(
-        "\tprintf(\"version %d.%d.%d\\n\", LTTNG_UST_MAJOR_VERSION, LTTNG_UST_MINOR_VERSION, \
-         LTTNG_UST_PATCHLEVEL_VERSION);\n\treturn 0;\n}\n",
-    );
+    c.push_str("\tprintf(\"version %s\\n\", LTTNG_UST_VERSION);\n\treturn 0;\n}\n");
     c
 }
 
@@ -446,18 +518,24 @@ fn layout_cotrace_relies_on_matches_the_headers() {
         return;
     };
     let items = items();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("layout-{}", std::process::id()));
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("layout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let source = dir.join("layout.c");
     let exe = dir.join("layout");
     std::fs::write(&source, c_program(&items)).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut compile = Command::new(&cc);
-    compile.args(["-std=gnu11", "-Wall", "-Werror", "-o"]).arg(&exe).arg(&source);
+    compile
+        .args(["-std=gnu11", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&source);
     for dir in &includes {
         compile.arg(format!("-I{}", dir.display()));
     }
-    let out = compile.output().unwrap_or_else(|e| panic!("running {cc}: {e}"));
+    let out = compile
+        .output()
+        .unwrap_or_else(|e| panic!("running {cc}: {e}"));
     assert!(
         out.status.success(),
         "{cc} failed on {}:\n{}",
@@ -506,7 +584,9 @@ fn a_difference_is_reported() {
     let (_, one) = compare(&items, &output);
     assert_eq!(
         one,
-        ["offsetof(struct lttng_ust_ring_buffer_ctx, largest_align): bindings 24 but headers 28 \
-          (must be bindings == headers)"]
+        [
+            "offsetof(struct lttng_ust_ring_buffer_ctx, largest_align): bindings 24 but headers 28 \
+          (must be bindings == headers)"
+        ]
     );
 }
