@@ -51,7 +51,7 @@ if ((rc != 0 && failed == 0)); then result="$result; exit status $rc (see the lo
 if grep -q '^regen: src/generated.rs is up to date' "$log"; then
   bindings="bindings identical to what bindgen generates from its headers"
 elif grep -q '^test-lttng: bindings differ' "$log"; then
-  bindings="bindings differ from its headers' ($(grep -c '^[-+][^-+]' "$log") lines changed; README lists them)"
+  bindings="bindings differ from what its headers generate ($(grep -c '^[-+][^-+]' "$log") diff lines; README lists them)"
 else
   bindings="bindings check: $(grep -m1 '^bindings check: ' "$log" | sed 's/^bindings check: //' || echo 'no result')"
 fi
