@@ -26,7 +26,8 @@ fi
 echo "test-lttng: bindings check"
 if [[ -n ${LTTNG_UST_PREFIX:-} ]]; then
   # Another version's headers (scripts/test-lttng-version.sh): a difference is reported, not
-  # fatal; the README lists the differences between versions and why they do not matter.
+  # fatal; the README lists the differences between versions and why they do not matter, and
+  # bindings/tests/layout.rs (run below) fails if anything cotrace fills or reads differs.
   bindings/check.sh || echo "test-lttng: bindings differ from $LTTNG_UST_PREFIX's headers (diff above)"
 else
   bindings/check.sh

@@ -2195,14 +2195,15 @@ mod shop {
     fn listed_before_firing(row: &str, l: &mut Lttng) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let listed = l.lttng(&["list", "--userspace"]);
+            // Through `lttng --mi xml` (2.15's human output quotes the names).
+            let listed: Vec<String> = l.app_events().into_iter().map(|e| e.name).collect();
             let status = std::fs::read_to_string(Path::new(TRACEFS).join("user_events_status"))
                 .unwrap_or_default();
             let missing: Vec<&str> = EVENTS
                 .iter()
                 .copied()
                 .filter(|ev| {
-                    !listed.contains(&format!("shop:{ev} "))
+                    !listed.contains(&format!("shop:{ev}"))
                         || !status.lines().any(|line| {
                             line.split_whitespace().next() == Some(&format!("shop_{ev}"))
                         })
@@ -2213,7 +2214,7 @@ mod shop {
             }
             assert!(
                 Instant::now() < deadline,
-                "{row}: not listed before firing: {missing:?}\nlttng list -u:\n{listed}\nuser_events_status:\n{status}"
+                "{row}: not listed before firing: {missing:?}\nlttng --mi xml list -u: {listed:?}\nuser_events_status:\n{status}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

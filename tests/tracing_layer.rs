@@ -73,7 +73,8 @@ fn lttng_records_the_enabled_callsites_only() {
         }
         l.lttng(&["start", "s"]);
         let child = common::HeldChild::start(&l, "lttng_child", "COTRACE_TRACING_CHILD");
-        let listed = l.lttng(&["list", "--userspace"]);
+        // Read through `lttng --mi xml` (2.15's human output quotes the names).
+        let listed = l.app_events();
         // Listed, with the level as the LTTng loglevel (`warn!` is TRACE_WARNING, a DEBUG
         // span TRACE_DEBUG).
         for (name, loglevel) in [
@@ -82,11 +83,11 @@ fn lttng_records_the_enabled_callsites_only() {
             ("tl_app:request_begin", "TRACE_INFO"),
             ("tl_app:db_begin", "TRACE_DEBUG"),
         ] {
-            let line = listed
-                .lines()
-                .find(|l| l.contains(&format!("{name} ")))
-                .unwrap_or_else(|| panic!("{name} not listed:\n{listed}"));
-            assert!(line.contains(&format!("{loglevel} (")), "{line}");
+            let event = listed
+                .iter()
+                .find(|e| e.name == name)
+                .unwrap_or_else(|| panic!("{name} not listed: {listed:?}"));
+            assert_eq!(event.loglevel, loglevel, "{event:?}");
         }
         let text = child.release();
         l.lttng(&["stop", "s"]);

@@ -20,6 +20,12 @@
 //! LTTng-UST 2.13 (provider ABI major 3, minor 0; `liblttng-ust.so.1`). Every structure that
 //! carries a `struct_size` must be filled with the size of the 2.13 layout.
 //!
+//! The same bindings serve 2.14, 2.15 and 2.16-rc1: what bindgen generates from their headers
+//! differs only in enum values appended and in the provider ABI major (4 in 2.16, which still
+//! accepts 3), and `tests/layout.rs` compares, against a given version's headers, every size,
+//! offset, bit, value and function type that `cotrace-ust` relies on (README, "Newer LTTng
+//! versions").
+//!
 //! # Safety
 //!
 //! Everything here is raw FFI: pointers are unchecked and the functions are `unsafe`. The safe

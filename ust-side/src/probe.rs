@@ -425,7 +425,8 @@ pub(crate) fn largest_align(spec: &crate::EventSpec) -> usize {
 /// # Safety
 ///
 /// Called only by [`dispatch`], with `data` the LTTng event object LTTng attached, `event` a
-/// live `EventRuntime` and `values[..count]` checked against its fields.
+/// live `EventRuntime` and `values[..count]` checked against its fields. For an event whose
+/// type is neither recorder nor notifier only `data`'s `type` is read.
 pub(crate) unsafe extern "C" fn probe_callback(
     data: *mut c_void,
     event: *const c_void,
@@ -437,9 +438,7 @@ pub(crate) unsafe extern "C" fn probe_callback(
     // with `load_flag` are the ones LTTng changes concurrently (CMM_ACCESS_ONCE in C).
     unsafe {
         let common = data as *const lttng_ust_event_common;
-        let rt = &*(event as *const EventRuntime);
         let _ = count;
-        let payload = &*(values as *const Payload<'_>);
         let kind = (*common).type_;
         match kind {
             LTTNG_UST_EVENT_TYPE_RECORDER => {
@@ -454,13 +453,16 @@ pub(crate) unsafe extern "C" fn probe_callback(
                 }
             }
             LTTNG_UST_EVENT_TYPE_NOTIFIER => {}
-            // Counter events (LTTng-UST 2.14 and later) and anything newer: not supported,
-            // and harmless to skip.
+            // Counter events (LTTNG_UST_EVENT_TYPE_COUNTER = 2, LTTng-UST 2.14 and later,
+            // which the 2.13 bindings do not name) and anything newer: not supported, and
+            // skipped before anything else (`child`, `event`, `values`) is read.
             _ => return,
         }
         if load_flag(ptr::addr_of!((*common).enabled)) == 0 {
             return;
         }
+        let rt = &*(event as *const EventRuntime);
+        let payload = &*(values as *const Payload<'_>);
         let mut probe_ctx = lttng_ust_probe_ctx {
             struct_size: core::mem::size_of::<lttng_ust_probe_ctx>() as u32,
             // The C probe records its caller's return address for the `ip` context; ours is
@@ -900,5 +902,30 @@ mod tests {
         want.extend_from_slice(&[7, 8, 9, 1, 2]);
         want.extend_from_slice(&1.5f32.to_ne_bytes());
         assert_eq!(bytes, want);
+    }
+
+    /// A counter event (`LTTNG_UST_EVENT_TYPE_COUNTER`, 2 in LTTng-UST 2.14 to 2.16; the 2.13
+    /// bindings do not name it) reaches the probe when a map counts a cotrace event: the probe
+    /// returns after reading `type` alone. Every other pointer here is null, so reading
+    /// `child`, the event runtime or the values would crash the test.
+    #[test]
+    fn a_counter_event_is_skipped_after_reading_its_type_only() {
+        for kind in [2, 3, u32::MAX] {
+            let common = lttng_ust_event_common {
+                type_: kind,
+                enabled: 1,
+                ..Default::default()
+            };
+            // SAFETY: `common` is a valid event object of a type the probe does not handle;
+            // the probe's contract for such events asks nothing of the other arguments.
+            unsafe {
+                probe_callback(
+                    ptr::from_ref(&common).cast_mut().cast(),
+                    ptr::null(),
+                    ptr::null(),
+                    0,
+                )
+            };
+        }
     }
 }

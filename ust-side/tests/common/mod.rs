@@ -380,6 +380,29 @@ impl Lttng {
         out
     }
 
+    /// The processes `lttng --mi xml list -u` lists.
+    pub fn registered_pids(&mut self) -> Vec<u32> {
+        let xml = self.mi(&["list", "-u"]);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+        doc.descendants()
+            .filter(|n| n.has_tag_name("pid"))
+            .filter_map(|pid| child_text(pid, "id").and_then(|s| s.parse().ok()))
+            .collect()
+    }
+
+    /// The sessions' names (`lttng --mi xml list`; the human output quotes them from 2.15).
+    pub fn session_names(&self) -> Vec<String> {
+        let out = self.try_lttng(&["--mi", "xml", "list"]);
+        let xml = String::from_utf8_lossy(&out.stdout);
+        let Ok(doc) = roxmltree::Document::parse(&xml) else {
+            return vec![];
+        };
+        doc.descendants()
+            .filter(|n| n.has_tag_name("session"))
+            .filter_map(|s| child_text(s, "name").map(String::from))
+            .collect()
+    }
+
     pub fn trace_dir(&self, session: &str) -> PathBuf {
         self.dir.join(format!("trace-{session}"))
     }
@@ -420,11 +443,12 @@ impl Lttng {
     pub fn wait_registered(&mut self, pids: &[u32]) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let listed = self.lttng(&["list", "--userspace"]);
+            // The machine interface: 2.15's human output no longer says `PID: N`.
+            let listed = self.registered_pids();
             let missing: Vec<u32> = pids
                 .iter()
                 .copied()
-                .filter(|pid| !listed.contains(&format!("PID: {pid} ")))
+                .filter(|pid| !listed.contains(pid))
                 .collect();
             if missing.is_empty() {
                 return;
@@ -432,7 +456,7 @@ impl Lttng {
             assert!(
                 Instant::now() < deadline,
                 "processes {missing:?} not registered with lttng-sessiond within 60 s; \
-                 lttng list -u:\n{listed}"
+                 lttng --mi xml list -u lists {listed:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
