@@ -53,7 +53,10 @@ set +e
 if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
   COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner" 2>&1 | tee "$facade_log"
 else
-  COTRACE_REQUIRE_USER_EVENTS=1 vm/run.sh bash "$runner" 2>&1 | tee "$facade_log"
+  # One VM runs every binary: ~6-7 min on an idle 2-core machine, past 10 min at load ~12
+  # (the `cotrace` command's tests alone took 326-749 s there); each test bounds its own waits.
+  COTRACE_REQUIRE_USER_EVENTS=1 COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-1800} \
+    vm/run.sh bash "$runner" 2>&1 | tee "$facade_log"
 fi
 status=${PIPESTATUS[0]}
 set -e
