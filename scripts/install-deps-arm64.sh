@@ -3,7 +3,7 @@
 # vm/run-arm64.sh), apart from scripts/install-deps.sh so that the default path (demo, tests,
 # CI) does not pay for it. Idempotent.
 #
-# - gcc-aarch64-linux-gnu: cross-builds the arm64 kernel, links the arm64 Rust binaries;
+# - gcc-aarch64-linux-gnu (with libc6-dev-arm64-cross): cross-builds the arm64 kernel, links the arm64 Rust binaries;
 # - qemu-system-arm: qemu-system-aarch64 (-M virt -cpu max, TCG);
 # - the arm64 architecture for dpkg/apt (`dpkg --add-architecture arm64`), so that
 #   vm/arm64-userspace.sh can `apt-get download` arm64 packages: nothing arm64 is installed on
@@ -24,7 +24,8 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   "${sudo_cmd[@]}" dpkg --add-architecture arm64
   update=1
 fi
-packages=(gcc-aarch64-linux-gnu qemu-system-arm)
+# libc6-dev-arm64-cross: the crt files and libc to link against (gcc only recommends it).
+packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
