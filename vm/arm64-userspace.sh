@@ -34,7 +34,8 @@ for p in "${packages[@]}"; do
   versions+=("$p=$v")
   specs+=("$p:arm64=$v")
 done
-hash=$(printf '%s\n' "${versions[@]}" | sha256sum | cut -c1-16)
+# The hash also covers this script, which shapes the tree.
+hash=$( { printf '%s\n' "${versions[@]}"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
 out=$cache/arm64-userspace-$hash
 if [[ -f $out/.complete ]]; then
   echo "$out"
@@ -74,6 +75,18 @@ while read -r path; do
   mkdir -p "$dir"
   [[ -e $dir/${path##*/} || -L $dir/${path##*/} ]] || ln -s /usr/bin/busybox "$dir/${path##*/}"
 done < <(/bin/busybox --list-full)
+# Debian's busybox has no mountpoint applet, and the host's (util-linux) is x86_64: the
+# `mountpoint -q DIR` that vm/guest-init.sh uses, as a directory on another device than its
+# parent (or the root itself).
+cat >"$out/usr/bin/mountpoint" <<'SH'
+#!/bin/sh
+# mountpoint -q DIR, for the arm64 guest (written by vm/arm64-userspace.sh)
+[ "$1" = -q ] && shift
+[ -d "$1" ] || exit 1
+[ "$(stat -c %d:%i "$1")" = "$(stat -c %d:%i /)" ] && exit 0
+[ "$(stat -c %d "$1")" != "$(stat -c %d "$1/..")" ]
+SH
+chmod 755 "$out/usr/bin/mountpoint"
 rm -rf "$out.debs"
 touch "$out/.complete"
 log "arm64 user space in $out (${versions[*]})"
