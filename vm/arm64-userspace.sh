@@ -18,6 +18,16 @@ packages=(
   libc6 libgcc-s1
   # A shell for vm/guest-init.sh and the job (bash), and sh, mount, stty... (busybox).
   bash libtinfo6 busybox-static
+  # The real user_events clients kernel-side/tests/perf.rs runs (perf 6.1 and trace-cmd), and
+  # the libraries they link: `apt-cache depends --recurse --no-recommends ... linux-perf:arm64
+  # trace-cmd:arm64`, without the interpreters and tools they do not need to start.
+  linux-perf trace-cmd
+  libbabeltrace1 libblkid1 libbz2-1.0 libcap2 libcom-err2 libcrypt1 libdb5.3 libdw1 libelf1
+  libexpat1 libffi8 libgdbm-compat4 libgdbm6 libglib2.0-0 libgssapi-krb5-2 libk5crypto3
+  libkeyutils1 libkrb5-3 libkrb5support0 liblzma5 libmount1 libncursesw6 libnsl2 libnuma1
+  libopencsd1 libpcre2-8-0 libperl5.36 libpython3.11 libreadline8 libselinux1 libslang2
+  libsqlite3-0 libssl3 libstdc++6 libtirpc3 libtraceevent1 libtraceevent1-plugin libtracefs1
+  libunwind8 libuuid1 libzstd1 zlib1g
 )
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
