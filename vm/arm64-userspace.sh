@@ -28,6 +28,13 @@ packages=(
   libopencsd1 libpcre2-8-0 libperl5.36 libpython3.11 libreadline8 libselinux1 libslang2
   libsqlite3-0 libssl3 libstdc++6 libtirpc3 libtraceevent1 libtraceevent1-plugin libtracefs1
   libunwind8 libuuid1 libzstd1 zlib1g
+  # LTTng 2.13 for the LTTng side's tests: liblttng-ust (loaded at run time), lttng-sessiond
+  # and lttng (lttng-tools), babeltrace2, and their libraries (same recursive query). unshare
+  # is busybox's.
+  # (liblttng-ust-dev for the unversioned liblttng-ust-fork.so the fork tests LD_PRELOAD.)
+  liblttng-ust1 liblttng-ust-common1 liblttng-ust-ctl5 liburcu8 lttng-tools liblttng-ctl0
+  liblttng-ust-dev
+  libxml2 libicu72 libpopt0 libkmod2 babeltrace2 libbabeltrace2-0
 )
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

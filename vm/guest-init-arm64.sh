@@ -21,4 +21,9 @@ for d in bin sbin lib; do
   $bb mount -t overlay overlay -o "lowerdir=$us/usr/$d:/usr/$d" "/usr/$d" ||
     fail "overlay of $us/usr/$d on /usr/$d failed"
 done
+# The kernel has no RTC_HCTOSYS (allnoconfig), so the clock would start in 1970, and LTTng then
+# writes a negative clock offset that babeltrace2 refuses: take the host's time, passed by
+# vm/run.sh as cotrace_time=<unix seconds> (a few seconds behind after the boot).
+# shellcheck disable=SC2154 # set by the kernel from its command line
+[ -n "$cotrace_time" ] && $bb date -s "@$cotrace_time" >/dev/null
 exec /bin/bash "${0%/*}/guest-init.sh"

@@ -84,7 +84,7 @@ else
   # The kernel passes name=value words it does not know to init as its environment, and the
   # words after `--` as its arguments: busybox runs `sh vm/guest-init-arm64.sh`.
   userspace=$("$here/arm64-userspace.sh")
-  append+=" cotrace_console=$console cotrace_userspace=$userspace"
+  append+=" cotrace_console=$console cotrace_userspace=$userspace cotrace_time=$(date +%s)"
   append+=" init=$userspace/usr/bin/busybox"
 fi
 if [[ ${COTRACE_VM_VERBOSE:-0} == 1 ]]; then append+=" loglevel=7"; else append+=" quiet loglevel=3"; fi
