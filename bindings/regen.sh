@@ -6,10 +6,11 @@
 #                                one; exit 1 on a difference (CI runs this when headers exist)
 #   bindings/regen.sh --check --target aarch64-unknown-linux-gnu
 #                                the same for aarch64: clang targets aarch64 with the arm64 glibc
-#                                headers of libc6-dev-arm64-cross (scripts/install-deps-arm64.sh)
-#                                and the same LTTng headers (liblttng-ust-dev:arm64 2.13.5 ships
-#                                them byte for byte). One committed file must hold on both: its
-#                                layout assertions are then checked for each target's C layout.
+#                                headers of libc6-dev-arm64-cross and the LTTng-UST and urcu
+#                                headers of liblttng-ust-dev:arm64 and liburcu-dev:arm64
+#                                (downloaded, not installed; scripts/install-deps-arm64.sh).
+#                                One committed file must hold on both: its layout assertions
+#                                are then those of each target's C layout.
 #
 # LTTNG_UST_PREFIX=P takes the headers from P/include (an LTTng built by
 # scripts/build-lttng.sh) instead of the system's.
@@ -65,11 +66,17 @@ clang_target=()
 if [[ -n $target ]]; then
   cross=/usr/aarch64-linux-gnu/include
   [[ -d $cross ]] || { echo "regen: $cross missing (package libc6-dev-arm64-cross)" >&2; exit 2; }
-  # Only lttng/ from the host's multiarch directory, never its x86_64 glibc headers.
+  [[ -z ${LTTNG_UST_PREFIX:-} ]] || { echo "regen: --target with LTTNG_UST_PREFIX is not supported" >&2; exit 2; }
+  # Debian's arm64 LTTng-UST and userspace-rcu headers (urcu's are per architecture),
+  # downloaded and unpacked, never installed (dpkg's arm64 architecture is needed for the
+  # download: scripts/install-deps-arm64.sh).
   stage=$(mktemp -d)
-  lttng_dir=$(dirname "$version_h")
-  ln -s "$lttng_dir" "$stage/lttng"
-  includes=(-I"$stage" -I"$cross" -I/usr/include)
+  (cd "$stage" && apt-get download -qq liblttng-ust-dev:arm64 liburcu-dev:arm64) \
+    2> >(grep -v '^W: Download is performed unsandboxed' >&2) ||
+    { echo "regen: apt-get download of liblttng-ust-dev:arm64 liburcu-dev:arm64 failed" >&2; exit 2; }
+  for deb in "$stage"/*.deb; do dpkg -x "$deb" "$stage/root"; done
+  version_h=$stage/root/usr/include/aarch64-linux-gnu/lttng/ust-version.h
+  includes=(-I"$stage/root/usr/include/aarch64-linux-gnu" -I"$cross" -I/usr/include)
   clang_target=(--target=aarch64-linux-gnu)
 fi
 
