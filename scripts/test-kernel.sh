@@ -9,6 +9,9 @@
 #    user_events and we are root, with COTRACE_REQUIRE_USER_EVENTS=1 so that a missing
 #    user_events is a failure there, never a skip;
 # 4. prints each binary's cargo-test summary and exits non-zero if any failed.
+#
+# With COTRACE_VM_TARGET=arm64-4k or arm64-64k (scripts/test-arm64.sh), the binaries are
+# cross-compiled for aarch64-unknown-linux-gnu and always run in that arm64 guest (vm/run.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -19,7 +22,13 @@ start=$(date +%s)
 
 native=0
 tracefs=/sys/kernel/tracing
-if [[ -e $tracefs/user_events_data && $(id -u) -eq 0 ]]; then
+vm_target=${COTRACE_VM_TARGET:-x86_64}
+cargo_target=()
+if [[ $vm_target != x86_64 ]]; then
+  cargo_target=(--target aarch64-unknown-linux-gnu)
+  log "running in the $vm_target guest (binaries for aarch64-unknown-linux-gnu)"
+  vm/build-kernel.sh "$vm_target" >/dev/null
+elif [[ -e $tracefs/user_events_data && $(id -u) -eq 0 ]]; then
   native=1
   log "this kernel ($(uname -r)) has user_events: running natively"
 else
@@ -27,13 +36,13 @@ else
   vm/build-kernel.sh >/dev/null # prints its own progress; cached after the first build
 fi
 
-log "building the test binaries (cargo test -p cotrace-kernel --no-run)"
+log "building the test binaries (cargo test -p cotrace-kernel --no-run ${cargo_target[*]})"
 mapfile -t binaries < <(
-  cargo test -p cotrace-kernel --tests --no-run --message-format=json 2>/dev/null |
+  cargo test -p cotrace-kernel "${cargo_target[@]}" --tests --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
 )
 if ((${#binaries[@]} == 0)); then
-  cargo test -p cotrace-kernel --tests --no-run # show the build errors
+  cargo test -p cotrace-kernel "${cargo_target[@]}" --tests --no-run # show the build errors
   log "no test binaries were built"
   exit 1
 fi

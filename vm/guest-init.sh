@@ -4,6 +4,7 @@
 # exit status back to the share and powers off. Never exits (PID 1 exiting panics the kernel).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 bb=/bin/busybox
+console=/dev/${cotrace_console:-ttyS0}
 
 fail() {
   echo "guest-init: $*" >&2
@@ -35,15 +36,15 @@ mount -t 9p -o trans=virtio,version=9p2000.L cotrace_share /run/cotrace-share ||
   fail "cannot mount the job share"
 [[ -f /run/cotrace-share/job.sh ]] || fail "no job.sh on the share"
 
-stty -F /dev/ttyS0 -onlcr 2>/dev/null
+stty -F "$console" -onlcr 2>/dev/null
 hostname cotrace-vm 2>/dev/null
 ip link set lo up 2>/dev/null || $bb ip link set lo up 2>/dev/null
 
-/bin/bash /run/cotrace-share/job.sh </dev/null >/dev/ttyS0 2>&1
+/bin/bash /run/cotrace-share/job.sh </dev/null >"$console" 2>&1
 status=$?
 sync
 echo "$status" >/run/cotrace-share/status.tmp && mv /run/cotrace-share/status.tmp /run/cotrace-share/status
 sync
-echo "guest-init: command exited with status $status" >/dev/ttyS0
+echo "guest-init: command exited with status $status" >"$console"
 $bb poweroff -f
 sleep 5

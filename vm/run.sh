@@ -13,6 +13,12 @@
 # guest crashed, timed out or never ran CMD) this script fails with a message saying so.
 #
 # Environment:
+#   COTRACE_VM_TARGET   x86_64 (default): the kernel of vm/build-kernel.sh, qemu-system-x86_64;
+#                       arm64-4k / arm64-64k: vm/build-kernel.sh arm64-4k|arm64-64k under
+#                       qemu-system-aarch64 -M virt -cpu max, with the arm64 user space of
+#                       vm/arm64-userspace.sh laid over the host's /usr/{bin,sbin,lib} in the
+#                       guest (vm/guest-init-arm64.sh): CMD must then be an arm64 program or
+#                       script (scripts/install-deps-arm64.sh installs what this needs)
 #   COTRACE_VM_TIMEOUT  seconds before the whole VM is killed (default 600)
 #   COTRACE_VM_MEMORY   guest memory (default 1G)
 #   COTRACE_VM_CPUS     guest CPUs (default 2)
@@ -29,13 +35,25 @@ fi
 timeout_s=${COTRACE_VM_TIMEOUT:-600}
 memory=${COTRACE_VM_MEMORY:-1G}
 cpus=${COTRACE_VM_CPUS:-2}
+target=${COTRACE_VM_TARGET:-x86_64}
 
-command -v qemu-system-x86_64 >/dev/null ||
-  { echo "vm/run.sh: qemu-system-x86_64 missing: run scripts/install-deps.sh" >&2; exit 1; }
-[[ -x /bin/busybox ]] || [[ -x /usr/bin/busybox ]] ||
-  { echo "vm/run.sh: busybox missing (package busybox-static): run scripts/install-deps.sh" >&2; exit 1; }
+case $target in
+  x86_64)
+    qemu=(qemu-system-x86_64 -machine "q35,accel=tcg" -cpu max)
+    console=ttyS0 deps=scripts/install-deps.sh
+    [[ -x /bin/busybox ]] || [[ -x /usr/bin/busybox ]] ||
+      { echo "vm/run.sh: busybox missing (package busybox-static): run $deps" >&2; exit 1; } ;;
+  arm64-4k | arm64-64k)
+    qemu=(qemu-system-aarch64 -machine "virt,accel=tcg" -cpu max)
+    console=ttyAMA0 deps=scripts/install-deps-arm64.sh ;;
+  *)
+    echo "vm/run.sh: COTRACE_VM_TARGET=$target: expected x86_64, arm64-4k or arm64-64k" >&2
+    exit 2 ;;
+esac
+command -v "${qemu[0]}" >/dev/null ||
+  { echo "vm/run.sh: ${qemu[0]} missing: run $deps" >&2; exit 1; }
 
-kernel=$("$here/build-kernel.sh")
+kernel=$("$here/build-kernel.sh" "$target")
 
 # The share carries the job in and the exit status out. It must not live under a path the guest
 # overlays (/tmp, /var, ...) to stay reachable: the guest mounts it by tag, not by path.
@@ -58,14 +76,23 @@ trap 'rm -rf "$share"' EXIT
   printf '\n'
 } >"$share/job.sh"
 
-append="console=ttyS0 ro rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
-append+=" init=$here/guest-init.sh panic=-1 oops=panic"
+append="console=$console ro rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
+append+=" panic=-1 oops=panic"
+if [[ $target == x86_64 ]]; then
+  append+=" init=$here/guest-init.sh"
+else
+  # The kernel passes name=value words it does not know to init as its environment, and the
+  # words after `--` as its arguments: busybox runs `sh vm/guest-init-arm64.sh`.
+  userspace=$("$here/arm64-userspace.sh")
+  append+=" cotrace_console=$console cotrace_userspace=$userspace cotrace_time=$(date +%s)"
+  append+=" init=$userspace/usr/bin/busybox"
+fi
 if [[ ${COTRACE_VM_VERBOSE:-0} == 1 ]]; then append+=" loglevel=7"; else append+=" quiet loglevel=3"; fi
+if [[ $target != x86_64 ]]; then append+=" -- sh $here/guest-init-arm64.sh"; fi
 
 # `timeout` kills QEMU if the guest hangs; -no-reboot turns a guest panic into a QEMU exit.
 set +e
-timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-  -machine q35,accel=tcg -cpu max -smp "$cpus" -m "$memory" \
+timeout -k 10 "$timeout_s" "${qemu[@]}" -smp "$cpus" -m "$memory" \
   -nodefaults -no-reboot -display none -monitor none \
   -chardev stdio,id=console,signal=off -serial chardev:console \
   -kernel "$kernel" -append "$append" \

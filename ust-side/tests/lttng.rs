@@ -82,7 +82,7 @@ fn refcount_follows_sessions_exactly() {
 /// building without `-z now -z relro` would ship it): its GOT slot holds the PLT stub until the
 /// first call. The counts must still follow every session, in the exact mode.
 #[test]
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn refcount_exact_with_lazily_bound_liblttng_ust() {
     isolated("refcount_exact_with_lazily_bound_liblttng_ust", || {
         let dir = std::env::temp_dir().join(format!("cotrace-ust-lazy-{}", std::process::id()));
@@ -101,20 +101,27 @@ fn refcount_exact_with_lazily_bound_liblttng_ust() {
 
 /// The liblttng-ust.so.1 the test application loads: the first in `LD_LIBRARY_PATH` (a newer
 /// LTTng built into a prefix, whose session daemon refuses the system's older library: its
-/// LTTNG_UST_ABI_MAJOR_VERSION differs), else the system's.
+/// LTTNG_UST_ABI_MAJOR_VERSION differs), else the system's (Debian's multiarch directory).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn liblttng_ust_in_use() -> std::path::PathBuf {
+    let system = if cfg!(target_arch = "aarch64") {
+        "/usr/lib/aarch64-linux-gnu/liblttng-ust.so.1"
+    } else {
+        "/usr/lib/x86_64-linux-gnu/liblttng-ust.so.1"
+    };
     std::env::var("LD_LIBRARY_PATH")
         .unwrap_or_default()
         .split(':')
         .filter(|d| !d.is_empty())
         .map(|d| std::path::Path::new(d).join("liblttng-ust.so.1"))
         .find(|p| p.exists())
-        .unwrap_or_else(|| "/usr/lib/x86_64-linux-gnu/liblttng-ust.so.1".into())
+        .unwrap_or_else(|| system.into())
 }
 
-/// Copies an x86_64 ELF shared object, clearing `DF_BIND_NOW` and `DF_1_NOW` in its dynamic
+/// Copies a little-endian 64-bit ELF shared object (x86_64, aarch64), clearing `DF_BIND_NOW` and `DF_1_NOW` in its dynamic
 /// section and turning its `PT_GNU_RELRO` header into `PT_NULL` (a lazily bound GOT must stay
 /// writable).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn lazy_copy(from: &std::path::Path, to: &std::path::Path) {
     let mut elf = std::fs::read(from).unwrap();
     let u16_at = |e: &[u8], o: usize| u16::from_le_bytes(e[o..o + 2].try_into().unwrap()) as usize;
