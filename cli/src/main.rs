@@ -14,6 +14,7 @@ mod describe;
 mod list;
 mod lttng;
 mod output;
+mod ready;
 mod record;
 mod ringbuf;
 mod state;

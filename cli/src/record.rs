@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::describe::{self, Binary, Declared};
 use crate::output::OutDir;
+use crate::ready::Readiness;
 use crate::ringbuf;
 use crate::state::{self, Process};
 use crate::timeline::{self, Entry, Tracer};
@@ -109,7 +110,7 @@ struct Held {
 }
 
 impl Held {
-    fn spawn(cmd: &Path, args: &[String]) -> Result<Self, String> {
+    fn spawn(cmd: &Path, args: &[String], env: &[(&str, String)]) -> Result<Self, String> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 writes two descriptors into `fds`.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -125,7 +126,8 @@ impl Held {
                 "read -r _ <&3 || exit 127; exec 3<&-; exec \"$0\" \"$@\"",
             ])
             .arg(cmd)
-            .args(args);
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)));
         // SAFETY: runs in the child before exec; dup2 is async-signal-safe. The duplicate on
         // fd 3 has no FD_CLOEXEC, so the shell gets it.
         unsafe {
@@ -158,6 +160,13 @@ impl Held {
 
 /// The timeline's marker where the kernel reported lost records.
 const LOST: &str = "cotrace:kernel_lost_events";
+
+/// LTTng-UST's bound on how long a starting process waits for the session daemon to register
+/// it (ms; 3000 when unset, -1 for ever).
+const REGISTER_TIMEOUT_ENV: &str = "LTTNG_UST_REGISTER_TIMEOUT";
+/// The bound `cotrace record` gives CMD when the environment sets none: long enough for a
+/// loaded machine, short enough that a hung session daemon does not hold CMD for ever.
+const REGISTER_TIMEOUT_MS: u32 = 30_000;
 
 /// Finds CMD as the shell would (a path, or a name on `PATH`).
 fn resolve(cmd: &str) -> Result<PathBuf, String> {
@@ -538,7 +547,13 @@ fn lttng_fields(text: &str) -> Vec<(String, String)> {
 
 /// The per-event table: count per tracer (`-` for a tracer not recording), a flag where both
 /// recorded and their counts differ, and a total line.
-fn summary(counts: &BTreeMap<String, (u64, u64)>, use_kernel: bool, use_lttng: bool) -> String {
+/// `not_ready` gives, per event, the firings LTTng missed before it was ready (the known reason).
+fn summary(
+    counts: &BTreeMap<String, (u64, u64)>,
+    not_ready: &BTreeMap<String, u64>,
+    use_kernel: bool,
+    use_lttng: bool,
+) -> String {
     let show = |on: bool, n: u64| if on { n.to_string() } else { "-".into() };
     let mut out = format!("{:<36} {:>8} {:>8}\n", "EVENT", "KERNEL", "LTTNG");
     let (mut disagree, mut kernel_total, mut lttng_total) = (0, 0, 0);
@@ -547,9 +562,18 @@ fn summary(counts: &BTreeMap<String, (u64, u64)>, use_kernel: bool, use_lttng: b
         lttng_total += l;
         let flag = if use_kernel && use_lttng && k != l {
             disagree += 1;
-            "  <- the tracers disagree"
+            match not_ready.get(event) {
+                Some(&n) if k.checked_sub(l) == Some(n) => {
+                    format!("  <- the tracers disagree: LTTng was not ready for {n} firings")
+                }
+                Some(&n) => format!(
+                    "  <- the tracers disagree ({n} firings before LTTng was ready; the rest \
+                     unexplained)"
+                ),
+                None => "  <- the tracers disagree".to_string(),
+            }
         } else {
-            ""
+            String::new()
         };
         out.push_str(&format!(
             "{event:<36} {:>8} {:>8}{flag}\n",
@@ -860,10 +884,19 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         return Err("interrupted before CMD started; everything was cleaned up".into());
     }
 
+    // CMD waits at start until LTTng is ready in it (registered, the session started there):
+    // what it fires before that, LTTng never records. LTTng-UST waits 3 s by default, which a
+    // loaded machine passes; the user's own setting is kept.
+    let user_register_timeout = std::env::var(REGISTER_TIMEOUT_ENV).ok();
+    let mut cmd_env = Vec::new();
+    if use_lttng && user_register_timeout.is_none() {
+        cmd_env.push((REGISTER_TIMEOUT_ENV, REGISTER_TIMEOUT_MS.to_string()));
+    }
+
     // Scope: the process (CMD, held before exec, or -p's) and its descendants.
     let mut target = match attach {
         Some(p) => Target::Attach(p),
-        None => Target::Command(Held::spawn(&cmd_path, &args.command[1..])?),
+        None => Target::Command(Held::spawn(&cmd_path, &args.command[1..], &cmd_env)?),
     };
     let root_pid = match &target {
         Target::Attach(p) => p.pid,
@@ -921,10 +954,35 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
     }
     if use_lttng {
-        eprintln!(
-            "cotrace: lttng: pending event rules {}: nothing lost at start-up",
-            patterns.join(" ")
-        );
+        match (attach, &user_register_timeout) {
+            (Some(_), _) => eprintln!(
+                "cotrace: lttng: event rules {}: recorded from when the session started in \
+                 the process",
+                patterns.join(" ")
+            ),
+            (None, None) => eprintln!(
+                "cotrace: lttng: pending event rules {}; {cmd_name} waits at start until LTTng \
+                 is ready in it ({REGISTER_TIMEOUT_ENV}={REGISTER_TIMEOUT_MS}, at most {} s): \
+                 nothing lost at start-up{}",
+                patterns.join(" "),
+                REGISTER_TIMEOUT_MS / 1000,
+                if use_kernel {
+                    " (what a slower start loses is counted)"
+                } else {
+                    ""
+                }
+            ),
+            (None, Some(v)) => eprintln!(
+                "cotrace: lttng: pending event rules {}; {REGISTER_TIMEOUT_ENV}={v} from the \
+                 environment: what {cmd_name} fires before LTTng is ready in it is LOST{}",
+                patterns.join(" "),
+                if use_kernel {
+                    " (and counted)"
+                } else {
+                    " (uncounted without the kernel tracer)"
+                }
+            ),
+        }
     }
 
     let reader = match guard.instance.as_ref() {
@@ -1218,6 +1276,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // ftrace knows a thread's process only once it has seen it: take it from an earlier record
     // of that thread.
     let mut pids: HashMap<u32, u32> = HashMap::new();
+    // Firings LTTng missed before it was ready in a process, told from the kernel's records.
+    let readiness_on = use_kernel && use_lttng;
+    let mut readiness = Readiness::default();
     let merged = timeline::merge(sources, |mut e| {
         match (e.tid, e.pid) {
             (Some(tid), Some(pid)) => {
@@ -1225,6 +1286,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             }
             (Some(tid), None) => e.pid = pids.get(&tid).copied(),
             _ => {}
+        }
+        if readiness_on && e.event != LOST {
+            if let Some(marker) = readiness.observe(&e) {
+                writer
+                    .write(&marker)
+                    .map_err(|err| format!("writing {}: {err}", timeline_path.display()))?;
+            }
         }
         if e.event != LOST {
             // Looked up before inserting: no allocation per record.
@@ -1277,9 +1345,49 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .join(" ")
         );
     }
-    print!("{}", summary(&counts, use_kernel, use_lttng));
+    let not_ready = readiness.per_event();
+    print!("{}", summary(&counts, &not_ready, use_kernel, use_lttng));
     let kernel_lost_total: u64 = kernel_lost.values().sum();
-    let lost_any = kernel_lost_total > 0 || lttng_lost.0 > 0 || lttng_lost.1 > 0;
+    let not_ready_total: u64 = not_ready.values().sum();
+    // Attached (-p), the tracers start recording the process at different moments: what one
+    // has before the other started is said, not counted as lost.
+    let not_ready_lost = if attach.is_none() { not_ready_total } else { 0 };
+    let lost_any =
+        kernel_lost_total > 0 || lttng_lost.0 > 0 || lttng_lost.1 > 0 || not_ready_lost > 0;
+    if not_ready_total > 0 {
+        let list = |m: BTreeMap<u32, u64>| {
+            m.iter()
+                .map(|(pid, n)| format!("{n} in pid {pid}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (late, never) = (readiness.late(), readiness.never());
+        let mut why = Vec::new();
+        if !late.is_empty() {
+            why.push(format!(
+                "before LTTng was ready there: {} (a process is recorded once the session \
+                 daemon has registered it; {REGISTER_TIMEOUT_ENV} bounds how long it waits for \
+                 that at start)",
+                list(late)
+            ));
+        }
+        if !never.is_empty() {
+            why.push(format!(
+                "in processes LTTng recorded nothing of: {} (no liblttng-ust there, or never \
+                 registered with the session daemon)",
+                list(never)
+            ));
+        }
+        println!(
+            "{}: lttng missed {not_ready_total} firings the kernel recorded, {}",
+            if attach.is_none() {
+                "LOST BEFORE READY"
+            } else {
+                "NOTE (attached)"
+            },
+            why.join("; ")
+        );
+    }
     if lost_any {
         let per_cpu: Vec<String> = kernel_lost
             .iter()
@@ -1375,7 +1483,7 @@ mod tests {
     fn summary_flags_disagreements() {
         let counts: BTreeMap<String, (u64, u64)> =
             [("p:a".to_string(), (3, 3)), ("p:b".to_string(), (2, 1))].into();
-        let both = summary(&counts, true, true);
+        let both = summary(&counts, &BTreeMap::new(), true, true);
         let lines: Vec<&str> = both.lines().collect();
         assert!(!lines[1].contains("disagree"), "{both}");
         assert!(lines[2].ends_with("<- the tracers disagree"), "{both}");
@@ -1384,7 +1492,7 @@ mod tests {
             "{both}"
         );
         // One tracer: nothing to compare, its column only.
-        let kernel = summary(&counts, true, false);
+        let kernel = summary(&counts, &BTreeMap::new(), true, false);
         assert!(!kernel.contains("<-"), "{kernel}");
         assert!(
             kernel.contains("total: kernel 5 lttng -; 0 events"),
