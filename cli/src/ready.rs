@@ -35,6 +35,8 @@ pub struct Readiness {
     ready: HashMap<u32, BTreeMap<String, u64>>,
     /// Processes LTTng has not recorded yet.
     waiting: HashMap<u32, Waiting>,
+    /// The latest timestamp observed: where the markers of processes LTTng never recorded go.
+    last_ts_ns: u64,
 }
 
 impl Readiness {
@@ -42,6 +44,7 @@ impl Readiness {
     /// returns a marker to write before it when it is LTTng's first record of a process that
     /// the kernel recorded firings of before.
     pub fn observe(&mut self, e: &Entry) -> Option<Entry> {
+        self.last_ts_ns = self.last_ts_ns.max(e.ts_ns);
         let pid = e.pid?;
         if self.ready.contains_key(&pid) {
             return None;
@@ -64,16 +67,19 @@ impl Readiness {
                 counts.retain(|_, n| *n > 0);
                 let missed: u64 = counts.values().sum();
                 self.ready.insert(pid, counts);
-                (missed > 0).then(|| Entry {
-                    ts_ns: e.ts_ns,
-                    tracer: Tracer::Lttng,
-                    pid: Some(pid),
-                    tid: e.tid,
-                    event: NOT_READY.to_string(),
-                    fields: vec![("missed".to_string(), missed.to_string())],
-                })
+                (missed > 0).then(|| marker(e.ts_ns, pid, e.tid, missed, "later"))
             }
         }
+    }
+
+    /// The markers of processes the kernel recorded and LTTng never did, at the end of the
+    /// timeline (after everything observed, so the timeline stays in time order), one per
+    /// process in pid order, with `lttng=never`.
+    pub fn finish(&self) -> Vec<Entry> {
+        self.never()
+            .into_iter()
+            .map(|(pid, missed)| marker(self.last_ts_ns, pid, None, missed, "never"))
+            .collect()
     }
 
     /// Firings LTTng missed per event, summed over processes: those of processes LTTng
@@ -112,6 +118,22 @@ impl Readiness {
     }
 }
 
+/// A [`NOT_READY`] marker: `missed` firings of `pid`; `lttng` says whether LTTng recorded the
+/// process `later` (the marker is where its records begin) or `never`.
+fn marker(ts_ns: u64, pid: u32, tid: Option<u32>, missed: u64, lttng: &str) -> Entry {
+    Entry {
+        ts_ns,
+        tracer: Tracer::Lttng,
+        pid: Some(pid),
+        tid,
+        event: NOT_READY.to_string(),
+        fields: vec![
+            ("missed".to_string(), missed.to_string()),
+            ("lttng".to_string(), lttng.to_string()),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,9 +167,20 @@ mod tests {
         let markers: Vec<Entry> = timeline.iter().filter_map(|e| r.observe(e)).collect();
         assert_eq!(markers.len(), 1, "{markers:?}");
         assert_eq!((markers[0].ts_ns, markers[0].pid), (5, Some(10)));
-        assert_eq!(markers[0].fields, [("missed".to_string(), "2".to_string())]);
+        let fields = |missed: &str, lttng: &str| {
+            vec![
+                ("missed".to_string(), missed.to_string()),
+                ("lttng".to_string(), lttng.to_string()),
+            ]
+        };
+        assert_eq!(markers[0].fields, fields("2", "later"));
         assert_eq!(r.late(), BTreeMap::from([(10, 2)]));
         assert_eq!(r.never(), BTreeMap::from([(20, 1)]));
+        // Pid 20's marker goes at the end, after the last entry observed (time order kept).
+        let end = r.finish();
+        assert_eq!(end.len(), 1, "{end:?}");
+        assert_eq!((end[0].ts_ns, end[0].pid), (9, Some(20)));
+        assert_eq!(end[0].fields, fields("1", "never"));
         assert_eq!(
             r.per_event(),
             BTreeMap::from([("p:a".to_string(), 2), ("p:b".to_string(), 1)])
@@ -162,5 +195,6 @@ mod tests {
             assert_eq!(r.observe(&entry(2 * i + 1, Tracer::Lttng, 1, "p:a")), None);
         }
         assert!(r.per_event().is_empty() && r.late().is_empty() && r.never().is_empty());
+        assert!(r.finish().is_empty());
     }
 }

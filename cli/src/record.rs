@@ -1320,6 +1320,11 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         lttng_lost.0 = lttng_lost.0.max(discarded);
     }
     merged?;
+    for marker in readiness.finish() {
+        writer
+            .write(&marker)
+            .map_err(|err| format!("writing {}: {err}", timeline_path.display()))?;
+    }
     writer
         .finish()
         .map_err(|e| format!("writing {}: {e}", timeline_path.display()))?;
@@ -1373,8 +1378,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
         if !never.is_empty() {
             why.push(format!(
-                "in processes LTTng recorded nothing of: {} (no liblttng-ust there, or never \
-                 registered with the session daemon)",
+                "in processes LTTng recorded nothing of: {} (no liblttng-ust there, or the \
+                 session daemon had not registered it and started the session there by its \
+                 last firing)",
                 list(never)
             ));
         }
