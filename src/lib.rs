@@ -64,7 +64,7 @@
 //!
 //! ```text
 //! kernel: unavailable: user_events unavailable: this kernel was built without CONFIG_USER_EVENTS (/proc/kallsyms has no user_events_ioctl), so mounting tracefs (not mounted either) would not help; use a Linux 6.4+ kernel with CONFIG_USER_EVENTS=y (this project's vm/run.sh boots one)
-//! lttng: available: LTTng-UST: loaded (liblttng-ust.so.1 from /lib/x86_64-linux-gnu/liblttng-ust.so.1); refcount: exact (...); fork: hooks installed
+//! lttng: available: LTTng-UST: loaded (liblttng-ust.so.1 from /lib/x86_64-linux-gnu/liblttng-ust.so.1; app ABI 8); refcount: exact (...); fork: hooks installed
 //! myapp:request_done (myapp_request_done): kernel off, 0 user tracers; kernel failed: user_events unavailable here (see the kernel tracer's status); lttng registered
 //! ```
 //!

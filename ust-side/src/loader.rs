@@ -27,6 +27,8 @@ pub(crate) struct Loaded {
     pub(crate) api: LttngUst,
     pub(crate) hidden: Hidden,
     pub(crate) library: String,
+    /// See [`Availability::Available`](crate::Availability::Available).
+    pub(crate) app_abi: Option<u32>,
 }
 
 static RUNTIME: OnceLock<Result<Loaded, String>> = OnceLock::new();
@@ -216,7 +218,12 @@ fn load() -> Result<Loaded, String> {
     // Which file the name resolved to (LD_LIBRARY_PATH may pick another LTTng than the
     // system's): liblttng-ust exports the same symbols from 2.13 to 2.16 and carries no
     // version string, so its path is what tells a user which installation is in use.
-    let library = match loaded_from(api.lttng_ust_probe_register as *const libc::c_void) {
+    let path = loaded_from(api.lttng_ust_probe_register as *const libc::c_void);
+    let app_abi = path
+        .as_deref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|bytes| app_abi_in(&bytes));
+    let library = match path {
         Some(path) if path != library => format!("{library} from {path}"),
         _ => library,
     };
@@ -224,7 +231,24 @@ fn load() -> Result<Loaded, String> {
         api,
         hidden,
         library,
+        app_abi,
     })
+}
+
+/// The application ABI a liblttng-ust file speaks to session daemons: the `N` of the
+/// `lttng-ust-sock-N` socket name compiled into it (`LTTNG_UST_SOCK_FILENAME`, built from
+/// `LTTNG_UST_ABI_MAJOR_VERSION_OLDEST_COMPATIBLE`).
+fn app_abi_in(bytes: &[u8]) -> Option<u32> {
+    const NAME: &[u8] = b"lttng-ust-sock-";
+    let at = bytes.windows(NAME.len()).position(|w| w == NAME)? + NAME.len();
+    let digits = bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&bytes[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The path of the shared object that defines `addr`, as the dynamic loader recorded it.
@@ -246,4 +270,17 @@ fn loaded_from(addr: *const libc::c_void) -> Option<String> {
             .to_string_lossy()
             .into_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_abi_in;
+
+    #[test]
+    fn the_app_abi_is_the_socket_names_number() {
+        assert_eq!(app_abi_in(b"\0x\0lttng-ust-sock-8\0/var/run"), Some(8));
+        assert_eq!(app_abi_in(b"lttng-ust-sock-11"), Some(11));
+        assert_eq!(app_abi_in(b"lttng-ust-sock-"), None);
+        assert_eq!(app_abi_in(b"no socket name here"), None);
+    }
 }

@@ -8,8 +8,14 @@ use std::time::Duration;
 pub enum Availability {
     /// Loaded from this library name.
     Available {
-        /// The name passed to `dlopen`.
+        /// The name passed to `dlopen`, and the file it resolved to when that differs.
         library: String,
+        /// The oldest application ABI this liblttng-ust speaks to a session daemon (its
+        /// `lttng-ust-sock-N` socket name: 8 in LTTng 2.13 and 2.14, 11 from 2.15, whose
+        /// session daemons refuse older applications); `None` if the file could not be read.
+        /// liblttng-ust carries no version string and exports the same symbols from 2.13 to
+        /// 2.16, so this and the path are what tell its installations apart.
+        app_abi: Option<u32>,
     },
     /// Not loaded: events stay off and their words' user counts stay 0.
     Unavailable {
@@ -61,6 +67,7 @@ pub fn status() -> Status {
         Ok(lib) => Status {
             availability: Availability::Available {
                 library: lib.library.clone(),
+                app_abi: lib.app_abi,
             },
             refcount: crate::refcount::mode()
                 .cloned()
@@ -84,7 +91,13 @@ pub fn status() -> Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.availability {
-            Availability::Available { library } => write!(f, "LTTng-UST: loaded ({library})")?,
+            Availability::Available { library, app_abi } => {
+                write!(f, "LTTng-UST: loaded ({library}")?;
+                match app_abi {
+                    Some(abi) => write!(f, "; app ABI {abi})")?,
+                    None => write!(f, "; app ABI unknown)")?,
+                }
+            }
             Availability::Unavailable { reason } => write!(f, "LTTng-UST: unavailable ({reason})")?,
         }
         match &self.refcount {
