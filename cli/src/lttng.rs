@@ -44,6 +44,48 @@ pub fn lttng_in(home: Option<&Path>, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// The `MAJOR.MINOR` of the first version number in `text` (`lttng --version`: "lttng (LTTng
+/// Trace Control) 2.15.1 - ...", `babeltrace2 --version`: "Babeltrace 2.0.4 ...").
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    text.split_whitespace().find_map(|word| {
+        let mut parts = word.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    })
+}
+
+/// `PROGRAM --version`'s `MAJOR.MINOR`, or `None` if it cannot be run or says none.
+fn version_of(program: &str) -> Option<(u32, u32)> {
+    let out = helper(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The trace format to ask `lttng create` for, given the versions of `lttng` and
+/// `babeltrace2`: from LTTng 2.15 a session daemon writes CTF 2 by default (or whatever its
+/// `--default-trace-format` / `LTTNG_SESSIOND_DEFAULT_TRACE_FORMAT` says), which babeltrace2
+/// reads only from 2.1; `record` then asks for CTF 1.8, which every LTTng and babeltrace2
+/// read. `None`: the default is fine (LTTng before 2.15 writes only CTF 1.8, or babeltrace2
+/// reads both).
+pub fn trace_format_for(
+    lttng: Option<(u32, u32)>,
+    babeltrace2: Option<(u32, u32)>,
+) -> Option<&'static str> {
+    let writes_ctf2 = lttng.is_some_and(|v| v >= (2, 15));
+    let reads_ctf2 = babeltrace2.is_some_and(|v| v >= (2, 1));
+    (writes_ctf2 && !reads_ctf2).then_some("ctf-1.8")
+}
+
+/// [`trace_format_for`] the installed `lttng` and `babeltrace2`.
+pub fn trace_format() -> Option<&'static str> {
+    trace_format_for(version_of("lttng"), version_of("babeltrace2"))
+}
+
 /// Whether an `lttng-sessiond` answers (for this user / `LTTNG_HOME`).
 pub fn sessiond_running() -> bool {
     lttng(&["list"]).is_ok()
@@ -439,6 +481,19 @@ pub fn parse_line(line: &str) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ctf_1_8_is_asked_for_when_lttng_writes_ctf_2_and_babeltrace2_cannot_read_it() {
+        let lttng = parse_version("lttng (LTTng Trace Control) 2.15.1 - Ta Meilleure");
+        assert_eq!(lttng, Some((2, 15)));
+        let bt = parse_version("Babeltrace 2.0.4 \"Amqui\"\n");
+        assert_eq!(bt, Some((2, 0)));
+        assert_eq!(trace_format_for(lttng, bt), Some("ctf-1.8"));
+        assert_eq!(trace_format_for(Some((2, 16)), None), Some("ctf-1.8"));
+        assert_eq!(trace_format_for(Some((2, 15)), Some((2, 1))), None);
+        assert_eq!(trace_format_for(Some((2, 13)), Some((2, 0))), None);
+        assert_eq!(trace_format_for(None, Some((2, 0))), None);
+    }
 
     #[test]
     fn discarded_events_warnings() {

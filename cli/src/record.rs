@@ -839,11 +839,20 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if use_lttng {
         guard.record.session = Some(name.clone());
         guard.save()?;
-        if let Err(e) = lttng::lttng(&[
-            "create",
-            &name,
-            &format!("--output={}", lttng_dir.display()),
-        ]) {
+        let mut create = vec![
+            "create".to_string(),
+            name.clone(),
+            format!("--output={}", lttng_dir.display()),
+        ];
+        if let Some(format) = lttng::trace_format() {
+            eprintln!(
+                "cotrace: lttng: trace format {format} (this lttng may write CTF 2 by default, \
+                 which this babeltrace2 cannot read)"
+            );
+            create.push(format!("--trace-format={format}"));
+        }
+        let create: Vec<&str> = create.iter().map(String::as_str).collect();
+        if let Err(e) = lttng::lttng(&create) {
             guard.record.session = None;
             return Err(e);
         }
@@ -859,9 +868,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             // little it holds, so with 8 sub-buffers a consumer daemon starved for 8 periods
             // makes the app discard. It was removed while chasing LTTng events missing without
             // any loss reported under load (688 of 100,000, then 2,988 of 1,000,000, in
-            // scripts/bench-record.sh at load average 12-13), but a run without it missed 136
-            // of 100,000 too, with neither `lttng list` nor babeltrace2 counting a discard: the
-            // cause is still unknown. The live line's LTTng bytes grow a sub-buffer at a time.
+            // scripts/bench-record.sh at load average 12-13); that cause was CMD firing before
+            // LTTng was ready in it (crate::ready; CMD now waits for it). The live line's
+            // LTTng bytes grow a sub-buffer at a time.
         ])?;
         for p in &patterns {
             lttng::lttng(&["enable-event", "-u", "-s", &name, "-c", "cotrace", p])?;
