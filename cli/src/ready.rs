@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::timeline::{Entry, Tracer};
+use crate::timeline::{Entry, Fields, Tracer};
 
 /// The timeline's marker where LTTng's records of a process begin after firings it missed.
 pub const NOT_READY: &str = "cotrace:lttng_not_ready";
@@ -25,7 +25,7 @@ pub const NOT_READY: &str = "cotrace:lttng_not_ready";
 #[derive(Default)]
 struct Waiting {
     counts: BTreeMap<String, u64>,
-    last: Option<(String, Option<u32>)>,
+    last: Option<(&'static str, Option<u32>)>,
 }
 
 /// Per process: the kernel's records before LTTng's first record of it.
@@ -49,28 +49,37 @@ impl Readiness {
         match e.tracer {
             Tracer::Kernel => {
                 let w = self.waiting.entry(pid).or_default();
-                *w.counts.entry(e.event.clone()).or_default() += 1;
-                w.last = Some((e.event.clone(), e.tid));
+                match w.counts.get_mut(e.event) {
+                    Some(n) => *n += 1,
+                    None => {
+                        w.counts.insert(e.event.to_string(), 1);
+                    }
+                }
+                w.last = Some((e.event, e.tid));
                 None
             }
             Tracer::Lttng => {
                 let Waiting { mut counts, last } = self.waiting.remove(&pid).unwrap_or_default();
                 // The kernel record of this same firing (same event, same thread, just before).
                 if last.is_some_and(|(event, tid)| event == e.event && tid == e.tid) {
-                    if let Some(n) = counts.get_mut(&e.event) {
+                    if let Some(n) = counts.get_mut(e.event) {
                         *n -= 1;
                     }
                 }
                 counts.retain(|_, n| *n > 0);
                 let missed: u64 = counts.values().sum();
                 self.ready.insert(pid, counts);
-                (missed > 0).then(|| Entry {
-                    ts_ns: e.ts_ns,
-                    tracer: Tracer::Lttng,
-                    pid: Some(pid),
-                    tid: e.tid,
-                    event: NOT_READY.to_string(),
-                    fields: vec![("missed".to_string(), missed.to_string())],
+                (missed > 0).then(|| {
+                    let mut fields = Fields::new();
+                    fields.push_u64(b"missed", missed);
+                    Entry {
+                        ts_ns: e.ts_ns,
+                        tracer: Tracer::Lttng,
+                        pid: Some(pid),
+                        tid: e.tid,
+                        event: NOT_READY,
+                        fields,
+                    }
                 })
             }
         }
@@ -116,14 +125,14 @@ impl Readiness {
 mod tests {
     use super::*;
 
-    fn entry(ts_ns: u64, tracer: Tracer, pid: u32, event: &str) -> Entry {
+    fn entry(ts_ns: u64, tracer: Tracer, pid: u32, event: &'static str) -> Entry {
         Entry {
             ts_ns,
             tracer,
             pid: Some(pid),
             tid: Some(pid),
-            event: event.into(),
-            fields: Vec::new(),
+            event,
+            fields: Fields::new(),
         }
     }
 
@@ -145,7 +154,10 @@ mod tests {
         let markers: Vec<Entry> = timeline.iter().filter_map(|e| r.observe(e)).collect();
         assert_eq!(markers.len(), 1, "{markers:?}");
         assert_eq!((markers[0].ts_ns, markers[0].pid), (5, Some(10)));
-        assert_eq!(markers[0].fields, [("missed".to_string(), "2".to_string())]);
+        assert_eq!(
+            markers[0].fields.pairs(),
+            [("missed".to_string(), "2".to_string())]
+        );
         assert_eq!(r.late(), BTreeMap::from([(10, 2)]));
         assert_eq!(r.never(), BTreeMap::from([(20, 1)]));
         assert_eq!(
