@@ -430,9 +430,30 @@ fn decimal(text: &[u8]) -> Option<u64> {
     })
 }
 
+/// The searchers [`parse_line`] and [`payload_fields`] use, built once (building one is
+/// dearer than a search in one line).
+struct Finders {
+    vpid: memchr::memmem::Finder<'static>,
+    vtid: memchr::memmem::Finder<'static>,
+    group: memchr::memmem::Finder<'static>,
+    last_group: memchr::memmem::FinderRev<'static>,
+    eq: memchr::memmem::Finder<'static>,
+}
+
+static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
+    vpid: memchr::memmem::Finder::new(b"vpid = "),
+    vtid: memchr::memmem::Finder::new(b"vtid = "),
+    group: memchr::memmem::Finder::new(GROUP),
+    last_group: memchr::memmem::FinderRev::new(GROUP),
+    eq: memchr::memmem::Finder::new(b" = "),
+});
+
+/// Between two `{ ... }` groups of a line.
+const GROUP: &[u8] = b"}, {";
+
 /// Parses `[00000001626444978263] host shop:request_start: { cpu_id = 0 }, { vpid = 1, vtid = 2 }, { worker = 0 }`.
 pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
-    use memchr::memmem;
+    let finders = &*FINDERS;
     let rest = line.strip_prefix(b"[")?;
     let close = memchr::memchr(b']', rest)?;
     let ts_ns = decimal(&rest[..close])?;
@@ -442,17 +463,16 @@ pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
     let _host = words.next()?;
     let event = words.next()?.strip_suffix(b":")?;
     let rest = words.next().unwrap_or(b"");
-    let number = |key: &[u8]| -> Option<u32> {
-        let at = memmem::find(rest, key)? + key.len();
+    let number = |key: &memchr::memmem::Finder<'_>| -> Option<u32> {
+        let at = key.find(rest)? + key.needle().len();
         let digits = rest[at..].iter().take_while(|b| b.is_ascii_digit()).count();
         u32::try_from(decimal(&rest[at..at + digits])?).ok()
     };
-    let (pid, tid) = (number(b"vpid = "), number(b"vtid = "));
+    let (pid, tid) = (number(&finders.vpid), number(&finders.vtid));
     // The payload is the last `{ ... }` group (after the stream and event contexts).
-    const SEP: &[u8] = b"}, {";
-    let (last, groups) = match (memmem::find(rest, SEP), memmem::rfind(rest, SEP)) {
+    let (last, groups) = match (finders.group.find(rest), finders.last_group.rfind(rest)) {
         (None, _) | (_, None) => (rest, 1),
-        (Some(first), Some(at)) => (&rest[at + SEP.len()..], if first == at { 2 } else { 3 }),
+        (Some(first), Some(at)) => (&rest[at + GROUP.len()..], if first == at { 2 } else { 3 }),
     };
     let payload = if groups >= 3 || (groups == 2 && pid.is_none()) {
         last
@@ -478,9 +498,10 @@ pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
 /// babeltrace2's payload `a = 1, s = "x", d = [ [0] = 0x1 ]` as pairs in `out` (quotes
 /// removed; the `_name_length` fields of sequences left out), without copying it apart.
 pub fn payload_fields(text: &[u8], out: &mut Fields) {
+    let finders = &*FINDERS;
     let mut pair = |part: &[u8]| {
         let part = part.trim_ascii();
-        let Some(eq) = memchr::memmem::find(part, b" = ") else {
+        let Some(eq) = finders.eq.find(part) else {
             return;
         };
         let (k, v) = (&part[..eq], part[eq + 3..].trim_ascii());

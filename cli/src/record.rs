@@ -975,6 +975,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let kernel_patterns: Vec<String> = patterns.iter().map(|p| kernel_pattern(p)).collect();
     let duration = args.duration.map(Duration::from_secs_f64);
     let mut interrupted_at: Option<Instant> = None;
+    let mut last_line: Option<Instant> = None;
     let status = loop {
         let stop =
             interrupted.load(Ordering::SeqCst) || duration.is_some_and(|d| started.elapsed() >= d);
@@ -1041,29 +1042,34 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 }
             }
         }
-        let mut line = format!(
-            "{cmd_name} {} {:.1}s",
-            if attach.is_some() {
-                "recorded for"
-            } else {
-                "running"
-            },
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(r) = &reader {
-            line.push_str(&format!(
-                " | kernel: {} events",
-                r.count.load(Ordering::Relaxed)
-            ));
+        // The live line, 5 times a second (the trace's size is a walk of its directory: not
+        // on every 10 ms round).
+        if last_line.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(200)) {
+            last_line = Some(Instant::now());
+            let mut line = format!(
+                "{cmd_name} {} {:.1}s",
+                if attach.is_some() {
+                    "recorded for"
+                } else {
+                    "running"
+                },
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(r) = &reader {
+                line.push_str(&format!(
+                    " | kernel: {} events",
+                    r.count.load(Ordering::Relaxed)
+                ));
+            }
+            if use_lttng {
+                line.push_str(&format!(
+                    " | lttng: {} KiB on disk (events are counted at the end)",
+                    bytes_under(&lttng_dir) / 1024
+                ));
+            }
+            bar.set_message(line);
+            bar.tick();
         }
-        if use_lttng {
-            line.push_str(&format!(
-                " | lttng: {} KiB on disk (events are counted at the end)",
-                bytes_under(&lttng_dir) / 1024
-            ));
-        }
-        bar.set_message(line);
-        bar.tick();
         std::thread::sleep(Duration::from_millis(if scans_proc { 10 } else { 50 }));
     };
     bar.finish_and_clear();
