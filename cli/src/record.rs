@@ -874,9 +874,10 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut connector = None;
     let mut perf_forks = None;
     let mut scans_proc = false;
+    let mut proc_scan = tree::ProcScan::default();
     if !args.all {
         if attach.is_some() {
-            tree::scan_proc(&mut tree_now, &mut edges);
+            proc_scan.scan(&mut tree_now, &mut edges);
         }
         // Every source of fork edges at once: the kernel's fork records share the instance's
         // buffer with the events and are overwritten with them when it overflows (a worker
@@ -1010,7 +1011,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             }
         }
         if scans_proc {
-            tree::scan_proc(&mut tree_now, &mut edges);
+            proc_scan.scan(&mut tree_now, &mut edges);
         }
         if let Some(p) = &mut perf_forks {
             p.poll(&mut edges);
