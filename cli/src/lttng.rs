@@ -6,6 +6,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::timeline::{Entry, Fields, Names, Tracer};
+
 /// A helper command (`lttng`, `babeltrace2`) in a process group of its own: a Ctrl-C at the
 /// terminal reaches CMD and cotrace, not the helper that is stopping the session or reading
 /// the trace.
@@ -300,9 +302,9 @@ pub fn parse_losses(xml: &str) -> Result<(u64, u64), String> {
     Ok((discarded, lost))
 }
 
-/// One event of the LTTng trace, from babeltrace2's text output.
+/// One line of babeltrace2's text output, borrowed from it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record {
+pub struct Line<'a> {
     /// Monotonic time in ns (`--clock-cycles` of LTTng's monotonic clock at 1 GHz).
     pub ts_ns: u64,
     /// `vpid` context.
@@ -310,16 +312,20 @@ pub struct Record {
     /// `vtid` context.
     pub tid: Option<u32>,
     /// `provider:event`.
-    pub event: String,
+    pub event: &'a [u8],
     /// The payload, as babeltrace2 prints it (`worker = 0, path = "/a"`).
-    pub fields: String,
+    pub payload: &'a [u8],
 }
 
 /// An LTTng trace read with `babeltrace2 --clock-cycles --no-delta` as it prints it (in time
-/// order): its records one at a time, so memory does not grow with the trace.
+/// order): its records one at a time, as timeline entries, so memory does not grow with the
+/// trace. Each line is read into the same buffer and its payload split into the entry's
+/// [`Fields`] without a `String` per line, name or value.
 pub struct TraceReader {
     child: std::process::Child,
-    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    lines: std::io::BufReader<std::process::ChildStdout>,
+    line: Vec<u8>,
+    names: Names,
     stderr: std::thread::JoinHandle<(String, u64)>,
     dir: PathBuf,
     error: Option<String>,
@@ -361,7 +367,9 @@ impl TraceReader {
         });
         Ok(Self {
             child,
-            lines: std::io::BufReader::with_capacity(256 * 1024, stdout).lines(),
+            lines: std::io::BufReader::with_capacity(256 * 1024, stdout),
+            line: Vec::with_capacity(512),
+            names: Names::default(),
             stderr,
             dir: dir.to_path_buf(),
             error: None,
@@ -401,14 +409,27 @@ pub fn discarded_events(line: &str) -> u64 {
 }
 
 impl Iterator for TraceReader {
-    type Item = Record;
+    type Item = Entry;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<Entry> {
+        use std::io::BufRead;
         loop {
-            match self.lines.next()? {
-                Ok(line) => {
-                    if let Some(r) = parse_line(&line) {
-                        return Some(r);
+            self.line.clear();
+            match self.lines.read_until(b'\n', &mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+                    if let Some(l) = parse_line(text) {
+                        let mut fields = Fields::new();
+                        payload_fields(l.payload, &mut fields);
+                        return Some(Entry {
+                            ts_ns: l.ts_ns,
+                            tracer: Tracer::Lttng,
+                            pid: l.pid,
+                            tid: l.tid,
+                            event: self.names.get(l.event, str::to_string),
+                            fields,
+                        });
                     }
                 }
                 Err(e) => {
@@ -439,43 +460,116 @@ pub fn event_names(dir: &Path) -> BTreeSet<String> {
     names
 }
 
+/// A decimal number (surrounding blanks allowed), `None` on anything else or overflow.
+fn decimal(text: &[u8]) -> Option<u64> {
+    let digits = text.trim_ascii();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then_some(())?;
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
+}
+
+/// The searchers [`parse_line`] and [`payload_fields`] use, built once (building one is
+/// dearer than a search in one line).
+struct Finders {
+    vpid: memchr::memmem::Finder<'static>,
+    vtid: memchr::memmem::Finder<'static>,
+    group: memchr::memmem::Finder<'static>,
+    last_group: memchr::memmem::FinderRev<'static>,
+    eq: memchr::memmem::Finder<'static>,
+}
+
+static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
+    vpid: memchr::memmem::Finder::new(b"vpid = "),
+    vtid: memchr::memmem::Finder::new(b"vtid = "),
+    group: memchr::memmem::Finder::new(GROUP),
+    last_group: memchr::memmem::FinderRev::new(GROUP),
+    eq: memchr::memmem::Finder::new(b" = "),
+});
+
+/// Between two `{ ... }` groups of a line.
+const GROUP: &[u8] = b"}, {";
+
 /// Parses `[00000001626444978263] host shop:request_start: { cpu_id = 0 }, { vpid = 1, vtid = 2 }, { worker = 0 }`.
-pub fn parse_line(line: &str) -> Option<Record> {
-    let rest = line.strip_prefix('[')?;
-    let (ts, rest) = rest.split_once(']')?;
-    let ts_ns = ts.trim().parse().ok()?;
-    let mut words = rest.trim_start().splitn(3, ' ');
+pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
+    let finders = &*FINDERS;
+    let rest = line.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', rest)?;
+    let ts_ns = decimal(&rest[..close])?;
+    let rest = rest[close + 1..].trim_ascii_start();
+    // `host event: rest`.
+    let mut words = rest.splitn(3, |&b| b == b' ');
     let _host = words.next()?;
-    let event = words.next()?.strip_suffix(':')?.to_string();
-    let rest = words.next().unwrap_or("");
-    let number = |key: &str| {
-        let at = rest.find(key)? + key.len();
-        let digits = rest[at..].bytes().take_while(u8::is_ascii_digit).count();
-        rest[at..at + digits].parse().ok()
+    let event = words.next()?.strip_suffix(b":")?;
+    let rest = words.next().unwrap_or(b"");
+    let number = |key: &memchr::memmem::Finder<'_>| -> Option<u32> {
+        let at = key.find(rest)? + key.needle().len();
+        let digits = rest[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        u32::try_from(decimal(&rest[at..at + digits])?).ok()
     };
-    let (pid, tid) = (number("vpid = "), number("vtid = "));
+    let (pid, tid) = (number(&finders.vpid), number(&finders.vtid));
     // The payload is the last `{ ... }` group (after the stream and event contexts).
-    let mut groups = rest.rsplit("}, {");
-    let last = groups.next().unwrap_or("");
-    let count = 1 + groups.take(2).count();
-    let payload = if count >= 3 || (count == 2 && pid.is_none()) {
+    let (last, groups) = match (finders.group.find(rest), finders.last_group.rfind(rest)) {
+        (None, _) | (_, None) => (rest, 1),
+        (Some(first), Some(at)) => (&rest[at + GROUP.len()..], if first == at { 2 } else { 3 }),
+    };
+    let payload = if groups >= 3 || (groups == 2 && pid.is_none()) {
         last
     } else {
-        ""
+        b""
     };
-    let fields = payload
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .trim()
-        .to_string();
-    Some(Record {
+    let mut payload = payload.trim_ascii();
+    while let Some(p) = payload.strip_prefix(b"{") {
+        payload = p;
+    }
+    while let Some(p) = payload.strip_suffix(b"}") {
+        payload = p;
+    }
+    Some(Line {
         ts_ns,
         pid,
         tid,
         event,
-        fields,
+        payload: payload.trim_ascii(),
     })
+}
+
+/// babeltrace2's payload `a = 1, s = "x", d = [ [0] = 0x1 ]` as pairs in `out` (quotes
+/// removed; the `_name_length` fields of sequences left out), without copying it apart.
+pub fn payload_fields(text: &[u8], out: &mut Fields) {
+    let finders = &*FINDERS;
+    let mut pair = |part: &[u8]| {
+        let part = part.trim_ascii();
+        let Some(eq) = finders.eq.find(part) else {
+            return;
+        };
+        let (k, v) = (&part[..eq], part[eq + 3..].trim_ascii());
+        if k.starts_with(b"_") {
+            return;
+        }
+        let v = match v {
+            [b'"', inner @ .., b'"'] => inner,
+            v => v,
+        };
+        out.push(k, v);
+    };
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    for (i, &b) in text.iter().enumerate() {
+        match b {
+            b'"' if i == 0 || text[i - 1] != b'\\' => quoted = !quoted,
+            b'[' | b'{' if !quoted => depth += 1,
+            b']' | b'}' if !quoted => depth -= 1,
+            b',' if !quoted && depth == 0 => {
+                pair(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pair(&text[start..]);
 }
 
 #[cfg(test)]
@@ -518,13 +612,48 @@ mod tests {
 
     #[test]
     fn babeltrace_lines() {
-        let r = parse_line("[00000001626444986753] vm shop:request_done: { cpu_id = 0 }, { vpid = 29894, vtid = 29899 }, { worker = 0, status = 404, path = \"/item/0\" }").unwrap();
+        let r = parse_line(b"[00000001626444986753] vm shop:request_done: { cpu_id = 0 }, { vpid = 29894, vtid = 29899 }, { worker = 0, status = 404, path = \"/item/0\" }").unwrap();
         assert_eq!(r.ts_ns, 1_626_444_986_753);
         assert_eq!((r.pid, r.tid), (Some(29894), Some(29899)));
-        assert_eq!(r.event, "shop:request_done");
-        assert_eq!(r.fields, "worker = 0, status = 404, path = \"/item/0\"");
-        let r = parse_line("[5] vm p:e: { cpu_id = 0 }, { vpid = 1, vtid = 1 }").unwrap();
-        assert_eq!(r.fields, "");
+        assert_eq!(r.event, b"shop:request_done");
+        assert_eq!(r.payload, b"worker = 0, status = 404, path = \"/item/0\"");
+        let r = parse_line(b"[5] vm p:e: { cpu_id = 0 }, { vpid = 1, vtid = 1 }").unwrap();
+        assert_eq!(r.payload, b"");
+        // No vpid context: the second group is the payload.
+        let r = parse_line(b"[6] vm p:e: { cpu_id = 1 }, { a = 2 }").unwrap();
+        assert_eq!((r.pid, r.payload), (None, &b"a = 2"[..]));
+        // One group: the stream context only.
+        let r = parse_line(b"[7] vm p:e: { cpu_id = 1 }").unwrap();
+        assert_eq!(r.payload, b"");
+        // Not an event line (a warning, a damaged timestamp).
+        assert!(parse_line(b"WARNING: Tracer discarded 3 events").is_none());
+        assert!(parse_line(b"[12x] vm p:e: { cpu_id = 1 }").is_none());
+        assert!(parse_line(b"[99999999999999999999999] vm p:e: { }").is_none());
+        assert!(parse_line(b"[5] vm p:e { cpu_id = 1 }").is_none());
+    }
+
+    #[test]
+    fn babeltrace_payloads() {
+        let mut f = Fields::new();
+        payload_fields(
+            b"id = 3, key = \"item:3, x\", _digest_length = 2, digest = [ [0] = 0x3, [1] = 0x0 ], \
+              ok = 1, q = \"say \\\"hi\\\", {x}\", s = { a = 1, b = 2 }, e = \"\"",
+            &mut f,
+        );
+        let pairs = f.pairs();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["id", "key", "digest", "ok", "q", "s", "e"]);
+        assert_eq!(pairs[1].1, "item:3, x");
+        assert_eq!(pairs[2].1, "[ [0] = 0x3, [1] = 0x0 ]");
+        assert_eq!(pairs[4].1, "say \\\"hi\\\", {x}");
+        assert_eq!(pairs[5].1, "{ a = 1, b = 2 }");
+        assert_eq!(pairs[6].1, "");
+        let mut lone = Fields::new();
+        payload_fields(b"lone = \"", &mut lone);
+        assert_eq!(lone.pairs(), [("lone".to_string(), "\"".to_string())]);
+        let mut none = Fields::new();
+        payload_fields(b"", &mut none);
+        assert_eq!(none, Fields::new());
     }
 
     #[test]

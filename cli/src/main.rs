@@ -11,6 +11,7 @@
 //! - `cotrace clean`: removes what recorders that died left.
 
 mod describe;
+mod fields;
 mod list;
 mod lttng;
 mod output;

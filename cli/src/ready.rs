@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::timeline::{Entry, Tracer};
+use crate::timeline::{Entry, Fields, Tracer};
 
 /// The timeline's marker where LTTng's records of a process begin after firings it missed.
 pub const NOT_READY: &str = "cotrace:lttng_not_ready";
@@ -25,7 +25,7 @@ pub const NOT_READY: &str = "cotrace:lttng_not_ready";
 #[derive(Default)]
 struct Waiting {
     counts: BTreeMap<String, u64>,
-    last: Option<(String, Option<u32>)>,
+    last: Option<(&'static str, Option<u32>)>,
 }
 
 /// Per process: the kernel's records before LTTng's first record of it.
@@ -52,15 +52,20 @@ impl Readiness {
         match e.tracer {
             Tracer::Kernel => {
                 let w = self.waiting.entry(pid).or_default();
-                *w.counts.entry(e.event.clone()).or_default() += 1;
-                w.last = Some((e.event.clone(), e.tid));
+                match w.counts.get_mut(e.event) {
+                    Some(n) => *n += 1,
+                    None => {
+                        w.counts.insert(e.event.to_string(), 1);
+                    }
+                }
+                w.last = Some((e.event, e.tid));
                 None
             }
             Tracer::Lttng => {
                 let Waiting { mut counts, last } = self.waiting.remove(&pid).unwrap_or_default();
                 // The kernel record of this same firing (same event, same thread, just before).
                 if last.is_some_and(|(event, tid)| event == e.event && tid == e.tid) {
-                    if let Some(n) = counts.get_mut(&e.event) {
+                    if let Some(n) = counts.get_mut(e.event) {
                         *n -= 1;
                     }
                 }
@@ -126,11 +131,13 @@ fn marker(ts_ns: u64, pid: u32, tid: Option<u32>, missed: u64, lttng: &str) -> E
         tracer: Tracer::Lttng,
         pid: Some(pid),
         tid,
-        event: NOT_READY.to_string(),
-        fields: vec![
-            ("missed".to_string(), missed.to_string()),
-            ("lttng".to_string(), lttng.to_string()),
-        ],
+        event: NOT_READY,
+        fields: {
+            let mut fields = Fields::new();
+            fields.push_u64(b"missed", missed);
+            fields.push(b"lttng", lttng.as_bytes());
+            fields
+        },
     }
 }
 
@@ -138,14 +145,14 @@ fn marker(ts_ns: u64, pid: u32, tid: Option<u32>, missed: u64, lttng: &str) -> E
 mod tests {
     use super::*;
 
-    fn entry(ts_ns: u64, tracer: Tracer, pid: u32, event: &str) -> Entry {
+    fn entry(ts_ns: u64, tracer: Tracer, pid: u32, event: &'static str) -> Entry {
         Entry {
             ts_ns,
             tracer,
             pid: Some(pid),
             tid: Some(pid),
-            event: event.into(),
-            fields: Vec::new(),
+            event,
+            fields: Fields::new(),
         }
     }
 
@@ -173,14 +180,14 @@ mod tests {
                 ("lttng".to_string(), lttng.to_string()),
             ]
         };
-        assert_eq!(markers[0].fields, fields("2", "later"));
+        assert_eq!(markers[0].fields.pairs(), fields("2", "later"));
         assert_eq!(r.late(), BTreeMap::from([(10, 2)]));
         assert_eq!(r.never(), BTreeMap::from([(20, 1)]));
         // Pid 20's marker goes at the end, after the last entry observed (time order kept).
         let end = r.finish();
         assert_eq!(end.len(), 1, "{end:?}");
         assert_eq!((end[0].ts_ns, end[0].pid), (9, Some(20)));
-        assert_eq!(end[0].fields, fields("1", "never"));
+        assert_eq!(end[0].fields.pairs(), fields("1", "never"));
         assert_eq!(
             r.per_event(),
             BTreeMap::from([("p:a".to_string(), 2), ("p:b".to_string(), 1)])

@@ -27,7 +27,7 @@ use crate::output::OutDir;
 use crate::ready::Readiness;
 use crate::ringbuf;
 use crate::state::{self, Process};
-use crate::timeline::{self, Entry, Tracer};
+use crate::timeline::{self, Entry, Fields, Tracer};
 use crate::tracefs::{self, Instance};
 use crate::tree;
 use crate::{Format, RecordArgs, glob_match, lttng};
@@ -217,62 +217,56 @@ struct KernelRecords {
 }
 
 /// Appends `r` to a CPU's spill file: `ts_ns` (u64), a pid flag (u8) and pid (u32), `tid`
-/// (u32), the event, the number of fields (u32), each name and value; integers little-endian,
-/// a string as its length (u32) and bytes. Read back by [`unspill`]. (A binary layout: the
-/// JSON lines used before cost more than ftrace's decoding itself, and were the larger part of
-/// `record`'s time over the hand-made pipeline at a million events.)
-fn spill(out: &mut impl Write, r: &tracefs::Record) -> Result<(), String> {
-    fn put_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
-        out.write_all(&(s.len() as u32).to_le_bytes())?;
-        out.write_all(s.as_bytes())
+/// (u32), the event, the fields ([`Fields`]' packed bytes); integers little-endian, the event
+/// and the fields as their length (u32) and bytes. Read back by [`unspill`]. (A binary layout:
+/// the JSON lines used before cost more than ftrace's decoding itself, and were the larger part
+/// of `record`'s time over the hand-made pipeline at a million events.)
+fn spill(out: &mut impl Write, r: &tracefs::Record<'_>) -> Result<(), String> {
+    fn put(out: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
+        out.write_all(&(b.len() as u32).to_le_bytes())?;
+        out.write_all(b)
     }
     (|| {
         out.write_all(&r.ts_ns.to_le_bytes())?;
         out.write_all(&[u8::from(r.pid.is_some())])?;
         out.write_all(&r.pid.unwrap_or(0).to_le_bytes())?;
         out.write_all(&r.tid.to_le_bytes())?;
-        put_str(out, &r.event)?;
-        out.write_all(&(r.fields.len() as u32).to_le_bytes())?;
-        for (k, v) in &r.fields {
-            put_str(out, k)?;
-            put_str(out, v)?;
-        }
-        Ok(())
+        put(out, r.event.as_bytes())?;
+        put(out, r.fields.as_bytes())
     })()
     .map_err(|e: std::io::Error| format!("writing the kernel records' temporary file: {e}"))
 }
 
-/// The records of a spill file, in the order written (until its end or a short record).
-fn unspill(file: impl Read) -> impl Iterator<Item = tracefs::Record> {
+/// The records of a spill file as timeline entries, in the order written (until its end or a
+/// short record); each event named by `name_of` (given the kernel's name, once per name).
+fn unspill(file: impl Read, name_of: impl Fn(&str) -> String) -> impl Iterator<Item = Entry> {
     fn get<const N: usize>(r: &mut impl Read) -> Option<[u8; N]> {
         let mut b = [0u8; N];
         r.read_exact(&mut b).ok()?;
         Some(b)
     }
-    fn get_str(r: &mut impl Read) -> Option<String> {
+    fn get_bytes<'b>(r: &mut impl Read, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
         let len = u32::from_le_bytes(get(r)?) as usize;
-        let mut b = vec![0u8; len];
-        r.read_exact(&mut b).ok()?;
-        // Written from a `&str`: valid UTF-8 unless the file was damaged.
-        Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+        buf.resize(len, 0);
+        r.read_exact(buf).ok()?;
+        Some(buf)
     }
     let mut input = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut names = timeline::Names::default();
+    let mut buf = Vec::new();
     std::iter::from_fn(move || {
         let r = &mut input;
         let ts_ns = u64::from_le_bytes(get(r)?);
         let [has_pid] = get(r)?;
         let pid = u32::from_le_bytes(get(r)?);
         let tid = u32::from_le_bytes(get(r)?);
-        let event = get_str(r)?;
-        let n = u32::from_le_bytes(get(r)?) as usize;
-        let mut fields = Vec::with_capacity(n.min(64));
-        for _ in 0..n {
-            fields.push((get_str(r)?, get_str(r)?));
-        }
-        Some(tracefs::Record {
+        let event = names.get(get_bytes(r, &mut buf)?, &name_of);
+        let fields = Fields::from_bytes(get_bytes(r, &mut buf)?);
+        Some(Entry {
             ts_ns,
+            tracer: Tracer::Kernel,
             pid: (has_pid != 0).then_some(pid),
-            tid,
+            tid: Some(tid),
             event,
             fields,
         })
@@ -351,7 +345,9 @@ impl KernelReader {
             let mut failed: Option<String> = None;
             let mut tgids = HashMap::new();
             let mut page = vec![0u8; layout.page_size];
-            let mut text = String::new();
+            // kernel.txt's lines of one page, and one record's fields: reused.
+            let mut text: Vec<u8> = Vec::new();
+            let mut fields = Fields::new();
             let mut undecodable = 0u64;
             loop {
                 let stopping = stop2.load(Ordering::Acquire);
@@ -376,16 +372,18 @@ impl KernelReader {
                         ringbuf::parse_page(&layout, &page, &mut |item| match item {
                             ringbuf::Item::Lost(ts_ns, n) => {
                                 let n = n.unwrap_or(0);
-                                text.push_str(&format!("CPU:{cpu} [LOST {n} EVENTS]\n"));
+                                text.extend_from_slice(
+                                    format!("CPU:{cpu} [LOST {n} EVENTS]\n").as_bytes(),
+                                );
+                                let mut lost = Fields::new();
+                                lost.push_u64(b"cpu", u64::from(*cpu));
+                                lost.push_u64(b"events", n);
                                 let r = tracefs::Record {
                                     ts_ns,
                                     pid: None,
                                     tid: 0,
-                                    event: LOST.into(),
-                                    fields: vec![
-                                        ("cpu".into(), cpu.to_string()),
-                                        ("events".into(), n.to_string()),
-                                    ],
+                                    event: LOST,
+                                    fields: &lost,
                                 };
                                 if let Err(e) = spill(out, &r) {
                                     failed.get_or_insert(e);
@@ -398,22 +396,23 @@ impl KernelReader {
                                     undecodable += 1;
                                     return;
                                 };
-                                let (tid, fields) = format.decode(data);
+                                fields.clear();
+                                let tid = format.decode(data, &mut fields);
                                 let pid = tgid(&mut tgids, &tracefs, tid);
                                 let r = tracefs::Record {
                                     ts_ns,
                                     pid,
                                     tid,
-                                    event: format.name.clone(),
-                                    fields,
+                                    event: &format.name,
+                                    fields: &fields,
                                 };
-                                text.push_str(&tracefs::format_line(&r, *cpu));
+                                tracefs::format_line(&mut text, &r, *cpu);
                                 if r.event == "sched_process_fork" {
                                     let field = |k: &str| {
-                                        r.fields
-                                            .iter()
-                                            .find(|(name, _)| name == k)
-                                            .and_then(|(_, v)| v.parse::<u32>().ok())
+                                        std::str::from_utf8(fields.get(k)?)
+                                            .ok()?
+                                            .parse::<u32>()
+                                            .ok()
                                     };
                                     if let (Some(parent), Some(child)) =
                                         (field("parent_pid"), field("child_pid"))
@@ -423,8 +422,8 @@ impl KernelReader {
                                     return;
                                 }
                                 count2.fetch_add(1, Ordering::Relaxed);
-                                if !names.contains(&r.event) {
-                                    names.insert(r.event.clone());
+                                if !names.contains(r.event) {
+                                    names.insert(r.event.to_string());
                                 }
                                 if let Err(e) = spill(out, &r) {
                                     failed.get_or_insert(e);
@@ -435,7 +434,7 @@ impl KernelReader {
                         if let Some(e) = failed.take() {
                             return Err(e);
                         }
-                        file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+                        file.write_all(&text).map_err(|e| e.to_string())?;
                         text.clear();
                     }
                 }
@@ -510,39 +509,6 @@ fn has_metadata(dir: &Path) -> bool {
         let path = e.path();
         e.file_name() == "metadata" || (path.is_dir() && has_metadata(&path))
     })
-}
-
-/// babeltrace2's payload `a = 1, s = "x", d = [ [0] = 0x1 ]` as pairs (quotes removed).
-fn lttng_fields(text: &str) -> Vec<(String, String)> {
-    let mut parts = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' if i == 0 || bytes[i - 1] != b'\\' => quoted = !quoted,
-            b'[' | b'{' if !quoted => depth += 1,
-            b']' | b'}' if !quoted => depth -= 1,
-            b',' if !quoted && depth == 0 => {
-                parts.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&text[start..]);
-    parts
-        .into_iter()
-        .filter_map(|p| p.trim().split_once(" = "))
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, v)| {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            (k.to_string(), v.to_string())
-        })
-        .collect()
 }
 
 /// The per-event table: count per tracer (`-` for a tracer not recording), a flag where both
@@ -917,9 +883,10 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut connector = None;
     let mut perf_forks = None;
     let mut scans_proc = false;
+    let mut proc_scan = tree::ProcScan::default();
     if !args.all {
         if attach.is_some() {
-            tree::scan_proc(&mut tree_now, &mut edges);
+            proc_scan.scan(&mut tree_now, &mut edges);
         }
         // Every source of fork edges at once: the kernel's fork records share the instance's
         // buffer with the events and are overwritten with them when it overflows (a worker
@@ -1018,6 +985,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let kernel_patterns: Vec<String> = patterns.iter().map(|p| kernel_pattern(p)).collect();
     let duration = args.duration.map(Duration::from_secs_f64);
     let mut interrupted_at: Option<Instant> = None;
+    let mut last_line: Option<Instant> = None;
     let status = loop {
         let stop =
             interrupted.load(Ordering::SeqCst) || duration.is_some_and(|d| started.elapsed() >= d);
@@ -1052,7 +1020,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             }
         }
         if scans_proc {
-            tree::scan_proc(&mut tree_now, &mut edges);
+            proc_scan.scan(&mut tree_now, &mut edges);
         }
         if let Some(p) = &mut perf_forks {
             p.poll(&mut edges);
@@ -1084,29 +1052,34 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 }
             }
         }
-        let mut line = format!(
-            "{cmd_name} {} {:.1}s",
-            if attach.is_some() {
-                "recorded for"
-            } else {
-                "running"
-            },
-            started.elapsed().as_secs_f64()
-        );
-        if let Some(r) = &reader {
-            line.push_str(&format!(
-                " | kernel: {} events",
-                r.count.load(Ordering::Relaxed)
-            ));
+        // The live line, 5 times a second (the trace's size is a walk of its directory: not
+        // on every 10 ms round).
+        if last_line.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(200)) {
+            last_line = Some(Instant::now());
+            let mut line = format!(
+                "{cmd_name} {} {:.1}s",
+                if attach.is_some() {
+                    "recorded for"
+                } else {
+                    "running"
+                },
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(r) = &reader {
+                line.push_str(&format!(
+                    " | kernel: {} events",
+                    r.count.load(Ordering::Relaxed)
+                ));
+            }
+            if use_lttng {
+                line.push_str(&format!(
+                    " | lttng: {} KiB on disk (events are counted at the end)",
+                    bytes_under(&lttng_dir) / 1024
+                ));
+            }
+            bar.set_message(line);
+            bar.tick();
         }
-        if use_lttng {
-            line.push_str(&format!(
-                " | lttng: {} KiB on disk (events are counted at the end)",
-                bytes_under(&lttng_dir) / 1024
-            ));
-        }
-        bar.set_message(line);
-        bar.tick();
         std::thread::sleep(Duration::from_millis(if scans_proc { 10 } else { 50 }));
     };
     bar.finish_and_clear();
@@ -1187,65 +1160,50 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 
     // 6. The merged timeline and the per-event counts, streamed: each kernel CPU's records
     // and LTTng's (babeltrace2 prints them in time order) are merged as they are read.
-    let lttng_name_of = |kernel: &str| {
-        let base = kernel.split('.').next().unwrap_or(kernel);
+    // Each kernel event's LTTng name (its declared name, else the kernel's own).
+    let kernel_to_lttng: std::sync::Arc<HashMap<String, String>> = std::sync::Arc::new(
         declared
             .iter()
-            .find(|e| e.kernel_name == base)
-            .map_or(kernel.to_string(), Declared::lttng_name)
+            .map(|e| (e.kernel_name.clone(), e.lttng_name()))
+            .collect(),
+    );
+    let name_of = |names: &HashMap<String, String>, kernel: &str| {
+        let base = kernel.split('.').next().unwrap_or(kernel);
+        names
+            .get(base)
+            .cloned()
+            .unwrap_or_else(|| kernel.to_string())
     };
+    let lttng_name_of = |kernel: &str| name_of(&kernel_to_lttng, kernel);
     // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
-    // babeltrace2's lines are parsed on a thread of their own, each CPU's spill file decoded on
+    // babeltrace2's lines are parsed on a thread of their own, each CPU's spill file read on
     // another: the merge below only orders and writes.
     let mut lttng_reader = None;
     if use_lttng && has_metadata(&lttng_dir) {
-        let (entries, thread) =
-            timeline::read_ahead(lttng::TraceReader::start(&lttng_dir)?, |reader| {
-                reader.next().map(|r| Entry {
-                    ts_ns: r.ts_ns,
-                    tracer: Tracer::Lttng,
-                    pid: r.pid,
-                    tid: r.tid,
-                    fields: lttng_fields(&r.fields),
-                    event: r.event,
-                })
-            });
-        lttng_reader = Some((entries, thread));
+        lttng_reader = Some(timeline::read_ahead(
+            lttng::TraceReader::start(&lttng_dir)?,
+            Iterator::next,
+        ));
     }
     let kernel_left_out = std::cell::Cell::new(0u64);
     let left_out: std::cell::RefCell<BTreeMap<u32, u64>> = Default::default();
     let mut sources: Vec<Box<dyn Iterator<Item = Entry> + '_>> = Vec::new();
     for file in kernel.cpus {
-        let (scope, kernel_left_out, lttng_name_of) = (&scope, &kernel_left_out, &lttng_name_of);
-        // Each kernel event name's LTTng name, looked up once.
-        let mut names: HashMap<String, String> = HashMap::new();
+        let (scope, kernel_left_out) = (&scope, &kernel_left_out);
+        let names = kernel_to_lttng.clone();
         sources.push(Box::new(
-            timeline::read_ahead(unspill(file), Iterator::next)
+            timeline::read_ahead(unspill(file, move |k| name_of(&names, k)), Iterator::next)
                 .0
                 .filter(move |r| match scope {
                     Some(scope)
                         if r.event != LOST
-                            && !scope.contains(&r.tid)
+                            && !r.tid.is_some_and(|t| scope.contains(&t))
                             && !r.pid.is_some_and(|p| scope.contains(&p)) =>
                     {
                         kernel_left_out.set(kernel_left_out.get() + 1);
                         false
                     }
                     _ => true,
-                })
-                .map(move |r| Entry {
-                    ts_ns: r.ts_ns,
-                    tracer: Tracer::Kernel,
-                    pid: r.pid,
-                    tid: Some(r.tid),
-                    event: match names.get(&r.event) {
-                        Some(name) => name.clone(),
-                        None => names
-                            .entry(r.event)
-                            .or_insert_with_key(|k| lttng_name_of(k))
-                            .clone(),
-                    },
-                    fields: r.fields,
                 }),
         ));
     }
@@ -1305,9 +1263,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         }
         if e.event != LOST {
             // Looked up before inserting: no allocation per record.
-            let c = match counts.get_mut(&e.event) {
+            let c = match counts.get_mut(e.event) {
                 Some(c) => c,
-                None => counts.entry(e.event.clone()).or_default(),
+                None => counts.entry(e.event.to_string()).or_default(),
             };
             match e.tracer {
                 Tracer::Kernel => c.0 += 1,
@@ -1464,34 +1422,58 @@ mod tests {
 
     #[test]
     fn spilled_records_come_back_as_written() {
-        let records = vec![
+        let fields: Fields = [("worker", "1"), ("path", "/item/é, \"x\"\n"), ("empty", "")]
+            .into_iter()
+            .collect();
+        let none = Fields::new();
+        let records = [
             tracefs::Record {
                 ts_ns: 12_345_678_901,
                 pid: Some(106),
                 tid: 110,
-                event: "shop_request_done".into(),
-                fields: vec![
-                    ("worker".into(), "1".into()),
-                    ("path".into(), "/item/é, \"x\"\n".into()),
-                    ("empty".into(), String::new()),
-                ],
+                event: "shop_request_done",
+                fields: &fields,
             },
             tracefs::Record {
                 ts_ns: u64::MAX,
                 pid: None,
                 tid: 0,
-                event: LOST.into(),
-                fields: vec![],
+                event: LOST,
+                fields: &none,
             },
         ];
         let mut file = Vec::new();
         for r in &records {
             spill(&mut file, r).unwrap();
         }
-        assert_eq!(unspill(&file[..]).collect::<Vec<_>>(), records);
+        // Each kernel name renamed once (as its LTTng name), not once per record.
+        let renamed = std::cell::Cell::new(0);
+        let name_of = |k: &str| {
+            renamed.set(renamed.get() + 1);
+            k.replacen('_', ":", 1)
+        };
+        let back: Vec<Entry> = unspill(&file[..], name_of).collect();
+        let expected: Vec<Entry> = records
+            .iter()
+            .map(|r| Entry {
+                ts_ns: r.ts_ns,
+                tracer: Tracer::Kernel,
+                pid: r.pid,
+                tid: Some(r.tid),
+                event: timeline::intern(&r.event.replacen('_', ":", 1)),
+                fields: r.fields.clone(),
+            })
+            .collect();
+        assert_eq!(back, expected);
+        assert_eq!(back[0].event, "shop:request_done");
+        assert_eq!(back[1].fields.pairs(), []);
+        let twice = [&file[..], &file[..]].concat();
+        renamed.set(0);
+        assert_eq!(unspill(&twice[..], name_of).count(), 4);
+        assert_eq!(renamed.get(), 2);
         // A record cut short (a full disk) ends the stream; the ones before it are kept.
         let cut = &file[..file.len() - 3];
-        assert_eq!(unspill(cut).collect::<Vec<_>>(), records[..1]);
+        assert_eq!(unspill(cut, name_of).collect::<Vec<_>>(), expected[..1]);
     }
 
     #[test]
@@ -1513,16 +1495,6 @@ mod tests {
             kernel.contains("total: kernel 5 lttng -; 0 events"),
             "{kernel}"
         );
-    }
-
-    #[test]
-    fn babeltrace_payloads() {
-        let f = lttng_fields(
-            "id = 3, key = \"item:3, x\", _digest_length = 2, digest = [ [0] = 0x3, [1] = 0x0 ], ok = 1",
-        );
-        let names: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["id", "key", "digest", "ok"]);
-        assert_eq!(f[1].1, "item:3, x");
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::fields::Fields;
+
 /// `RB_MISSED_EVENTS`: events were lost before this page.
 const MISSED_EVENTS: u64 = 1 << 31;
 /// `RB_MISSED_STORED`: their count follows the data.
@@ -186,9 +188,10 @@ fn sign_extend(v: u64, size: usize) -> i64 {
     ((v << shift) as i64) >> shift
 }
 
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+/// A NUL-terminated string in `bytes` (all of it without a NUL), invalid UTF-8 replaced.
+fn c_string(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -200,43 +203,43 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Format {
-    /// The thread that wrote `data` (a record of this event) and its fields as text: integers
-    /// in decimal (signed as the format says), strings as they are, other bytes in hex.
-    pub fn decode(&self, data: &[u8]) -> (u32, Vec<(String, String)>) {
+    /// The thread that wrote `data` (a record of this event); its fields go to `out` as text:
+    /// integers in decimal (signed as the format says), strings as they are, other bytes in
+    /// hex.
+    pub fn decode(&self, data: &[u8], out: &mut Fields) -> u32 {
+        const OVERFLOW: &[u8] = b"<OVERFLOW>";
         let tid = int(data, self.pid_offset, 4).unwrap_or(0) as u32;
-        let fields = self
-            .fields
-            .iter()
-            .map(|f| {
-                let value = match f.kind {
-                    Kind::Int { signed } => match int(data, f.offset, f.size) {
-                        Some(v) if signed => sign_extend(v, f.size).to_string(),
-                        Some(v) => v.to_string(),
-                        None => "<OVERFLOW>".into(),
-                    },
-                    Kind::Chars => data
-                        .get(f.offset..f.offset + f.size)
-                        .map_or("<OVERFLOW>".into(), c_string),
-                    Kind::Dynamic { rel, string } => {
-                        let loc = int(data, f.offset, 4).unwrap_or(0);
-                        let (mut offset, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
-                        if rel {
-                            offset += f.offset + 4;
-                        }
-                        match data.get(offset..offset + len) {
-                            Some(b) if string => c_string(b),
-                            Some(b) => hex(b),
-                            None => "<OVERFLOW>".into(),
-                        }
+        for f in &self.fields {
+            let name = f.name.as_bytes();
+            match f.kind {
+                Kind::Int { signed } => match int(data, f.offset, f.size) {
+                    Some(v) if signed => out.push_i64(name, sign_extend(v, f.size)),
+                    Some(v) => out.push_u64(name, v),
+                    None => out.push(name, OVERFLOW),
+                },
+                Kind::Chars => match data.get(f.offset..f.offset + f.size) {
+                    Some(b) => out.push(name, c_string(b).as_bytes()),
+                    None => out.push(name, OVERFLOW),
+                },
+                Kind::Dynamic { rel, string } => {
+                    let loc = int(data, f.offset, 4).unwrap_or(0);
+                    let (mut offset, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+                    if rel {
+                        offset += f.offset + 4;
                     }
-                    Kind::Bytes => data
-                        .get(f.offset..f.offset + f.size)
-                        .map_or("<OVERFLOW>".into(), hex),
-                };
-                (f.name.clone(), value)
-            })
-            .collect();
-        (tid, fields)
+                    match data.get(offset..offset + len) {
+                        Some(b) if string => out.push(name, c_string(b).as_bytes()),
+                        Some(b) => out.push(name, hex(b).as_bytes()),
+                        None => out.push(name, OVERFLOW),
+                    }
+                }
+                Kind::Bytes => match data.get(f.offset..f.offset + f.size) {
+                    Some(b) => out.push(name, hex(b).as_bytes()),
+                    None => out.push(name, OVERFLOW),
+                },
+            }
+        }
+        tid
     }
 }
 
@@ -438,9 +441,10 @@ mod tests {
             (f.name.as_str(), f.id, f.pid_offset),
             ("shop_request_start", 1234, 4)
         );
-        let (tid, fields) = f.decode(&record());
-        assert_eq!(tid, 77);
-        let v: Vec<(&str, &str)> = fields
+        let mut fields = Fields::new();
+        assert_eq!(f.decode(&record(), &mut fields), 77);
+        let pairs = fields.pairs();
+        let v: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
@@ -468,9 +472,10 @@ mod tests {
         r.truncate(17);
         r.extend(((3u32 << 16) | 21).to_ne_bytes());
         r.extend(b"/b\0");
-        let (_, fields) = f.decode(&r);
+        let mut fields = Fields::new();
+        f.decode(&r, &mut fields);
         assert_eq!(
-            fields.last().unwrap(),
+            fields.pairs().last().unwrap(),
             &("path".to_owned(), "/b".to_owned())
         );
     }

@@ -1,8 +1,11 @@
 //! The merged timeline of both tracers: text and Chrome's Trace Event Format.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use std::io::Write;
+use std::sync::Mutex;
+
+pub use crate::fields::Fields;
 
 use serde_json::{Value, json};
 
@@ -44,10 +47,63 @@ pub struct Entry {
     pub pid: Option<u32>,
     /// The thread, when known.
     pub tid: Option<u32>,
-    /// `provider:event`.
-    pub event: String,
+    /// `provider:event` ([`Names`]: one copy per name for the whole run).
+    pub event: &'static str,
     /// `name=value` pairs.
-    pub fields: Vec<(String, String)>,
+    pub fields: Fields,
+}
+
+/// Event names as `&'static str`, so that an entry carries its name without an allocation or
+/// a reference count: each distinct name is leaked once for the process (a recording has a
+/// few, bounded by the events it records). Each source keeps its own cache in front of the
+/// shared table (the same name as the last record's costs a comparison).
+#[derive(Default)]
+pub struct Names {
+    last: Option<(Vec<u8>, &'static str)>,
+    seen: HashMap<Vec<u8>, &'static str>,
+}
+
+/// Every name [`Names`] leaked, by its text.
+static INTERNED: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+
+/// The one `&'static str` for `name`.
+pub fn intern(name: &str) -> &'static str {
+    let mut all = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&s) = all.get(name) {
+        return s;
+    }
+    let s: &'static str = Box::leak(name.to_string().into_boxed_str());
+    all.insert(name.to_string(), s);
+    s
+}
+
+impl Names {
+    /// The name for the raw name `raw` (as the tracer wrote it), made once per distinct raw
+    /// name by `make` (given `raw` as text, invalid UTF-8 replaced).
+    pub fn get(&mut self, raw: &[u8], make: impl FnOnce(&str) -> String) -> &'static str {
+        if let Some((last, name)) = &self.last {
+            if last == raw {
+                return name;
+            }
+        }
+        let name = match self.seen.get(raw) {
+            Some(&name) => name,
+            None => {
+                let name = intern(&make(&String::from_utf8_lossy(raw)));
+                self.seen.insert(raw.to_vec(), name);
+                name
+            }
+        };
+        match &mut self.last {
+            Some((last, n)) => {
+                last.clear();
+                last.extend_from_slice(raw);
+                *n = name;
+            }
+            None => self.last = Some((raw.to_vec(), name)),
+        }
+        name
+    }
 }
 
 /// The order of the timeline: by time (ties: kernel first, then by thread).
@@ -152,46 +208,7 @@ impl<W: Write> Writer<W> {
     /// Writes one entry.
     pub fn write(&mut self, e: &Entry) -> Result<(), String> {
         match self {
-            Self::Text(out) => {
-                // Pieces written as they are (no formatting machinery, no allocation per
-                // entry): this runs once per record of both tracers.
-                let io = |e: std::io::Error| e.to_string();
-                write!(
-                    out,
-                    "{}.{:09} ",
-                    e.ts_ns / 1_000_000_000,
-                    e.ts_ns % 1_000_000_000
-                )
-                .map_err(io)?;
-                // The tag padded to 6 columns.
-                out.write_all(match e.tracer {
-                    Tracer::Kernel => b"kernel ",
-                    Tracer::Lttng => b"lttng  ",
-                })
-                .map_err(io)?;
-                match e.pid {
-                    Some(p) => write!(out, "{p}/"),
-                    None => out.write_all(b"?/"),
-                }
-                .map_err(io)?;
-                match e.tid {
-                    Some(t) => write!(out, "{t} "),
-                    None => out.write_all(b"? "),
-                }
-                .map_err(io)?;
-                out.write_all(e.event.as_bytes()).map_err(io)?;
-                // Fields after one space (an event without fields keeps the trailing space).
-                out.write_all(b" ").map_err(io)?;
-                for (i, (k, v)) in e.fields.iter().enumerate() {
-                    if i > 0 {
-                        out.write_all(b" ").map_err(io)?;
-                    }
-                    out.write_all(k.as_bytes()).map_err(io)?;
-                    out.write_all(b"=").map_err(io)?;
-                    out.write_all(v.as_bytes()).map_err(io)?;
-                }
-                out.write_all(b"\n").map_err(io)
-            }
+            Self::Text(out) => write_text(out, e).map_err(|e| e.to_string()),
             Self::Chrome {
                 out,
                 names,
@@ -205,13 +222,16 @@ impl<W: Write> Writer<W> {
                 if let Some(pid) = e.pid {
                     args.insert("pid".into(), json!(pid));
                 }
-                for (k, v) in &e.fields {
-                    args.insert(k.clone(), json!(v));
+                for (k, v) in e.fields.iter() {
+                    args.insert(
+                        String::from_utf8_lossy(k).into_owned(),
+                        json!(String::from_utf8_lossy(v)),
+                    );
                 }
                 let ts = e.ts_ns as f64 / 1000.0;
                 let mut event = json!({"name": e.event, "cat": e.tracer.tag(),
                     "pid": e.tracer.track_pid(), "tid": tid, "ts": ts, "args": args});
-                match span_role(&e.event, names) {
+                match span_role(e.event, names) {
                     Some((base, begin)) => {
                         event["name"] = json!(base);
                         event["ph"] = json!(if begin { "B" } else { "E" });
@@ -271,6 +291,53 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// One line of the text timeline: `seconds.nanoseconds tracer pid/tid provider:event
+/// name=value ...`, its pieces written as they are (no formatting machinery, no allocation):
+/// this runs once per record of both tracers.
+fn write_text(out: &mut impl Write, e: &Entry) -> std::io::Result<()> {
+    let mut n = itoa::Buffer::new();
+    out.write_all(n.format(e.ts_ns / 1_000_000_000).as_bytes())?;
+    out.write_all(&nanos(e.ts_ns))?;
+    // The tag padded to 6 columns.
+    out.write_all(match e.tracer {
+        Tracer::Kernel => b" kernel ",
+        Tracer::Lttng => b" lttng  ",
+    })?;
+    match e.pid {
+        Some(p) => out.write_all(n.format(p).as_bytes())?,
+        None => out.write_all(b"?")?,
+    }
+    out.write_all(b"/")?;
+    match e.tid {
+        Some(t) => out.write_all(n.format(t).as_bytes())?,
+        None => out.write_all(b"?")?,
+    }
+    out.write_all(b" ")?;
+    out.write_all(e.event.as_bytes())?;
+    // Fields after one space (an event without fields keeps the trailing space).
+    out.write_all(b" ")?;
+    for (i, (k, v)) in e.fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b" ")?;
+        }
+        out.write_all(k)?;
+        out.write_all(b"=")?;
+        out.write_all(v)?;
+    }
+    out.write_all(b"\n")
+}
+
+/// `.nnnnnnnnn`: the nanoseconds of `ts_ns` within its second, 9 digits.
+pub fn nanos(ts_ns: u64) -> [u8; 10] {
+    let mut out = *b".000000000";
+    let mut ns = ts_ns % 1_000_000_000;
+    for d in out[1..].iter_mut().rev() {
+        *d = b'0' + (ns % 10) as u8;
+        ns /= 10;
+    }
+    out
+}
+
 /// The span an event begins or ends, by its name: `x_start`/`x_begin` begins span `x`,
 /// `x_done`/`x_end`/`x_stop` ends it, when both halves exist among `names`.
 fn span_role<'a>(event: &'a str, names: &BTreeSet<String>) -> Option<(&'a str, bool)> {
@@ -304,8 +371,8 @@ mod tests {
             tracer,
             pid: Some(1),
             tid: Some(2),
-            event: event.into(),
-            fields: vec![("a".into(), "1".into())],
+            event: intern(event),
+            fields: [("a", "1")].into_iter().collect(),
         }
     }
 
@@ -354,7 +421,7 @@ mod tests {
         // The tag padded to 6 columns, as `{:<6}` did.
         assert_eq!(lines[1], "0.000001000 lttng  1/2 p:req_start a=1", "{text}");
         let mut unknown = entry(5, Tracer::Lttng, "p:bare");
-        (unknown.pid, unknown.tid, unknown.fields) = (None, None, vec![]);
+        (unknown.pid, unknown.tid, unknown.fields) = (None, None, Fields::new());
         let mut w = Writer::text(Vec::new());
         w.write(&unknown).unwrap();
         let Writer::Text(bytes) = w else {

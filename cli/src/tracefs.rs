@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::fields::Fields;
+
 /// Where tracefs is usually mounted, tried before `/proc/mounts`.
 const USUAL_MOUNTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -303,9 +305,9 @@ pub fn delete_user_event(tracefs: &Path, description: &str) -> Result<(), String
     .map_err(|e| format!("cannot delete user_event `{description}`: {e}"))
 }
 
-/// One record of ftrace's text output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
+/// One record of the instance's ring buffer, decoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record<'a> {
     /// Monotonic time in ns.
     pub ts_ns: u64,
     /// Thread group (process) id, when `record-tgid` is on.
@@ -313,37 +315,44 @@ pub struct Record {
     /// Thread id.
     pub tid: u32,
     /// The event's name (`shop_request_start`).
-    pub event: String,
+    pub event: &'a str,
     /// `name=value` pairs.
-    pub fields: Vec<(String, String)>,
+    pub fields: &'a Fields,
 }
 
-/// A record in ftrace's text layout, with the full nanoseconds:
+/// Appends a record in ftrace's text layout, with the full nanoseconds, to `out`:
 /// `<...>-123 (  120) [001] 12.345678901: shop_request_done: worker=1 path=/item/1`.
-pub fn format_line(r: &Record, cpu: u32) -> String {
-    use std::fmt::Write;
-    let mut line = String::with_capacity(128);
-    // Writing to a String cannot fail.
-    let _ = write!(line, "<...>-{} (", r.tid);
-    let _ = match r.pid {
-        Some(p) => write!(line, "{p:>5}"),
-        None => write!(line, "-----"),
-    };
-    let _ = write!(
-        line,
-        ") [{cpu:03}] {}.{:09}: {}:",
-        r.ts_ns / 1_000_000_000,
-        r.ts_ns % 1_000_000_000,
-        r.event
-    );
-    for (k, v) in &r.fields {
-        line.push(' ');
-        line.push_str(k);
-        line.push('=');
-        line.push_str(v);
+/// (Pieces written as they are, no formatting machinery: this runs once per kernel record.)
+pub fn format_line(out: &mut Vec<u8>, r: &Record<'_>, cpu: u32) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"<...>-");
+    out.extend_from_slice(n.format(r.tid).as_bytes());
+    out.extend_from_slice(b" (");
+    match r.pid {
+        Some(p) => {
+            let p = n.format(p).as_bytes();
+            out.extend(std::iter::repeat_n(b' ', 5usize.saturating_sub(p.len())));
+            out.extend_from_slice(p);
+        }
+        None => out.extend_from_slice(b"-----"),
     }
-    line.push('\n');
-    line
+    out.extend_from_slice(b") [");
+    let c = n.format(cpu).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 3usize.saturating_sub(c.len())));
+    out.extend_from_slice(c);
+    out.extend_from_slice(b"] ");
+    out.extend_from_slice(n.format(r.ts_ns / 1_000_000_000).as_bytes());
+    out.extend_from_slice(&crate::timeline::nanos(r.ts_ns));
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(r.event.as_bytes());
+    out.push(b':');
+    for (k, v) in r.fields.iter() {
+        out.push(b' ');
+        out.extend_from_slice(k);
+        out.push(b'=');
+        out.extend_from_slice(v);
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -361,16 +370,34 @@ mod tests {
 
     #[test]
     fn text_lines_keep_nanoseconds() {
-        let r = Record {
+        let fields = [("worker", "1"), ("path", "/a")].into_iter().collect();
+        let mut r = Record {
             ts_ns: 12_345_678_901,
             pid: Some(120),
             tid: 123,
-            event: "shop_request_done".into(),
-            fields: vec![("worker".into(), "1".into()), ("path".into(), "/a".into())],
+            event: "shop_request_done",
+            fields: &fields,
+        };
+        let line = |r: &Record<'_>, cpu| {
+            let mut out = Vec::new();
+            format_line(&mut out, r, cpu);
+            String::from_utf8(out).unwrap()
         };
         assert_eq!(
-            format_line(&r, 1),
+            line(&r, 1),
             "<...>-123 (  120) [001] 12.345678901: shop_request_done: worker=1 path=/a\n"
+        );
+        // As `{pid:>5}` and `{cpu:03}` printed it: wider numbers are not cut; no pid, dashes.
+        let none = Fields::new();
+        (r.ts_ns, r.pid, r.tid, r.fields) = (5, Some(1_234_567), 7, &none);
+        assert_eq!(
+            line(&r, 1234),
+            "<...>-7 (1234567) [1234] 0.000000005: shop_request_done:\n"
+        );
+        r.pid = None;
+        assert_eq!(
+            line(&r, 0),
+            "<...>-7 (-----) [000] 0.000000005: shop_request_done:\n"
         );
     }
 }

@@ -10,7 +10,7 @@
 //! `CONFIG_PROC_EVENTS`; exact unless its socket overflowed); a scan of `/proc` every few
 //! milliseconds (any user; a child that lives shorter than a scan can be missed).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
@@ -32,37 +32,63 @@ pub fn closure(roots: &[u32], edges: &[(u32, u32)]) -> BTreeSet<u32> {
     }
 }
 
-/// One scan of `/proc`: adds to `edges` every `(ppid, pid)` whose parent is in `tree`, and the
-/// child to `tree`.
-pub fn scan_proc(tree: &mut BTreeSet<u32>, edges: &mut Vec<(u32, u32)>) {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return;
-    };
-    let mut found: Vec<(u32, u32)> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| !tree.contains(pid))
-        .filter_map(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let after = &stat[stat.rfind(')')? + 1..];
-            Some((after.split_whitespace().nth(1)?.parse().ok()?, pid))
-        })
-        .collect();
-    // A grandchild may be listed before its parent.
-    loop {
-        let before = tree.len();
-        found.retain(|&(parent, child)| {
-            if tree.contains(&parent) {
-                tree.insert(child);
-                edges.push((parent, child));
-                false
-            } else {
-                true
+/// Scans of `/proc` (every 10 ms while recording): each adds to `edges` every `(ppid, pid)`
+/// whose parent is in `tree`, and the child to `tree`. A process's parent is read once: the
+/// processes found outside the tree are remembered with their parent until they exit (a parent
+/// is fixed while its child lives, or the child is reparented to an ancestor of its parent), so
+/// a scan reads `/proc` itself and the `stat` of new processes only, not of every process on
+/// the machine every round.
+#[derive(Default)]
+pub struct ProcScan {
+    /// Live processes outside the tree so far: pid -> parent.
+    outside: HashMap<u32, u32>,
+}
+
+impl ProcScan {
+    /// One scan.
+    pub fn scan(&mut self, tree: &mut BTreeSet<u32>, edges: &mut Vec<(u32, u32)>) {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return;
+        };
+        let live: Vec<u32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .collect();
+        let mut outside = HashMap::with_capacity(live.len());
+        let mut found: Vec<(u32, u32)> = live
+            .into_iter()
+            .filter(|pid| !tree.contains(pid))
+            .filter_map(|pid| {
+                let parent = match self.outside.get(&pid) {
+                    Some(&parent) => parent,
+                    None => {
+                        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                        let after = &stat[stat.rfind(')')? + 1..];
+                        after.split_whitespace().nth(1)?.parse().ok()?
+                    }
+                };
+                Some((parent, pid))
+            })
+            .collect();
+        // A grandchild may be listed before its parent.
+        loop {
+            let before = tree.len();
+            found.retain(|&(parent, child)| {
+                if tree.contains(&parent) {
+                    tree.insert(child);
+                    edges.push((parent, child));
+                    false
+                } else {
+                    true
+                }
+            });
+            if tree.len() == before {
+                break;
             }
-        });
-        if tree.len() == before {
-            break;
         }
+        // What is still outside; the exited are forgotten (their pid may come back as another).
+        outside.extend(found.into_iter().map(|(parent, pid)| (pid, parent)));
+        self.outside = outside;
     }
 }
 
@@ -391,13 +417,34 @@ mod tests {
             .arg("5")
             .spawn()
             .unwrap();
-        let mut tree = BTreeSet::from([std::process::id()]);
+        let me = std::process::id();
+        let mut scan = ProcScan::default();
+        // Not in the tree yet (its parent, this process, is not): remembered outside.
+        let mut tree = BTreeSet::from([u32::MAX]);
         let mut edges = Vec::new();
-        scan_proc(&mut tree, &mut edges);
+        scan.scan(&mut tree, &mut edges);
+        assert_eq!(scan.outside.get(&child.id()), Some(&me));
+        assert!(!tree.contains(&child.id()) && edges.is_empty());
+        // Its parent joins the tree: the child follows, from what the first scan read.
+        tree.insert(me);
+        scan.scan(&mut tree, &mut edges);
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        assert!(edges.contains(&(me, child.id())));
+        assert!(!scan.outside.contains_key(&child.id()));
+        // A process that exits is forgotten (its pid may come back as another process's).
+        let mut other = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let mut tree = BTreeSet::from([u32::MAX]);
+        scan.scan(&mut tree, &mut edges);
+        assert!(scan.outside.contains_key(&other.id()));
+        let _ = other.kill();
+        let _ = other.wait();
+        scan.scan(&mut tree, &mut edges);
+        assert!(!scan.outside.contains_key(&other.id()));
         let _ = child.kill();
         let _ = child.wait();
-        assert!(tree.contains(&child.id()), "{tree:?}");
-        assert!(edges.contains(&(std::process::id(), child.id())));
     }
 
     #[test]
