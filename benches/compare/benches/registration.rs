@@ -5,7 +5,9 @@
 //! - user_events: `cotrace_kernel::register` (what `cotrace::init()` calls per event; the
 //!   format string is built in the loop) against a raw loop of `DIAG_IOCSREG` ioctls on one fd
 //!   (the C loop, written with libc; the `name_args` string is built in the loop too). Both
-//!   register the same signature `u64 n; u32 k; __rel_loc char[] msg` under distinct names, in
+//!   register the same signature, `u64 n; u32 k; __data_loc char[] msg` (the string cotrace
+//!   sends for these fields; the raw loop used to send `__rel_loc`), under distinct names of
+//!   one length, in
 //!   alternating chunks of 20 (raw first in even chunks, cotrace first in odd ones), so both
 //!   see the kernel's event table and the process's enabler list at the same sizes, and a
 //!   burst of load on the host (under TCG a chunk takes a few ms) falls on both alike; with
@@ -30,7 +32,9 @@ use cotrace::EnableWord;
 use cotrace::cotrace_kernel::{self, EventFormat, FieldType};
 use cotrace::cotrace_ust::{self, EventSpec, FieldSpec, Loglevel};
 
-const FIELDS: &str = "u64 n; u32 k; __rel_loc char[] msg";
+/// The fields as cotrace declares them (`EventFormat`, `FieldType::Str` is `__data_loc`), so
+/// both sides register the same signature (names of the same length, `reg_raw_N`/`reg_cot_N`).
+const FIELDS: &str = "u64 n; u32 k; __data_loc char[] msg";
 const CHUNK: usize = 20;
 
 fn events() -> usize {
@@ -93,7 +97,26 @@ struct UserReg {
     write_index: u32,
 }
 
+/// What `cotrace::init()` does per event: the format built and checked, then
+/// `cotrace_kernel::register`; the registrations are kept.
+#[inline(never)]
+fn cotrace_register(
+    words: &'static [EnableWord],
+    first: usize,
+    keep: &mut Vec<cotrace_kernel::Registration>,
+) -> Result<(), String> {
+    for (i, w) in words.iter().enumerate() {
+        let format = kernel_format(&format!("reg_cot_{}", first + i));
+        keep.push(
+            cotrace_kernel::register(w, format)
+                .map_err(|e| format!("cotrace_kernel::register #{}: {e}", first + i))?,
+        );
+    }
+    Ok(())
+}
+
 /// The C loop: one DIAG_IOCSREG per event on one fd.
+#[inline(never)]
 fn raw_register(fd: libc::c_int, words: &[AtomicU32], first: usize) -> Result<(), String> {
     let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
     for (i, word) in words.iter().enumerate() {
@@ -263,16 +286,7 @@ fn kernel_half(
         if chunk % 2 == 0 {
             raw()?;
         }
-        ct_side.time(|| -> Result<(), String> {
-            for (i, w) in words[start..end].iter().enumerate() {
-                let format = kernel_format(&format!("reg_ct_{}", start + i));
-                keep.push(
-                    cotrace_kernel::register(w, format)
-                        .map_err(|e| format!("cotrace_kernel::register #{}: {e}", start + i))?,
-                );
-            }
-            Ok(())
-        })?;
+        ct_side.time(|| cotrace_register(&words[start..end], start, keep))?;
         if chunk % 2 == 1 {
             raw()?;
         }
