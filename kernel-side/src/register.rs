@@ -169,8 +169,13 @@ pub fn register_with(
     let data = data_file().map_err(|u| Error::Unavailable(u.clone()))?;
     crate::fork::install();
     let current = data.verified()?;
-    // Cannot fail: EventFormat only holds validated identifiers.
-    let name_args = CString::new(format.as_str()).map_err(|_| {
+    // Cannot fail: EventFormat only holds validated identifiers. Copied once into a buffer of
+    // the exact size (`CString::new` grows its copy for the NUL, then shrinks it to box it).
+    let text = format.as_str().as_bytes();
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text);
+    bytes.push(0);
+    let name_args = CString::from_vec_with_nul(bytes).map_err(|_| {
         Error::Format(FormatError::InvalidName {
             name: format.name().to_owned(),
             position: 0,

@@ -5,7 +5,9 @@
 //! - user_events: `cotrace_kernel::register` (what `cotrace::init()` calls per event; the
 //!   format string is built in the loop) against a raw loop of `DIAG_IOCSREG` ioctls on one fd
 //!   (the C loop, written with libc; the `name_args` string is built in the loop too). Both
-//!   register the same signature `u64 n; u32 k; __rel_loc char[] msg` under distinct names, in
+//!   register the same signature, `u64 n; u32 k; __data_loc char[] msg` (the string cotrace
+//!   sends for these fields; the raw loop used to send `__rel_loc`), under distinct names of
+//!   one length, in
 //!   alternating chunks of 20 (raw first in even chunks, cotrace first in odd ones), so both
 //!   see the kernel's event table and the process's enabler list at the same sizes, and a
 //!   burst of load on the host (under TCG a chunk takes a few ms) falls on both alike; with
@@ -30,7 +32,9 @@ use cotrace::EnableWord;
 use cotrace::cotrace_kernel::{self, EventFormat, FieldType};
 use cotrace::cotrace_ust::{self, EventSpec, FieldSpec, Loglevel};
 
-const FIELDS: &str = "u64 n; u32 k; __rel_loc char[] msg";
+/// The fields as cotrace declares them (`EventFormat`, `FieldType::Str` is `__data_loc`), so
+/// both sides register the same signature (names of the same length, `reg_raw_N`/`reg_cot_N`).
+const FIELDS: &str = "u64 n; u32 k; __data_loc char[] msg";
 const CHUNK: usize = 20;
 
 fn events() -> usize {
@@ -93,7 +97,26 @@ struct UserReg {
     write_index: u32,
 }
 
+/// What `cotrace::init()` does per event: the format built and checked, then
+/// `cotrace_kernel::register`; the registrations are kept.
+#[inline(never)]
+fn cotrace_register(
+    words: &'static [EnableWord],
+    first: usize,
+    keep: &mut Vec<cotrace_kernel::Registration>,
+) -> Result<(), String> {
+    for (i, w) in words.iter().enumerate() {
+        let format = kernel_format(&format!("reg_cot_{}", first + i));
+        keep.push(
+            cotrace_kernel::register(w, format)
+                .map_err(|e| format!("cotrace_kernel::register #{}: {e}", first + i))?,
+        );
+    }
+    Ok(())
+}
+
 /// The C loop: one DIAG_IOCSREG per event on one fd.
+#[inline(never)]
 fn raw_register(fd: libc::c_int, words: &[AtomicU32], first: usize) -> Result<(), String> {
     let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
     for (i, word) in words.iter().enumerate() {
@@ -185,13 +208,62 @@ fn leak_words(n: usize) -> &'static [EnableWord] {
     Box::leak((0..n).map(|_| EnableWord::new()).collect())
 }
 
+/// What one side of the user_events half cost: wall time, and the calling thread's user and
+/// system CPU time, page faults and context switches (`getrusage(RUSAGE_THREAD)` around each
+/// chunk), so an excess can be told apart as user space, kernel, or waiting.
+#[derive(Default)]
+struct Side {
+    ns: u128,
+    user_us: i64,
+    sys_us: i64,
+    minflt: i64,
+    voluntary: i64,
+    involuntary: i64,
+}
+
+fn thread_usage() -> libc::rusage {
+    // SAFETY: an all-zero rusage is a valid value; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    usage
+}
+
+impl Side {
+    /// Times `work`, adding its cost to this side.
+    fn time<T>(&mut self, work: impl FnOnce() -> T) -> T {
+        let before = thread_usage();
+        let t = Instant::now();
+        let out = work();
+        self.ns += t.elapsed().as_nanos();
+        let after = thread_usage();
+        let us = |tv: libc::timeval| tv.tv_sec * 1_000_000 + tv.tv_usec;
+        self.user_us += us(after.ru_utime) - us(before.ru_utime);
+        self.sys_us += us(after.ru_stime) - us(before.ru_stime);
+        self.minflt += after.ru_minflt - before.ru_minflt;
+        self.voluntary += after.ru_nvcsw - before.ru_nvcsw;
+        self.involuntary += after.ru_nivcsw - before.ru_nivcsw;
+        out
+    }
+
+    fn print(&self, key: &str) {
+        println!("@result reg.{key}_user_ms {:.2}", self.user_us as f64 / 1e3);
+        println!("@result reg.{key}_sys_ms {:.2}", self.sys_us as f64 / 1e3);
+        println!("@result reg.{key}_minflt {}", self.minflt);
+        println!(
+            "@result reg.{key}_csw {}/{}",
+            self.voluntary, self.involuntary
+        );
+    }
+}
+
 /// user_events: alternating chunks of raw and cotrace registrations of `words.len()` events.
 fn kernel_half(
     tracefs: &Path,
     words: &'static [EnableWord],
     keep: &mut Vec<cotrace_kernel::Registration>,
-    raw_ns: &mut u128,
-    ct_ns: &mut u128,
+    raw_side: &mut Side,
+    ct_side: &mut Side,
 ) -> Result<(), String> {
     let n = words.len();
     let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
@@ -207,27 +279,14 @@ fn kernel_half(
     keep.reserve(n);
     for (chunk, start) in (0..n).step_by(CHUNK).enumerate() {
         let end = (start + CHUNK).min(n);
-        let mut raw = || -> Result<(), String> {
-            let t = Instant::now();
-            raw_register(fd, &raw_words[start..end], start)?;
-            *raw_ns += t.elapsed().as_nanos();
-            Ok(())
-        };
+        let mut raw = || raw_side.time(|| raw_register(fd, &raw_words[start..end], start));
         // Each DIAG_IOCSREG walks the process's list of enablers (trace_events_user.c,
         // `user_event_enabler_exists`), so the second of a pair of chunks pays for the first's
         // CHUNK: the order alternates, and both see the same lengths on average.
         if chunk % 2 == 0 {
             raw()?;
         }
-        let t = Instant::now();
-        for (i, w) in words[start..end].iter().enumerate() {
-            let format = kernel_format(&format!("reg_ct_{}", start + i));
-            keep.push(
-                cotrace_kernel::register(w, format)
-                    .map_err(|e| format!("cotrace_kernel::register #{}: {e}", start + i))?,
-            );
-        }
-        *ct_ns += t.elapsed().as_nanos();
+        ct_side.time(|| cotrace_register(&words[start..end], start, keep))?;
         if chunk % 2 == 1 {
             raw()?;
         }
@@ -270,9 +329,30 @@ fn run(c_so: &Path) -> Result<(), String> {
     let check_few = check_ns(few[0]);
 
     let words = leak_words(n);
-    let (mut raw_ns, mut ct_ns) = (0u128, 0u128);
+    let (mut raw_side, mut ct_side) = (Side::default(), Side::default());
     if let Some(tracefs) = tracefs {
-        kernel_half(tracefs, words, &mut keep_kernel, &mut raw_ns, &mut ct_ns)?;
+        kernel_half(
+            tracefs,
+            words,
+            &mut keep_kernel,
+            &mut raw_side,
+            &mut ct_side,
+        )?;
+    }
+    let (raw_ns, ct_ns) = (raw_side.ns, ct_side.ns);
+    let ms = |ns: u128| ns as f64 / 1e6;
+    if std::env::var("COTRACE_REG_KERNEL_ONLY").as_deref() == Ok("1") {
+        // The user_events half alone (diagnosis: no LTTng half, no check timing).
+        println!(
+            "user_events, {n} events: cotrace {:.1} ms, raw DIAG_IOCSREG loop {:.1} ms, {:.3}x",
+            ms(ct_ns),
+            ms(raw_ns),
+            ct_ns as f64 / raw_ns as f64
+        );
+        raw_side.print("raw_kernel");
+        ct_side.print("cotrace_kernel");
+        drop(keep_kernel);
+        return Ok(());
     }
 
     // LTTng: the C provider first, then cotrace's.
@@ -299,7 +379,6 @@ fn run(c_so: &Path) -> Result<(), String> {
     let check_many = check_ns(few[0]);
     let check_many_new = check_ns(&words[n - 1]);
 
-    let ms = |ns: u128| ns as f64 / 1e6;
     println!("registration of {n} events (u64, u32, string):");
     println!(
         "  user_events: cotrace {:.1} ms, raw DIAG_IOCSREG loop {:.1} ms",
@@ -323,6 +402,10 @@ fn run(c_so: &Path) -> Result<(), String> {
     println!("@result reg.check_few_ns {check_few:.4}");
     println!("@result reg.check_many_ns {check_many:.4}");
     println!("@result reg.check_many_last_ns {check_many_new:.4}");
+    if kernel {
+        raw_side.print("raw_kernel");
+        ct_side.print("cotrace_kernel");
+    }
     drop(keep_kernel);
     Ok(())
 }
