@@ -31,6 +31,10 @@ lttng_suite() {
       jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
   )
   ((${#binaries[@]})) || { log "no LTTng-side test binaries were built"; return 1; }
+  # tests/secure.rs loads a C library; the guest has no arm64 compiler, so it is compiled here.
+  local evil=$PWD/target/aarch64-unknown-linux-gnu/cotrace-test/libevil.so
+  mkdir -p "${evil%/*}"
+  aarch64-linux-gnu-gcc -shared -fPIC -o "$evil" ust-side/tests/data/evil.c
   runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-test-arm64.XXXXXX")
   {
     echo 'failed=0'
@@ -40,7 +44,7 @@ lttng_suite() {
     echo "exit \$failed"
   } >"$runner"
   set +e
-  (cd ust-side && COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-900} RUST_BACKTRACE=1 ../vm/run.sh bash "$runner")
+  (cd ust-side && COTRACE_TEST_EVIL_LIB=$evil COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-900} RUST_BACKTRACE=1 ../vm/run.sh bash "$runner")
   status=$?
   set -e
   rm -f "$runner"
