@@ -9,8 +9,14 @@
 # The matrix and soak tables go to target/coexistence-matrix.md (the guest cannot write to the
 # tree: they are cut out of the output). Every test binary runs; the exit status is non-zero if
 # any failed.
+#
+# With COTRACE_VM_TARGET=arm64-64k or arm64-4k (issue 23), everything is cross-built for
+# aarch64-unknown-linux-gnu and runs in that arm64 guest (scripts/install-deps-arm64.sh), never
+# natively.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cross=()
+[[ ${COTRACE_VM_TARGET:-x86_64} != x86_64 ]] && cross=(--target aarch64-unknown-linux-gnu)
 
 # The test files that need both real tracers, as PACKAGE:TEST; each is built and run in the kernel.
 vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
@@ -18,12 +24,12 @@ vm_tests=(cotrace:coexistence cotrace:registration cotrace:names cotrace:persist
   cotrace-cli:cli)
 # The traced apps the facade tests start (cargo test --no-run builds no examples): the matrix's
 # app, and the shop example (coexistence's shop rows, the cotrace command's tests).
-cargo build -p cotrace --features tracing --example coexist --example shop --example tracing_service
+cargo build "${cross[@]}" -p cotrace --features tracing --example coexist --example shop --example tracing_service
 facade_tests=()
 for t in "${vm_tests[@]}"; do
   features=()
   [[ ${t%%:*} == cotrace ]] && features=(--features tracing)
-  bin=$(cargo test -p "${t%%:*}" "${features[@]}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
+  bin=$(cargo test "${cross[@]}" -p "${t%%:*}" "${features[@]}" --test "${t#*:}" --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable')
   [[ -n $bin ]] || { echo "test-facade.sh: test binary $t not built" >&2; exit 1; }
   facade_tests+=("$bin")
@@ -50,7 +56,7 @@ trap 'rm -f "$runner" "$facade_log"' EXIT
 # The soak's length (tests/coexistence.rs): 60 s unless COTRACE_SOAK_SECS says otherwise.
 export COTRACE_SOAK_SECS=${COTRACE_SOAK_SECS:-60}
 set +e
-if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
+if ((${#cross[@]} == 0)) && [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
   COTRACE_REQUIRE_USER_EVENTS=1 bash "$runner" 2>&1 | tee "$facade_log"
 else
   # One VM runs every binary: ~6-7 min on an idle 2-core machine, past 10 min at load ~12

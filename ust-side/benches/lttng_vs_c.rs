@@ -57,9 +57,16 @@ const MSG_C: &std::ffi::CStr = c"hello, world";
 type CLoop = unsafe extern "C" fn(u64, *const std::ffi::c_char);
 type CEnabled = unsafe extern "C" fn() -> std::ffi::c_int;
 
+/// The C provider: built here with `$CC` (default `cc`), or a copy of `COTRACE_BENCH_C_PROVIDER`
+/// (built beforehand for this binary's architecture: the arm64 guest has no compiler,
+/// scripts/bench-arm64.sh cross-compiles it on the host).
 fn build_c_provider() -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/c");
     let out = std::env::temp_dir().join(format!("cotrace-bench-c-{}.so", std::process::id()));
+    if let Some(prebuilt) = std::env::var_os("COTRACE_BENCH_C_PROVIDER") {
+        std::fs::copy(&prebuilt, &out).expect("copy COTRACE_BENCH_C_PROVIDER");
+        return out;
+    }
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-O2", "-fPIC", "-shared", "-I"])
         .arg(&src)

@@ -453,9 +453,18 @@ fn forked_child_reconciles_in_polling_mode_with_lttng_fork_preload() {
                 "{status}"
             );
             assert!(status.contains("refcount: polling"), "{status}");
-            assert!(app.cmd("fork_bg 3").starts_with("child pid="));
+            // The child fires once its count followed the session and the daemon lists it
+            // (then the session records there; see `Lttng::wait_registered`).
+            let go = lttng.dir.join("go");
+            let reply = app.cmd(&format!("fork_bg 3 {}", go.display()));
+            let child_pid: u32 = reply
+                .strip_prefix("child pid=")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("fork_bg: {reply}"));
             lttng.lttng(&["start", "fk"]);
             app.wait_users("counted", 1);
+            lttng.wait_registered(&[child_pid]);
+            std::fs::write(&go, "").unwrap();
             let reply = app.cmd("reap");
             assert!(
                 reply.ends_with("exit=0"),
@@ -496,13 +505,19 @@ fn fork_scenario(name: &str, env: &[(&str, &str)], expect_fork: &str) {
         let status = app.cmd("status");
         assert!(status.contains(expect_fork), "{status}");
         app.wait_users("counted", 1);
-        let reply = app.cmd("fork 3");
-        assert!(reply.ends_with("exit=0"), "child: {reply}");
+        // The child registers with the daemon on its own (LTTng's fork hook waits for that at
+        // most LTTNG_UST_REGISTER_TIMEOUT, 3 s, which TCG on a loaded machine can exceed) and
+        // fires once the daemon lists it: then its session records (`Lttng::wait_registered`).
+        let go = lttng.dir.join("go");
+        let reply = app.cmd(&format!("fork_bg 3 {}", go.display()));
         let child_pid: String = reply
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("pid="))
-            .unwrap()
+            .strip_prefix("child pid=")
+            .unwrap_or_else(|| panic!("fork_bg: {reply}"))
             .to_string();
+        lttng.wait_registered(&[child_pid.parse().unwrap()]);
+        std::fs::write(&go, "").unwrap();
+        let reply = app.cmd("reap");
+        assert!(reply.ends_with("exit=0"), "child: {reply}");
         // The parent's count is untouched by the child's reset.
         assert_eq!(app.users("counted"), 1);
         let parent_pid = app.pid.to_string();

@@ -13,18 +13,8 @@ use std::process::{Command, Stdio};
 
 use common::isolated;
 
-const EVIL_C: &str = r#"
-#include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-__attribute__((constructor)) static void cotrace_test_evil(void) {
-    const char *path = getenv("COTRACE_TEST_MARKER");
-    if (path) {
-        int fd = open(path, O_CREAT | O_WRONLY, 0644);
-        if (fd >= 0) close(fd);
-    }
-}
-"#;
+/// The library's source (also compiled by scripts/test-arm64.sh for the arm64 guest).
+const EVIL_C: &str = include_str!("data/evil.c");
 
 /// A fresh directory every user can enter (the checkout's parents may be 0700).
 fn public_dir() -> PathBuf {
@@ -35,16 +25,30 @@ fn public_dir() -> PathBuf {
     dir
 }
 
+/// `libevil.so` in `dir`: compiled here with `cc`, or copied from `COTRACE_TEST_EVIL_LIB` (the
+/// same source compiled beforehand for this test binary's architecture: the arm64 guest has no
+/// compiler, scripts/test-arm64.sh cross-compiles it on the host). A copy, so that `nobody`
+/// can read it whatever the permissions of the directories above the original.
 fn build_evil(dir: &Path) -> PathBuf {
-    let src = dir.join("evil.c");
     let lib = dir.join("libevil.so");
+    if let Some(prebuilt) = std::env::var_os("COTRACE_TEST_EVIL_LIB") {
+        std::fs::copy(&prebuilt, &lib).unwrap_or_else(|e| {
+            panic!(
+                "COTRACE_TEST_EVIL_LIB={}: {e}",
+                Path::new(&prebuilt).display()
+            )
+        });
+        std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
+        return lib;
+    }
+    let src = dir.join("evil.c");
     std::fs::write(&src, EVIL_C).unwrap();
     let out = Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&lib)
         .arg(&src)
         .output()
-        .expect("run cc (build-essential)");
+        .expect("run cc (build-essential; for a cross-built test, set COTRACE_TEST_EVIL_LIB)");
     assert!(
         out.status.success(),
         "cc: {}",

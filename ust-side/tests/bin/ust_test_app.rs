@@ -5,7 +5,9 @@
 //! Commands: `status`, `count EVENT`, `wait_count EVENT N TIMEOUT_MS`, `fire_table`,
 //! `fire_counted FROM TO` (s = "keep" for even n, "drop" for odd), `fire_levels N`,
 //! `fire_trigger CODE`, `flip on|off`, `fire_bg on|off` (two threads firing `counted`),
-//! `fork N`, `fork_bg N` (the same child, not waited for), `reap` (waits for it), `quit`.
+//! `fork N`, `fork_bg N [GO]` (the same child, not waited for; with GO, the child also waits
+//! until the file GO exists before firing), `reap` (waits for it, then fires `counted` once with
+//! s = "parent", as `fork` does), `quit`.
 
 #[path = "../common/cases.rs"]
 mod cases;
@@ -183,15 +185,25 @@ fn main() {
                 e.fire(&[Value::U32(1), Value::Str("parent")]).unwrap();
                 format!("child pid={pid} exit={}", libc::WEXITSTATUS(status))
             }
-            ["fork_bg", n] => {
+            ["fork_bg", n, go @ ..] => {
                 let n: u32 = n.parse().unwrap();
+                let go = go.first().map(std::path::PathBuf::from);
                 let e = event(&provider, "counted");
                 // SAFETY: as for `fork`.
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
-                    let deadline = Instant::now() + Duration::from_secs(10);
+                    let deadline = Instant::now() + Duration::from_secs(60);
                     while !e.is_enabled() && Instant::now() < deadline {
                         std::thread::sleep(Duration::from_millis(5));
+                    }
+                    // LTTng counts a session in (our word goes up) one session daemon round
+                    // trip before the session records in this process (lttng_session_enable),
+                    // and a forked child registers on its own schedule: with GO, fire only once
+                    // the test saw this child listed by the daemon (`Lttng::wait_registered`).
+                    if let Some(go) = go {
+                        while !go.exists() && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
                     }
                     for i in 0..n {
                         e.fire(&[Value::U32(1000 + i), Value::Str("child")])
@@ -208,6 +220,9 @@ fn main() {
                 let mut status = 0;
                 // SAFETY: waits for the child `fork_bg` forked.
                 unsafe { libc::waitpid(pid, &mut status, 0) };
+                event(&provider, "counted")
+                    .fire(&[Value::U32(1), Value::Str("parent")])
+                    .unwrap();
                 format!("child pid={pid} exit={}", libc::WEXITSTATUS(status))
             }
             ["quit"] => break,

@@ -127,9 +127,32 @@ pub fn fork_n(
                 break;
             }
             if Instant::now() > deadline {
-                // SAFETY: our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                panic!("fork {i}: the child did not exit within 10 s");
+                // Slow or hung? What its threads are doing at 10 s, then whether it ends within
+                // 30 s more.
+                let at_limit = describe_threads(pid);
+                let late = Instant::now() + Duration::from_secs(30);
+                let ended = loop {
+                    // SAFETY: as above.
+                    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                    if r == pid {
+                        break Some(deadline.elapsed());
+                    }
+                    if Instant::now() > late {
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                if ended.is_none() {
+                    // SAFETY: our own child.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                panic!(
+                    "fork {i}: the child did not exit within 10 s ({}); its threads at 10 s:\n{at_limit}",
+                    match ended {
+                        Some(t) => format!("it exited {t:?} later, status {status:#x}"),
+                        None => "nor 30 s later: killed".to_string(),
+                    }
+                );
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -138,6 +161,40 @@ pub fn fork_n(
             "fork {i}: child status {status:#x}"
         );
     }
+}
+
+/// Each thread of `pid`: name, state, kernel wait channel, current system call and kernel stack
+/// (`/proc/PID/task/*`; the stack needs root).
+pub fn describe_threads(pid: libc::pid_t) -> String {
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_else(|e| format!("({e})"))
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("  (no /proc/{pid}/task)");
+    };
+    let mut out = String::new();
+    for task in tasks.flatten() {
+        let t = task.path();
+        let stat = read(t.join("stat"));
+        let state = stat
+            .rsplit_once(") ")
+            .map_or("?", |(_, rest)| rest.split(' ').next().unwrap_or("?"));
+        out += &format!(
+            "  tid {} {:?} state {state} wchan {} syscall {}\n{}\n",
+            task.file_name().to_string_lossy(),
+            read(t.join("comm")),
+            read(t.join("wchan")),
+            read(t.join("syscall")),
+            read(t.join("stack"))
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    out
 }
 
 /// Runs `load` (something that loads liblttng-ust) on a new thread, which sets the returned flag
