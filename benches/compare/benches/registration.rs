@@ -143,6 +143,51 @@ fn raw_register(fd: libc::c_int, words: &[AtomicU32], first: usize) -> Result<()
     Ok(())
 }
 
+/// Diagnosis (`COTRACE_REG_THIRD=1`): the raw ioctl with user-space work shaped like
+/// cotrace's around it (the format built by `EventFormat::with_fields`, its string copied,
+/// 5 `getpid` and a `kcmp`, ~600 bytes kept per event), to tell whether cotrace's excess
+/// inside the ioctl follows from the user-space work between ioctls.
+#[inline(never)]
+fn raw_plus_register(
+    fd: libc::c_int,
+    words: &[AtomicU32],
+    first: usize,
+    kept: &mut Vec<Box<dyn std::any::Any>>,
+) -> Result<(), String> {
+    let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
+    for (i, word) in words.iter().enumerate() {
+        let format = kernel_format(&format!("reg_rpl_{}", first + i));
+        let args = CString::new(format.as_str()).unwrap();
+        for _ in 0..5 {
+            // SAFETY: getpid takes no arguments.
+            black_box(unsafe { libc::getpid() });
+        }
+        // SAFETY: kcmp with this process's pid twice, KCMP_FILE (0) and two descriptors.
+        let pid = unsafe { libc::getpid() };
+        // SAFETY: as above.
+        black_box(unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, 0, fd, fd) });
+        let mut reg = UserReg {
+            size: size_of::<UserReg>() as u32,
+            enable_bit: 31,
+            enable_size: 4,
+            flags: 0,
+            enable_addr: word.as_ptr() as u64,
+            name_args: args.as_ptr() as u64,
+            write_index: 0,
+        };
+        // SAFETY: DIAG_IOCSREG with a valid user_reg; the words are leaked ('static).
+        if unsafe { libc::ioctl(fd, request, &mut reg as *mut UserReg) } != 0 {
+            return Err(format!(
+                "raw+ DIAG_IOCSREG #{}: {}",
+                first + i,
+                std::io::Error::last_os_error()
+            ));
+        }
+        kept.push(Box::new((format, args, Box::new([0u64; 64]))));
+    }
+    Ok(())
+}
+
 #[inline(never)]
 fn check_loop(word: &'static EnableWord, n: u64) {
     for i in 0..n {
@@ -213,6 +258,9 @@ fn leak_words(n: usize) -> &'static [EnableWord] {
 /// chunk), so an excess can be told apart as user space, kernel, or waiting.
 #[derive(Default)]
 struct Side {
+    /// `COTRACE_REG_WINDOWS=1`: each chunk's CLOCK_MONOTONIC start and end, ns (diagnosis:
+    /// `perf record -k CLOCK_MONOTONIC` samples told apart by side).
+    windows: Option<Vec<(u64, u64)>>,
     ns: u128,
     user_us: i64,
     sys_us: i64,
@@ -229,13 +277,32 @@ fn thread_usage() -> libc::rusage {
     usage
 }
 
+fn monotonic_ns() -> u64 {
+    // SAFETY: an all-zero timespec is a valid value; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: CLOCK_MONOTONIC with a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 impl Side {
+    fn new() -> Self {
+        Self {
+            windows: (std::env::var("COTRACE_REG_WINDOWS").as_deref() == Ok("1")).then(Vec::new),
+            ..Self::default()
+        }
+    }
+
     /// Times `work`, adding its cost to this side.
     fn time<T>(&mut self, work: impl FnOnce() -> T) -> T {
         let before = thread_usage();
         let t = Instant::now();
+        let start = self.windows.is_some().then(monotonic_ns);
         let out = work();
         self.ns += t.elapsed().as_nanos();
+        if let (Some(windows), Some(start)) = (self.windows.as_mut(), start) {
+            windows.push((start, monotonic_ns()));
+        }
         let after = thread_usage();
         let us = |tv: libc::timeval| tv.tv_sec * 1_000_000 + tv.tv_usec;
         self.user_us += us(after.ru_utime) - us(before.ru_utime);
@@ -247,6 +314,9 @@ impl Side {
     }
 
     fn print(&self, key: &str) {
+        for (start, end) in self.windows.iter().flatten() {
+            println!("@window {key} {start} {end}");
+        }
         println!("@result reg.{key}_user_ms {:.2}", self.user_us as f64 / 1e3);
         println!("@result reg.{key}_sys_ms {:.2}", self.sys_us as f64 / 1e3);
         println!("@result reg.{key}_minflt {}", self.minflt);
@@ -264,6 +334,7 @@ fn kernel_half(
     keep: &mut Vec<cotrace_kernel::Registration>,
     raw_side: &mut Side,
     ct_side: &mut Side,
+    third_side: &mut Option<Side>,
 ) -> Result<(), String> {
     let n = words.len();
     let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
@@ -277,6 +348,10 @@ fn kernel_half(
     }
     let raw_words: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect());
     keep.reserve(n);
+    let third_words: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect());
+    let mut third_kept: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(n);
+    // SAFETY: a valid C string; plain open(2).
+    let third_fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     for (chunk, start) in (0..n).step_by(CHUNK).enumerate() {
         let end = (start + CHUNK).min(n);
         let mut raw = || raw_side.time(|| raw_register(fd, &raw_words[start..end], start));
@@ -290,7 +365,13 @@ fn kernel_half(
         if chunk % 2 == 1 {
             raw()?;
         }
+        if let Some(third) = third_side.as_mut() {
+            third.time(|| {
+                raw_plus_register(third_fd, &third_words[start..end], start, &mut third_kept)
+            })?;
+        }
     }
+    std::mem::forget(third_kept);
     Ok(())
 }
 
@@ -329,7 +410,8 @@ fn run(c_so: &Path) -> Result<(), String> {
     let check_few = check_ns(few[0]);
 
     let words = leak_words(n);
-    let (mut raw_side, mut ct_side) = (Side::default(), Side::default());
+    let (mut raw_side, mut ct_side) = (Side::new(), Side::new());
+    let mut third_side = (std::env::var("COTRACE_REG_THIRD").as_deref() == Ok("1")).then(Side::new);
     if let Some(tracefs) = tracefs {
         kernel_half(
             tracefs,
@@ -337,6 +419,7 @@ fn run(c_so: &Path) -> Result<(), String> {
             &mut keep_kernel,
             &mut raw_side,
             &mut ct_side,
+            &mut third_side,
         )?;
     }
     let (raw_ns, ct_ns) = (raw_side.ns, ct_side.ns);
@@ -351,6 +434,14 @@ fn run(c_so: &Path) -> Result<(), String> {
         );
         raw_side.print("raw_kernel");
         ct_side.print("cotrace_kernel");
+        if let Some(third) = &third_side {
+            println!(
+                "raw ioctl + cotrace-like user work: {:.1} ms, {:.3}x the raw loop",
+                ms(third.ns),
+                third.ns as f64 / raw_ns as f64
+            );
+            third.print("rawplus_kernel");
+        }
         drop(keep_kernel);
         return Ok(());
     }
