@@ -147,6 +147,13 @@ impl Default for Lock {
 }
 
 impl LockGuard<'_> {
+    /// The [`process_tag`] the lock was taken with: the calling process's, read once when the
+    /// lock was taken (`getpid` is a system call each time, glibc does not cache it), for
+    /// callers that need the tag or the pid again while they hold the lock.
+    pub fn process_tag(&self) -> u64 {
+        self.tag
+    }
+
     /// Whether the lock was taken over from a thread of an ancestor process: what it protects
     /// may have been left half done at the fork.
     pub fn orphaned(&self) -> bool {
@@ -246,6 +253,11 @@ impl<T: Default> Default for Shared<T> {
 }
 
 impl<T: Default> SharedGuard<'_, T> {
+    /// See [`LockGuard::process_tag`].
+    pub fn process_tag(&self) -> u64 {
+        self.held.process_tag()
+    }
+
     /// The value now.
     pub fn get(&self) -> Arc<T> {
         self.shared.load()

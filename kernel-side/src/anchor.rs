@@ -52,8 +52,10 @@ thread_local! {
 
 /// Whether the calling thread's registrations are already kept by the registrar: it started the
 /// registrar, in this process, after registering (so they share one enabler group).
-pub(crate) fn calling_thread_is_kept() -> bool {
-    STARTED_REGISTRAR_IN.get() == cotrace_fork::process_tag()
+/// `process_tag`: the calling process's [`cotrace_fork::process_tag`] (e.g. that of a lock just
+/// taken), so this costs no `getpid`.
+pub(crate) fn calling_thread_is_kept(process_tag: u64) -> bool {
+    STARTED_REGISTRAR_IN.get() == process_tag
 }
 
 /// This process's registrar, started on first use (from the calling thread, whose

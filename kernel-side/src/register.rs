@@ -205,7 +205,7 @@ pub fn register_with(
         Ok(write_index) => {
             let entry = Arc::new(Live::new(address as u64, name_args.into(), flags));
             crate::live::registered(&words, entry.clone());
-            let kept = keep_after_thread_exit(data, entry.clone());
+            let kept = keep_after_thread_exit(data, entry.clone(), words.process_tag());
             Ok(Registration {
                 word,
                 data,
@@ -236,8 +236,9 @@ pub fn register_with(
 /// Registers the word again from the registrar thread ([`crate::anchor`]): `EADDRINUSE` means
 /// the registrar's group already holds it (the calling thread belongs to that group). Whether
 /// the registration now outlives the calling thread.
-fn keep_after_thread_exit(data: &'static DataFile, entry: Arc<Live>) -> bool {
-    if crate::anchor::calling_thread_is_kept() {
+/// `process_tag`: the calling process's (that of the registered words' lock, held).
+fn keep_after_thread_exit(data: &'static DataFile, entry: Arc<Live>, process_tag: u64) -> bool {
+    if crate::anchor::calling_thread_is_kept(process_tag) {
         return true;
     }
     let outcome = crate::anchor::on_registrar(move || {
@@ -390,7 +391,13 @@ impl Registration {
         } else {
             None
         };
-        let here = unregister_here(self.data, address);
+        // The thread that started the registrar shares its enabler group: once the registrar
+        // removed the word's enabler there, a second `DIAG_IOCSUNREG` (and its descriptor
+        // check) from this thread could only fail with `ENOENT`.
+        let here = match by_registrar {
+            Some(Ok(())) if crate::anchor::calling_thread_is_kept(words.process_tag()) => Ok(()),
+            _ => unregister_here(self.data, address),
+        };
         crate::live::unregistered(&words, &self.entry);
         match by_registrar {
             Some(Ok(())) => Ok(()),

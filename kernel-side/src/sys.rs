@@ -106,8 +106,12 @@ const KCMP_FILE: libc::c_int = 0;
 /// `fstat` cannot tell from another `open` of the same path. `EBADF` when either is not open;
 /// `ENOSYS` on kernels built without `CONFIG_KCMP` (distributions enable it, through
 /// `CONFIG_CHECKPOINT_RESTORE`), `EPERM` where a seccomp policy refuses it.
-pub(crate) fn same_open_file(a: RawFd, b: RawFd) -> Result<bool, Errno> {
-    let pid = libc::pid_t::try_from(std::process::id()).map_err(|_| Errno::INVAL)?;
+///
+/// `pid` must be this process's (`std::process::id()`, or the low half of a
+/// `cotrace_fork::process_tag` just read): the caller passes it, as it often has it already
+/// (`getpid` is a system call each time).
+pub(crate) fn same_open_file(pid: u32, a: RawFd, b: RawFd) -> Result<bool, Errno> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| Errno::INVAL)?;
     // SAFETY: kcmp takes two pids, a type and two descriptor numbers, all passed by value; it
     // reads no memory of ours (KCMP_FILE has no pointer argument) and changes nothing.
     let ret = unsafe {
@@ -377,14 +381,20 @@ mod tests {
         let b = std::fs::File::open("/dev/null").unwrap();
         assert_eq!(identity(a.as_raw_fd()), identity(b.as_raw_fd()));
         let copy = dup_cloexec_at_least(a.as_raw_fd(), 0).unwrap();
-        match same_open_file(a.as_raw_fd(), copy) {
+        match same_open_file(std::process::id(), a.as_raw_fd(), copy) {
             Err(e) if e == Errno::from_raw(libc::ENOSYS) || e == Errno::PERM => {
                 eprintln!("SKIPPED kcmp test: kcmp unavailable here ({e})");
             }
             same => {
                 assert_eq!(same, Ok(true));
-                assert_eq!(same_open_file(a.as_raw_fd(), b.as_raw_fd()), Ok(false));
-                assert_eq!(same_open_file(a.as_raw_fd(), -1), Err(Errno::BADF));
+                assert_eq!(
+                    same_open_file(std::process::id(), a.as_raw_fd(), b.as_raw_fd()),
+                    Ok(false)
+                );
+                assert_eq!(
+                    same_open_file(std::process::id(), a.as_raw_fd(), -1),
+                    Err(Errno::BADF)
+                );
             }
         }
         close(copy);

@@ -101,12 +101,18 @@ impl DataFile {
     /// Whether `fd` is (still) this open file: one `kcmp` against the anchor, or where kcmp is
     /// refused, `fstat` of both (see [`DataFile`]).
     pub(crate) fn is_ours(&self, fd: RawFd) -> bool {
+        self.is_ours_in(std::process::id(), fd)
+    }
+
+    /// [`is_ours`](Self::is_ours) for a caller that knows its pid (`pid` must be this
+    /// process's): one `getpid` fewer.
+    fn is_ours_in(&self, pid: u32, fd: RawFd) -> bool {
         if fd < 0 {
             return false;
         }
         let anchor = self.anchor.load(Ordering::Acquire);
         if anchor >= 0 {
-            match sys::same_open_file(fd, anchor) {
+            match sys::same_open_file(pid, fd, anchor) {
                 Ok(same) => return same,
                 // One of the two is closed: the application closed them.
                 Err(Errno::BADF) => return false,
@@ -126,7 +132,8 @@ impl DataFile {
     pub(crate) fn verified(&self) -> Result<Current, Unavailable> {
         let renewal = self.renewal.lock();
         let current = self.current();
-        if self.is_ours(current.fd) {
+        // The pid the lock was just taken with (the low half of its process tag).
+        if self.is_ours_in(renewal.process_tag() as u32, current.fd) {
             return Ok(current);
         }
         self.reopen(&renewal, current)
