@@ -176,14 +176,56 @@ impl FromStr for FieldType {
 /// One declared field: its name and type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
-    name: String,
+    name: FieldName,
     ty: FieldType,
+}
+
+/// Longest field name kept inside [`Field`] itself.
+const INLINE_NAME: usize = 22;
+
+/// A field's name: inside the [`Field`] when it fits ([`INLINE_NAME`] bytes, as field names
+/// nearly always do), so declaring a field allocates nothing (a `String` each was 3 of a
+/// 3-field event's heap allocations, kept for the life of its registration); longer ones on
+/// the heap. [`Field`] stays 32 bytes either way (64-bit targets), as with a `String`.
+#[derive(Clone, PartialEq, Eq)]
+enum FieldName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Heap(Box<str>),
+}
+
+impl FieldName {
+    fn new(name: &str) -> Self {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always valid: the whole of a `&str` was copied (never a part of a character).
+            Self::Inline { len, bytes } => {
+                core::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(name) => name,
+        }
+    }
+}
+
+impl fmt::Debug for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 impl Field {
     /// The field's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The field's type.
@@ -305,7 +347,7 @@ impl EventFormat {
                 field: name.to_owned(),
             });
         }
-        if self.fields.iter().any(|f| f.name == name) {
+        if self.fields.iter().any(|f| f.name() == name) {
             return Err(FormatError::DuplicateField {
                 field: name.to_owned(),
             });
@@ -339,7 +381,7 @@ impl EventFormat {
         self.dynamic_fields += usize::from(ty.is_dynamic());
         self.strings = strings;
         self.fields.push(Field {
-            name: name.to_owned(),
+            name: FieldName::new(name),
             ty,
         });
         Ok(())
@@ -497,5 +539,33 @@ mod tests {
         assert_eq!(check_identifier("a b"), Err(1));
         assert_eq!(check_identifier("a:b"), Err(1));
         assert_eq!(check_identifier("ab;"), Err(2));
+    }
+
+    #[test]
+    fn field_names_short_and_long_read_back_whole() {
+        let short = "a".repeat(INLINE_NAME);
+        let long = "b".repeat(INLINE_NAME + 1);
+        let f = EventFormat::new("ev")
+            .unwrap()
+            .field("x", FieldType::U8)
+            .unwrap()
+            .field(&short, FieldType::U32)
+            .unwrap()
+            .field(&long, FieldType::Str)
+            .unwrap();
+        let names: Vec<&str> = f.fields().iter().map(Field::name).collect();
+        assert_eq!(names, ["x", short.as_str(), long.as_str()]);
+        assert!(matches!(f.fields()[1].name, FieldName::Inline { .. }));
+        assert!(matches!(f.fields()[2].name, FieldName::Heap(_)));
+        assert_eq!(
+            format!("{:?}", f.fields()[0]),
+            r#"Field { name: "x", ty: U8 }"#
+        );
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(core::mem::size_of::<Field>(), 32);
+        assert!(matches!(
+            f.clone().field(&long, FieldType::U8),
+            Err(FormatError::DuplicateField { .. })
+        ));
     }
 }
