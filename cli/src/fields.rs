@@ -66,12 +66,14 @@ impl Fields {
             .map(|(_, v)| v)
     }
 
-    /// The packed bytes (for the spill file).
+    /// The packed bytes.
+    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// Pairs from bytes [`Fields::as_bytes`] returned.
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self(SmallVec::from_slice(bytes))
     }
