@@ -124,12 +124,20 @@ has_line() {
   return 1
 }
 # Runs "$@" with the step's time limit; a timeout is a failure that says which step.
+# Each step's time is logged (where the hand-made pipeline's time goes).
 step() {
   local what=$1; shift
-  local rc=0
+  local rc=0 t=$EPOCHREALTIME
   timeout -k 10 "$step_s" "$@" || rc=$?
   ((rc != 124 && rc != 137)) || die "timed out after ${step_s}s: $what"
   ((rc == 0)) || die "$what failed (status $rc)"
+  log "  $what: $(elapsed "$t") s"
+}
+# Seconds since $1 (an $EPOCHREALTIME), to 0.1 s, without starting a process.
+elapsed() {
+  local a=${1/./} b=${EPOCHREALTIME/./}
+  local ds=$(((10#$b - 10#$a) / 100000))
+  echo "$((ds / 10)).$((ds % 10))"
 }
 # Waits (bounded) for pid $2, a child of this shell; fails with $1 if it outlives the step.
 wait_pid() {
@@ -326,8 +334,9 @@ measure() {
   tc=${kids[*]}
   [[ -n $tc ]] || die "trace-cmd record is not running: $(cat "$d/record.out" "$d/record.time"; ps -ef)"
   for p in $tc; do [[ $(cat /proc/"$p"/comm 2>/dev/null) == trace-cmd ]] && kill -INT "$p"; done
-  rc=0
+  rc=0 t=$EPOCHREALTIME
   wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || rc=$?
+  log "  trace-cmd record stopping after SIGINT: $(elapsed "$t") s"
   if ((rc != 0)); then
     # Seen once: trace-cmd wrote trace.dat, then its clean-up failed to reset
     # events/user_events/filter, gone with the app's event once trace-cmd disabled it (a race):
