@@ -91,7 +91,9 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
 fi
 
 # ---- inside the VM (or a private mount namespace) ----
-log() { printf 'bench-record: %s\n' "$*" >&2; }
+# The log goes to the script's stderr, also from a step whose stderr is redirected to a file.
+exec {log_fd}>&2
+log() { printf 'bench-record: %s\n' "$*" >&"$log_fd"; }
 die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib/private-sessiond.sh
 source scripts/lib/private-sessiond.sh
