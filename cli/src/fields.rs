@@ -54,7 +54,7 @@ impl Fields {
         self.push(name, itoa::Buffer::new().format(value).as_bytes());
     }
 
-    /// The pairs in order. A damaged buffer (only from a damaged spill file) ends early.
+    /// The pairs in order. A damaged buffer ends early.
     pub fn iter(&self) -> Iter<'_> {
         Iter(&self.0)
     }
