@@ -91,7 +91,9 @@ if [[ ${COTRACE_BENCH_INNER:-} != 1 ]]; then
 fi
 
 # ---- inside the VM (or a private mount namespace) ----
-log() { printf 'bench-record: %s\n' "$*" >&2; }
+# The log goes to the script's stderr, also from a step whose stderr is redirected to a file.
+exec {log_fd}>&2
+log() { printf 'bench-record: %s\n' "$*" >&"$log_fd"; }
 die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib/private-sessiond.sh
 source scripts/lib/private-sessiond.sh
@@ -109,32 +111,56 @@ buffer_kb=${COTRACE_BENCH_BUFFER_KB:-65536}
 
 rss_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 mib() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
-now() { date +%s.%N; }
+now() { echo "$EPOCHREALTIME"; }
+# The polls below (phases, peak RSS, waits) start no process: under TCG a fork and exec costs
+# tens of ms of the 2 emulated CPUs, and an RSS poll of `cat`s and `sleep`s every 0.5 s
+# (cotrace's run only) took CPU from the pipeline it measured. `nap S` sleeps on a fifo nobody
+# writes to; the children and status files are read with `read`.
+mkfifo "$work/tick"
+exec {tick}<>"$work/tick"
+nap() { read -r -t "$1" -u "$tick" _ || true; }
+# Whether file $1 has a line starting with $2.
+has_line() {
+  local l
+  while IFS= read -r l || [[ -n $l ]]; do [[ $l == "$2"* ]] && return 0; done 2>/dev/null <"$1"
+  return 1
+}
 # Runs "$@" with the step's time limit; a timeout is a failure that says which step.
+# Each step's time is logged (where the hand-made pipeline's time goes).
 step() {
   local what=$1; shift
-  local rc=0
+  local rc=0 t=$EPOCHREALTIME
   timeout -k 10 "$step_s" "$@" || rc=$?
   ((rc != 124 && rc != 137)) || die "timed out after ${step_s}s: $what"
   ((rc == 0)) || die "$what failed (status $rc)"
+  log "  $what: $(elapsed "$t") s"
+}
+# Seconds since $1 (an $EPOCHREALTIME), to 0.1 s, without starting a process.
+elapsed() {
+  local a=${1/./} b=${EPOCHREALTIME/./}
+  local ds=$(((10#$b - 10#$a) / 100000))
+  echo "$((ds / 10)).$((ds % 10))"
 }
 # Waits (bounded) for pid $2, a child of this shell; fails with $1 if it outlives the step.
 wait_pid() {
   local what=$1 pid=$2 deadline=$((SECONDS + step_s))
   while kill -0 "$pid" 2>/dev/null; do
     ((SECONDS < deadline)) || { kill -KILL "$pid" 2>/dev/null; die "timed out after ${step_s}s: $what"; }
-    sleep 0.2
+    nap 0.2
   done
   wait "$pid"
 }
-# The child processes of $1 (one level), on one line.
-# (No process substitution: the VM's /dev has no /dev/fd.)
+# The child processes of $1 (one level), in the array kids.
 children() {
-  local c
-  local -a a=()
-  c=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
-  read -ra a <<<"$c" || true
-  echo "${a[*]}"
+  local f c
+  local -a a
+  kids=()
+  for f in /proc/"$1"/task/*/children; do
+    c=''
+    { read -r c <"$f"; } 2>/dev/null || true
+    read -ra a <<<"$c" || true
+    kids+=("${a[@]}")
+  done
 }
 # Polls the peak RSS (VmHWM, KiB) of $1 and its descendants until $1 exits, keeping the largest
 # per process name in file $2 ("name kib" lines). VmHWM only grows, so a poll every 0.5 s misses
@@ -146,8 +172,8 @@ poll_rss() {
   while kill -0 "$root" 2>/dev/null; do
     pids=("$root")
     for ((i = 0; i < ${#pids[@]}; i++)); do
-      # shellcheck disable=SC2207
-      pids+=($(children "${pids[i]}"))
+      children "${pids[i]}"
+      pids+=("${kids[@]}")
     done
     for p in "${pids[@]}"; do
       name='' hwm=''
@@ -157,10 +183,8 @@ poll_rss() {
       [[ -n $name && -n $hwm ]] || continue
       ((hwm > ${peak[$name]:-0})) && peak[$name]=$hwm
     done
-    : >"$file.tmp"
-    for name in "${!peak[@]}"; do echo "$name ${peak[$name]}" >>"$file.tmp"; done
-    mv "$file.tmp" "$file"
-    sleep 0.5
+    for name in "${!peak[@]}"; do echo "$name ${peak[$name]}"; done >"$file"
+    nap 0.5
   done
 }
 
@@ -170,13 +194,13 @@ poll_rss() {
 mark_phases() {
   local file=$1 stem=$2 pid=$3
   while kill -0 "$pid" 2>/dev/null; do
-    [[ -e $stem.ok ]] || { grep -q '^ok' "$file" 2>/dev/null && now >"$stem.ok"; }
-    grep -q '^fired' "$file" 2>/dev/null && { now >"$stem.fired"; return 0; }
-    sleep 0.1
+    [[ -e $stem.ok ]] || { has_line "$file" ok && now >"$stem.ok"; }
+    has_line "$file" fired && { now >"$stem.fired"; return 0; }
+    nap 0.1
   done
   # The app may say "fired" and exit between two polls (by hand $3 is the app itself).
-  [[ -e $stem.ok ]] || { grep -q '^ok' "$file" 2>/dev/null && now >"$stem.ok"; }
-  if grep -q '^fired' "$file" 2>/dev/null; then now >"$stem.fired"; fi
+  [[ -e $stem.ok ]] || { has_line "$file" ok && now >"$stem.ok"; }
+  if has_line "$file" fired; then now >"$stem.fired"; fi
 }
 # "set-up a s, firing b s, after c s" for t0, the mark files with stem $1, and t1.
 phases() {
@@ -268,7 +292,7 @@ measure() {
   apppid=$!
   mark_phases "$d/app.out" "$d/mark" "$apppid" &
   echo init >&"$w"
-  for _ in $(seq 1200); do [[ -d $tracefs/events/user_events/cx_tick ]] && break; sleep 0.05; done
+  for _ in $(seq 1200); do [[ -d $tracefs/events/user_events/cx_tick ]] && break; nap 0.05; done
   [[ -d $tracefs/events/user_events/cx_tick ]] || die "the app did not register cx_tick within 60 s"
   step "lttng create" lttng create hand --output="$d/lttng" >/dev/null
   step "lttng enable-channel" lttng enable-channel -u -s hand c --subbuf-size=$((buffer_kb / 8))K --num-subbuf=8 >/dev/null
@@ -294,7 +318,7 @@ measure() {
       break
     fi
     kill -0 "$recpid" 2>/dev/null || break
-    sleep 0.05
+    nap 0.05
   done
   ((ready)) || die "trace-cmd record did not start recording within 60 s (tracing_on" \
     "$(<"$tracefs/tracing_on"), cx_tick enable $(<"$tracefs/events/user_events/cx_tick/enable")):" \
@@ -307,11 +331,14 @@ measure() {
   # Stop trace-cmd with SIGINT, as a user would with Ctrl-C. The signal must go to trace-cmd
   # itself: GNU time (and `timeout` in the background) ignore or do not pass SIGINT on, which
   # is what hung the first draft of this script (`kill -INT` of time's pid, then `wait`).
-  tc=$(children "$(children "$recpid")") # time -> timeout -> trace-cmd
+  children "$recpid" # time -> timeout -> trace-cmd
+  children "${kids[0]:-0}"
+  tc=${kids[*]}
   [[ -n $tc ]] || die "trace-cmd record is not running: $(cat "$d/record.out" "$d/record.time"; ps -ef)"
   for p in $tc; do [[ $(cat /proc/"$p"/comm 2>/dev/null) == trace-cmd ]] && kill -INT "$p"; done
-  rc=0
+  rc=0 t=$EPOCHREALTIME
   wait_pid "trace-cmd record to stop after SIGINT" "$recpid" || rc=$?
+  log "  trace-cmd record stopping after SIGINT: $(elapsed "$t") s"
   if ((rc != 0)); then
     # Seen once: trace-cmd wrote trace.dat, then its clean-up failed to reset
     # events/user_events/filter, gone with the app's event once trace-cmd disabled it (a race):

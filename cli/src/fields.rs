@@ -54,7 +54,7 @@ impl Fields {
         self.push(name, itoa::Buffer::new().format(value).as_bytes());
     }
 
-    /// The pairs in order. A damaged buffer (only from a damaged spill file) ends early.
+    /// The pairs in order. A damaged buffer ends early.
     pub fn iter(&self) -> Iter<'_> {
         Iter(&self.0)
     }
@@ -66,12 +66,14 @@ impl Fields {
             .map(|(_, v)| v)
     }
 
-    /// The packed bytes (for the spill file).
+    /// The packed bytes.
+    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// Pairs from bytes [`Fields::as_bytes`] returned.
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self(SmallVec::from_slice(bytes))
     }

@@ -39,6 +39,8 @@ struct Guard {
     record: state::Record,
     instance: Option<Instance>,
     sessiond: Option<lttng::PrivateSessiond>,
+    /// The LTTng session was stopped (`lttng stop` succeeded): `destroy` alone is left.
+    stopped: bool,
 }
 
 impl Guard {
@@ -51,7 +53,9 @@ impl Guard {
     fn cleanup(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(session) = self.record.session.take() {
-            let _ = lttng::lttng(&["stop", &session]);
+            if !self.stopped {
+                let _ = lttng::lttng(&["stop", &session]);
+            }
             if let Err(e) = lttng::lttng(&["destroy", &session]) {
                 problems.push(e);
                 self.record.session = Some(session);
@@ -169,7 +173,7 @@ const REGISTER_TIMEOUT_ENV: &str = "LTTNG_UST_REGISTER_TIMEOUT";
 const REGISTER_TIMEOUT_MS: u32 = 30_000;
 
 /// Finds CMD as the shell would (a path, or a name on `PATH`).
-fn resolve(cmd: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve(cmd: &str) -> Result<PathBuf, String> {
     let executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
         p.metadata()
@@ -198,9 +202,13 @@ fn kernel_pattern(pattern: &str) -> String {
 }
 
 /// The ftrace reader: drains the instance's per-CPU binary buffers (`trace_pipe_raw`,
-/// non-blocking) while CMD runs, so records are decoded while their events exist (full
-/// nanoseconds: the text `trace_pipe` prints microseconds), writes them to `kernel.txt` in
-/// ftrace's text layout (per CPU in time order) and counts them.
+/// non-blocking) while CMD runs and copies their pages as they are into a temporary file per
+/// CPU; decoding them into records (and `kernel.txt`'s text) waits for the output phase
+/// ([`KernelPages`]), where it runs beside babeltrace2 instead of sharing the CPUs with CMD.
+/// What must be learnt while the events and threads exist is learnt from a light walk of each
+/// page's record headers: the events' formats (an event vanishes with its process), each
+/// thread's process (from /proc while it lives), the fork edges; and the records are counted
+/// for the live line.
 struct KernelReader {
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
@@ -208,70 +216,197 @@ struct KernelReader {
     thread: std::thread::JoinHandle<Result<KernelRecords, String>>,
 }
 
-/// What the kernel reader kept: each CPU's records in time order, in an unnamed temporary
-/// file ([`spill`]'s format; memory stays flat), the fork edges seen, and the events' names.
+/// What the kernel reader kept: each CPU's raw pages in an unnamed temporary file (memory stays
+/// flat), with what decoding them needs (the page layout, the formats, each thread's process),
+/// the fork edges seen, and the events' names.
 struct KernelRecords {
-    cpus: Vec<fs::File>,
+    layout: Option<ringbuf::PageLayout>,
+    cpus: Vec<(u32, fs::File)>,
+    formats: HashMap<u16, ringbuf::Format>,
+    tgids: HashMap<u32, u32>,
     forks: Vec<(u32, u32)>,
     names: BTreeSet<String>,
 }
 
-/// Appends `r` to a CPU's spill file: `ts_ns` (u64), a pid flag (u8) and pid (u32), `tid`
-/// (u32), the event, the fields ([`Fields`]' packed bytes); integers little-endian, the event
-/// and the fields as their length (u32) and bytes. Read back by [`unspill`]. (A binary layout:
-/// the JSON lines used before cost more than ftrace's decoding itself, and were the larger part
-/// of `record`'s time over the hand-made pipeline at a million events.)
-fn spill(out: &mut impl Write, r: &tracefs::Record<'_>) -> Result<(), String> {
-    fn put(out: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
-        out.write_all(&(b.len() as u32).to_le_bytes())?;
-        out.write_all(b)
-    }
-    (|| {
-        out.write_all(&r.ts_ns.to_le_bytes())?;
-        out.write_all(&[u8::from(r.pid.is_some())])?;
-        out.write_all(&r.pid.unwrap_or(0).to_le_bytes())?;
-        out.write_all(&r.tid.to_le_bytes())?;
-        put(out, r.event.as_bytes())?;
-        put(out, r.fields.as_bytes())
-    })()
-    .map_err(|e: std::io::Error| format!("writing the kernel records' temporary file: {e}"))
+/// Each kernel event's LTTng name: its declared name (`names`, by the kernel's base name), else
+/// the kernel's own.
+fn lttng_name(names: &HashMap<String, String>, kernel: &str) -> String {
+    let base = kernel.split('.').next().unwrap_or(kernel);
+    names
+        .get(base)
+        .cloned()
+        .unwrap_or_else(|| kernel.to_string())
 }
 
-/// The records of a spill file as timeline entries, in the order written (until its end or a
-/// short record); each event named by `name_of` (given the kernel's name, once per name).
-fn unspill(file: impl Read, name_of: impl Fn(&str) -> String) -> impl Iterator<Item = Entry> {
-    fn get<const N: usize>(r: &mut impl Read) -> Option<[u8; N]> {
-        let mut b = [0u8; N];
-        r.read_exact(&mut b).ok()?;
-        Some(b)
-    }
-    fn get_bytes<'b>(r: &mut impl Read, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
-        let len = u32::from_le_bytes(get(r)?) as usize;
-        buf.resize(len, 0);
-        r.read_exact(buf).ok()?;
-        Some(buf)
-    }
-    let mut input = std::io::BufReader::with_capacity(256 * 1024, file);
-    let mut names = timeline::Names::default();
-    let mut buf = Vec::new();
-    std::iter::from_fn(move || {
-        let r = &mut input;
-        let ts_ns = u64::from_le_bytes(get(r)?);
-        let [has_pid] = get(r)?;
-        let pid = u32::from_le_bytes(get(r)?);
-        let tid = u32::from_le_bytes(get(r)?);
-        let event = names.get(get_bytes(r, &mut buf)?, &name_of);
-        let fields = Fields::from_bytes(get_bytes(r, &mut buf)?);
-        Some(Entry {
-            ts_ns,
-            tracer: Tracer::Kernel,
-            pid: (has_pid != 0).then_some(pid),
-            tid: Some(tid),
-            event,
-            fields,
-        })
-    })
+/// One CPU's raw pages (as [`KernelReader`] copied them) decoded into timeline entries, in the
+/// order written; each page's records are also written to `kernel.txt` in ftrace's text layout
+/// (a CPU's lines in time order, in chunks, beside the other CPUs' chunks). Runs on a
+/// thread of its own ([`timeline::read_ahead`]); what went wrong is in `error`.
+struct KernelPages {
+    cpu: u32,
+    layout: ringbuf::PageLayout,
+    input: std::io::BufReader<fs::File>,
+    page: Vec<u8>,
+    shared: Decoding,
+    /// Each event id's timeline name.
+    names: HashMap<u16, &'static str>,
+    /// The current page's entries, handed out in order.
+    pending: std::collections::VecDeque<Entry>,
+    /// `kernel.txt`'s lines not written yet.
+    text: Vec<u8>,
+    /// Records of events whose format was never known (left out).
+    undecodable: u64,
+    error: Option<String>,
 }
+
+/// What every CPU's [`KernelPages`] shares.
+#[derive(Clone)]
+struct Decoding {
+    formats: Arc<HashMap<u16, ringbuf::Format>>,
+    /// Each thread's process, as the reader found it.
+    tgids: Arc<HashMap<u32, u32>>,
+    /// The kernel's event names to LTTng's.
+    to_lttng: Arc<HashMap<String, String>>,
+    kernel_txt: Arc<Mutex<fs::File>>,
+}
+
+/// Bytes of `kernel.txt`'s text a [`KernelPages`] gathers before writing them.
+const KERNEL_TXT_CHUNK: usize = 256 * 1024;
+
+impl KernelPages {
+    fn new(cpu: u32, file: fs::File, layout: ringbuf::PageLayout, shared: Decoding) -> Self {
+        Self {
+            cpu,
+            layout,
+            input: std::io::BufReader::with_capacity(256 * 1024, file),
+            page: vec![0; layout.page_size],
+            shared,
+            names: HashMap::new(),
+            pending: Default::default(),
+            text: Vec::with_capacity(KERNEL_TXT_CHUNK + 64 * 1024),
+            undecodable: 0,
+            error: None,
+        }
+    }
+
+    /// Writes the gathered text to `kernel.txt`.
+    fn flush(&mut self) {
+        if self.text.is_empty() {
+            return;
+        }
+        let mut file = self
+            .shared
+            .kernel_txt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = file.write_all(&self.text) {
+            self.error.get_or_insert(format!("writing kernel.txt: {e}"));
+        }
+        self.text.clear();
+    }
+
+    /// Decodes the next page into `pending`; `false` at the end of the file.
+    fn next_page(&mut self) -> bool {
+        if let Err(e) = self.input.read_exact(&mut self.page) {
+            if e.kind() != ErrorKind::UnexpectedEof {
+                self.error
+                    .get_or_insert(format!("reading the kernel's temporary file: {e}"));
+            }
+            return false;
+        }
+        let Self {
+            cpu,
+            layout,
+            page,
+            shared,
+            names,
+            pending,
+            text,
+            undecodable,
+            ..
+        } = self;
+        let cpu = *cpu;
+        let Decoding {
+            formats,
+            tgids,
+            to_lttng,
+            ..
+        } = &*shared;
+        ringbuf::parse_page(layout, page, &mut |item| match item {
+            ringbuf::Item::Lost(ts_ns, n) => {
+                let n = n.unwrap_or(0);
+                text.extend_from_slice(format!("CPU:{cpu} [LOST {n} EVENTS]\n").as_bytes());
+                let mut fields = Fields::new();
+                fields.push_u64(b"cpu", u64::from(cpu));
+                fields.push_u64(b"events", n);
+                pending.push_back(Entry {
+                    ts_ns,
+                    tracer: Tracer::Kernel,
+                    pid: None,
+                    tid: Some(0),
+                    event: LOST,
+                    fields,
+                });
+            }
+            ringbuf::Item::Record(ts_ns, data) => {
+                let Some((id, format)) =
+                    ringbuf::record_id(data).and_then(|id| Some((id, formats.get(&id)?)))
+                else {
+                    *undecodable += 1;
+                    return;
+                };
+                let mut fields = Fields::new();
+                let tid = format.decode(data, &mut fields);
+                let r = tracefs::Record {
+                    ts_ns,
+                    pid: tgids.get(&tid).copied(),
+                    tid,
+                    event: &format.name,
+                    fields: &fields,
+                };
+                tracefs::format_line(text, &r, cpu);
+                if format.name == FORK {
+                    return;
+                }
+                let pid = r.pid;
+                let event = *names
+                    .entry(id)
+                    .or_insert_with(|| timeline::intern(&lttng_name(to_lttng, &format.name)));
+                pending.push_back(Entry {
+                    ts_ns,
+                    tracer: Tracer::Kernel,
+                    pid,
+                    tid: Some(tid),
+                    event,
+                    fields,
+                });
+            }
+        });
+        if self.text.len() >= KERNEL_TXT_CHUNK {
+            self.flush();
+        }
+        true
+    }
+}
+
+impl Iterator for KernelPages {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.error.is_some() || !self.next_page() {
+                self.flush();
+                return None;
+            }
+        }
+    }
+}
+
+/// The kernel's fork event (recorded for the scope, not shown in the timeline).
+const FORK: &str = "sched_process_fork";
 
 /// The process of thread `tid`: from /proc while it lives, else ftrace's `saved_tgids`
 /// (filled by `record-tgid`), cached.
@@ -304,7 +439,7 @@ fn tgid(cache: &mut HashMap<u32, Option<u32>>, tracefs: &Path, tid: u32) -> Opti
 }
 
 impl KernelReader {
-    fn start(tracefs: &Path, instance: &Path, mut file: fs::File) -> Result<Self, String> {
+    fn start(tracefs: &Path, instance: &Path) -> Result<Self, String> {
         let header = instance.join("events/header_page");
         let text = ringbuf::read_header_page(&header)
             .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
@@ -342,13 +477,11 @@ impl KernelReader {
         let thread = std::thread::spawn(move || {
             let mut forks = Vec::new();
             let mut names = BTreeSet::new();
-            let mut failed: Option<String> = None;
             let mut tgids = HashMap::new();
             let mut page = vec![0u8; layout.page_size];
-            // kernel.txt's lines of one page, and one record's fields: reused.
-            let mut text: Vec<u8> = Vec::new();
             let mut fields = Fields::new();
-            let mut undecodable = 0u64;
+            // The last record's thread, once its process is known; the last event id.
+            let (mut last_tid, mut last_id) = (None, None);
             loop {
                 let stopping = stop2.load(Ordering::Acquire);
                 let mut idle = true;
@@ -368,74 +501,53 @@ impl KernelReader {
                         }
                         idle = false;
                         filled = 0;
+                        let mut records = 0;
                         let mut formats = formats2.lock().unwrap_or_else(|e| e.into_inner());
-                        ringbuf::parse_page(&layout, &page, &mut |item| match item {
-                            ringbuf::Item::Lost(ts_ns, n) => {
-                                let n = n.unwrap_or(0);
-                                text.extend_from_slice(
-                                    format!("CPU:{cpu} [LOST {n} EVENTS]\n").as_bytes(),
-                                );
-                                let mut lost = Fields::new();
-                                lost.push_u64(b"cpu", u64::from(*cpu));
-                                lost.push_u64(b"events", n);
-                                let r = tracefs::Record {
-                                    ts_ns,
-                                    pid: None,
-                                    tid: 0,
-                                    event: LOST,
-                                    fields: &lost,
+                        ringbuf::parse_page(&layout, &page, &mut |item| {
+                            let ringbuf::Item::Record(_, data) = item else {
+                                return;
+                            };
+                            // An unknown id is looked up now (rescanning the events), while
+                            // its event exists.
+                            let Some((id, format)) = ringbuf::record_id(data)
+                                .and_then(|id| Some((id, formats.get(id)?)))
+                            else {
+                                return;
+                            };
+                            let tid = format.tid(data);
+                            if format.name == FORK {
+                                fields.clear();
+                                format.decode(data, &mut fields);
+                                let field = |k: &str| {
+                                    std::str::from_utf8(fields.get(k)?)
+                                        .ok()?
+                                        .parse::<u32>()
+                                        .ok()
                                 };
-                                if let Err(e) = spill(out, &r) {
-                                    failed.get_or_insert(e);
+                                if let (Some(parent), Some(child)) =
+                                    (field("parent_pid"), field("child_pid"))
+                                {
+                                    forks.push((parent, child));
+                                }
+                                return;
+                            }
+                            records += 1;
+                            if last_id != Some(id) {
+                                last_id = Some(id);
+                                if !names.contains(&format.name) {
+                                    names.insert(format.name.clone());
                                 }
                             }
-                            ringbuf::Item::Record(ts_ns, data) => {
-                                let Some(format) =
-                                    ringbuf::record_id(data).and_then(|id| formats.get(id))
-                                else {
-                                    undecodable += 1;
-                                    return;
-                                };
-                                fields.clear();
-                                let tid = format.decode(data, &mut fields);
-                                let pid = tgid(&mut tgids, &tracefs, tid);
-                                let r = tracefs::Record {
-                                    ts_ns,
-                                    pid,
-                                    tid,
-                                    event: &format.name,
-                                    fields: &fields,
-                                };
-                                tracefs::format_line(&mut text, &r, *cpu);
-                                if r.event == "sched_process_fork" {
-                                    let field = |k: &str| {
-                                        std::str::from_utf8(fields.get(k)?)
-                                            .ok()?
-                                            .parse::<u32>()
-                                            .ok()
-                                    };
-                                    if let (Some(parent), Some(child)) =
-                                        (field("parent_pid"), field("child_pid"))
-                                    {
-                                        forks.push((parent, child));
-                                    }
-                                    return;
-                                }
-                                count2.fetch_add(1, Ordering::Relaxed);
-                                if !names.contains(r.event) {
-                                    names.insert(r.event.to_string());
-                                }
-                                if let Err(e) = spill(out, &r) {
-                                    failed.get_or_insert(e);
-                                }
+                            // The process while the thread lives (cached once known).
+                            if last_tid != Some(tid) && tgid(&mut tgids, &tracefs, tid).is_some() {
+                                last_tid = Some(tid);
                             }
                         });
                         drop(formats);
-                        if let Some(e) = failed.take() {
-                            return Err(e);
-                        }
-                        file.write_all(&text).map_err(|e| e.to_string())?;
-                        text.clear();
+                        count2.fetch_add(records, Ordering::Relaxed);
+                        out.write_all(&page).map_err(|e| {
+                            format!("writing the kernel records' temporary file: {e}")
+                        })?;
                     }
                 }
                 if idle {
@@ -445,21 +557,22 @@ impl KernelReader {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            if undecodable > 0 {
-                eprintln!(
-                    "cotrace: kernel: {undecodable} records of events that vanished before \
-                     they were read could not be decoded (left out)"
-                );
-            }
             let mut files = Vec::new();
-            for (_, _, out) in cpus {
+            for (cpu, _, out) in cpus {
                 let mut file = out.into_inner().map_err(|e| e.to_string())?;
                 file.seek(std::io::SeekFrom::Start(0))
                     .map_err(|e| e.to_string())?;
-                files.push(file);
+                files.push((cpu, file));
             }
+            let formats = formats2.lock().unwrap_or_else(|e| e.into_inner()).known();
             Ok(KernelRecords {
+                layout: Some(layout),
                 cpus: files,
+                formats,
+                tgids: tgids
+                    .into_iter()
+                    .filter_map(|(t, p)| Some((t, p?)))
+                    .collect(),
                 forks,
                 names,
             })
@@ -591,6 +704,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     };
 
     // 1. Checks that change nothing.
+    // The trace format to ask LTTng for (`lttng --version`, `babeltrace2 --version`) is found
+    // while the rest is checked and set up: each is a process to start.
+    let trace_format = use_lttng.then(|| std::thread::spawn(lttng::trace_format));
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     // Not root: the kernel half needs the permissions (`find` names the first one missing).
@@ -715,6 +831,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         },
         instance: None,
         sessiond: None,
+        stopped: false,
     };
     guard.save()?;
     if sessiond_needed {
@@ -810,7 +927,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             name.clone(),
             format!("--output={}", lttng_dir.display()),
         ];
-        if let Some(format) = lttng::trace_format() {
+        let trace_format = match trace_format {
+            Some(t) => t
+                .join()
+                .map_err(|_| "the lttng version check panicked".to_string())?,
+            None => None,
+        };
+        if let Some(format) = trace_format {
             eprintln!(
                 "cotrace: lttng: trace format {format} (this lttng may write CTF 2 by default, \
                  which this babeltrace2 cannot read)"
@@ -962,16 +1085,18 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     }
 
     let reader = match guard.instance.as_ref() {
-        Some(instance) => Some(KernelReader::start(
-            // <tracefs>/instances/NAME
-            instance
-                .dir
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("/sys/kernel/tracing")),
-            &instance.dir,
+        Some(instance) => Some((
+            KernelReader::start(
+                // <tracefs>/instances/NAME
+                instance
+                    .dir
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("/sys/kernel/tracing")),
+                &instance.dir,
+            )?,
             out.create_file("kernel.txt")?,
-        )?),
+        )),
         None => None,
     };
 
@@ -1043,7 +1168,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                     if wanted_here && !kernel_enabled.contains(&key) && entry.path().is_dir() {
                         let file = format!("events/{system}/{event}/enable");
                         if instance.write(&file, "1").is_ok() {
-                            if let Some(r) = &reader {
+                            if let Some((r, _)) = &reader {
                                 r.learn(system, &event);
                             }
                             kernel_enabled.insert(key);
@@ -1065,7 +1190,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 },
                 started.elapsed().as_secs_f64()
             );
-            if let Some(r) = &reader {
+            if let Some((r, _)) = &reader {
                 line.push_str(&format!(
                     " | kernel: {} events",
                     r.count.load(Ordering::Relaxed)
@@ -1088,13 +1213,19 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if let Some(instance) = &guard.instance {
         let _ = instance.write("tracing_on", "0");
     }
-    let kernel = match reader {
-        Some(r) => r.finish()?,
-        None => KernelRecords {
-            cpus: Vec::new(),
-            forks: Vec::new(),
-            names: BTreeSet::new(),
-        },
+    let (kernel, kernel_txt) = match reader {
+        Some((r, file)) => (r.finish()?, Some(file)),
+        None => (
+            KernelRecords {
+                layout: None,
+                cpus: Vec::new(),
+                formats: HashMap::new(),
+                tgids: HashMap::new(),
+                forks: Vec::new(),
+                names: BTreeSet::new(),
+            },
+            None,
+        ),
     };
     let kernel_lost = guard
         .instance
@@ -1110,9 +1241,21 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     let mut lttng_lost = (0, 0);
     if let Some(session) = &guard.record.session {
         lttng::lttng(&["stop", session])?;
+        guard.stopped = true;
         lttng_lost = lttng::lttng(&["--mi", "xml", "list", session])
             .and_then(|xml| lttng::parse_losses(&xml))
             .unwrap_or_default();
+    }
+    // The trace is whole once `lttng stop` returned: babeltrace2 starts reading it now, while
+    // the session is destroyed and the rest cleaned up. (No application wrote to the session:
+    // LTTng leaves no metadata, and nothing to read.) Its lines are parsed on a thread of their
+    // own.
+    let mut lttng_reader = None;
+    if use_lttng && has_metadata(&lttng_dir) {
+        lttng_reader = Some(timeline::read_ahead(
+            lttng::TraceReader::start(&lttng_dir)?,
+            Iterator::next,
+        ));
     }
     let problems = guard.cleanup();
     drop(guard);
@@ -1167,45 +1310,39 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .map(|e| (e.kernel_name.clone(), e.lttng_name()))
             .collect(),
     );
-    let name_of = |names: &HashMap<String, String>, kernel: &str| {
-        let base = kernel.split('.').next().unwrap_or(kernel);
-        names
-            .get(base)
-            .cloned()
-            .unwrap_or_else(|| kernel.to_string())
-    };
-    let lttng_name_of = |kernel: &str| name_of(&kernel_to_lttng, kernel);
-    // No application wrote to the session: LTTng leaves no metadata, and nothing to read.
-    // babeltrace2's lines are parsed on a thread of their own, each CPU's spill file read on
-    // another: the merge below only orders and writes.
-    let mut lttng_reader = None;
-    if use_lttng && has_metadata(&lttng_dir) {
-        lttng_reader = Some(timeline::read_ahead(
-            lttng::TraceReader::start(&lttng_dir)?,
-            Iterator::next,
-        ));
-    }
+    let lttng_name_of = |kernel: &str| lttng_name(&kernel_to_lttng, kernel);
+    // babeltrace2's lines are parsed on a thread of their own (above), each CPU's pages
+    // decoded on another (beside babeltrace2, now that CMD is done): the merge below only
+    // orders and writes.
     let kernel_left_out = std::cell::Cell::new(0u64);
     let left_out: std::cell::RefCell<BTreeMap<u32, u64>> = Default::default();
     let mut sources: Vec<Box<dyn Iterator<Item = Entry> + '_>> = Vec::new();
-    for file in kernel.cpus {
+    let mut kernel_threads = Vec::new();
+    let decoding = kernel_txt.map(|file| Decoding {
+        formats: Arc::new(kernel.formats),
+        tgids: Arc::new(kernel.tgids),
+        to_lttng: kernel_to_lttng.clone(),
+        kernel_txt: Arc::new(Mutex::new(file)),
+    });
+    for (cpu, file) in kernel.cpus {
         let (scope, kernel_left_out) = (&scope, &kernel_left_out);
-        let names = kernel_to_lttng.clone();
-        sources.push(Box::new(
-            timeline::read_ahead(unspill(file, move |k| name_of(&names, k)), Iterator::next)
-                .0
-                .filter(move |r| match scope {
-                    Some(scope)
-                        if r.event != LOST
-                            && !r.tid.is_some_and(|t| scope.contains(&t))
-                            && !r.pid.is_some_and(|p| scope.contains(&p)) =>
-                    {
-                        kernel_left_out.set(kernel_left_out.get() + 1);
-                        false
-                    }
-                    _ => true,
-                }),
-        ));
+        let (Some(decoding), Some(layout)) = (&decoding, kernel.layout) else {
+            continue;
+        };
+        let pages = KernelPages::new(cpu, file, layout, decoding.clone());
+        let (entries, thread) = timeline::read_ahead(pages, Iterator::next);
+        kernel_threads.push(thread);
+        sources.push(Box::new(entries.filter(move |r| match scope {
+            Some(scope)
+                if r.event != LOST
+                    && !r.tid.is_some_and(|t| scope.contains(&t))
+                    && !r.pid.is_some_and(|p| scope.contains(&p)) =>
+            {
+                kernel_left_out.set(kernel_left_out.get() + 1);
+                false
+            }
+            _ => true,
+        })));
     }
     let mut lttng_thread = None;
     if let Some((entries, thread)) = lttng_reader {
@@ -1246,7 +1383,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // Firings LTTng missed before it was ready in a process, told from the kernel's records.
     let readiness_on = use_kernel && use_lttng;
     let mut readiness = Readiness::default();
-    let merged = timeline::merge(sources, |mut e| {
+    let mut merged = timeline::merge(sources, |mut e| {
         match (e.tid, e.pid) {
             (Some(tid), Some(pid)) => {
                 pids.entry(tid).or_insert(pid);
@@ -1285,6 +1422,22 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         // as 0 if the query fails): a run once missed 688 LTTng events with no loss reported.
         let discarded = reader.finish()?;
         lttng_lost.0 = lttng_lost.0.max(discarded);
+    }
+    let mut undecodable = 0;
+    for thread in kernel_threads {
+        let pages = thread
+            .join()
+            .map_err(|_| "the kernel pages' decoder panicked".to_string())?;
+        if let Some(e) = pages.error {
+            merged = merged.and(Err(e));
+        }
+        undecodable += pages.undecodable;
+    }
+    if undecodable > 0 {
+        eprintln!(
+            "cotrace: kernel: {undecodable} records of events that vanished before they were \
+             read could not be decoded (left out)"
+        );
     }
     merged?;
     for marker in readiness.finish() {
@@ -1420,60 +1573,152 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn spilled_records_come_back_as_written() {
-        let fields: Fields = [("worker", "1"), ("path", "/item/é, \"x\"\n"), ("empty", "")]
-            .into_iter()
-            .collect();
-        let none = Fields::new();
-        let records = [
-            tracefs::Record {
-                ts_ns: 12_345_678_901,
-                pid: Some(106),
-                tid: 110,
-                event: "shop_request_done",
-                fields: &fields,
-            },
-            tracefs::Record {
-                ts_ns: u64::MAX,
-                pid: None,
-                tid: 0,
-                event: LOST,
-                fields: &none,
-            },
-        ];
-        let mut file = Vec::new();
-        for r in &records {
-            spill(&mut file, r).unwrap();
+    /// A page as `trace_pipe_raw` returns it (the layout of [`HEADER_PAGE`]): its stamp, a
+    /// commit word (with `lost` as a stored count of events lost before it), then `records`
+    /// as (delta ns, data).
+    fn page(stamp: u64, lost: Option<u64>, records: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (delta, r) in records {
+            let mut r = r.clone();
+            r.resize(r.len().div_ceil(4) * 4, 0);
+            data.extend(((delta << 5) | (r.len() as u32 / 4)).to_ne_bytes());
+            data.extend(&r);
         }
-        // Each kernel name renamed once (as its LTTng name), not once per record.
-        let renamed = std::cell::Cell::new(0);
-        let name_of = |k: &str| {
-            renamed.set(renamed.get() + 1);
-            k.replacen('_', ":", 1)
-        };
-        let back: Vec<Entry> = unspill(&file[..], name_of).collect();
-        let expected: Vec<Entry> = records
+        let mut commit = data.len() as u64;
+        if lost.is_some() {
+            commit |= (1 << 31) | (1 << 30);
+        }
+        let mut page = Vec::new();
+        page.extend(stamp.to_ne_bytes());
+        page.extend(commit.to_ne_bytes());
+        page.extend(&data);
+        page.extend(lost.unwrap_or(0).to_ne_bytes());
+        page.resize(4096, 0);
+        page
+    }
+
+    const HEADER_PAGE: &str = "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n\
+        \tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n\
+        \tfield: char data;\toffset:16;\tsize:4080;\tsigned:1;\n";
+
+    fn format(name: &str, id: u16, fields: &str) -> ringbuf::Format {
+        ringbuf::parse_format(&format!(
+            "name: {name}\nID: {id}\nformat:\n\
+             \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+             \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n{fields}"
+        ))
+        .unwrap()
+    }
+
+    fn record(id: u16, tid: i32, values: &[u32]) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend(id.to_ne_bytes());
+        r.extend([0, 0]);
+        r.extend(tid.to_ne_bytes());
+        for v in values {
+            r.extend(v.to_ne_bytes());
+        }
+        r
+    }
+
+    #[test]
+    fn raw_pages_are_decoded_after_the_recording() {
+        let layout = ringbuf::parse_header_page(HEADER_PAGE).unwrap();
+        let tick = format(
+            "cx_tick",
+            500,
+            "\tfield:u32 seq;\toffset:8;\tsize:4;\tsigned:0;\n",
+        );
+        let fork = format(
+            FORK,
+            300,
+            "\tfield:pid_t parent_pid;\toffset:8;\tsize:4;\tsigned:1;\n\
+             \tfield:pid_t child_pid;\toffset:12;\tsize:4;\tsigned:1;\n",
+        );
+        let pages = [
+            page(
+                1_000_000_000,
+                None,
+                &[
+                    (5, record(500, 42, &[0])),
+                    (1, record(300, 42, &[42, 43])),
+                    (2, record(999, 42, &[0])), // unknown: counted, left out
+                    (3, record(500, 43, &[1])),
+                ],
+            ),
+            page(2_000_000_000, Some(7), &[(1, record(500, 44, &[2]))]),
+        ];
+        let mut spill = tempfile::tempfile().unwrap();
+        for p in &pages {
+            spill.write_all(p).unwrap();
+        }
+        // A page cut short (a full disk) ends the stream; the ones before it are kept.
+        spill.write_all(&pages[0][..100]).unwrap();
+        spill.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let text = tempfile::NamedTempFile::new().unwrap();
+        let mut decoder = KernelPages::new(
+            1,
+            spill,
+            layout,
+            Decoding {
+                formats: Arc::new(HashMap::from([(500, tick), (300, fork)])),
+                tgids: Arc::new(HashMap::from([(42, 40), (43, 40)])),
+                to_lttng: Arc::new(HashMap::from([("cx_tick".into(), "cx:tick".into())])),
+                kernel_txt: Arc::new(Mutex::new(text.reopen().unwrap())),
+            },
+        );
+        let entries: Vec<Entry> = decoder.by_ref().collect();
+        let got: Vec<_> = entries
             .iter()
-            .map(|r| Entry {
-                ts_ns: r.ts_ns,
-                tracer: Tracer::Kernel,
-                pid: r.pid,
-                tid: Some(r.tid),
-                event: timeline::intern(&r.event.replacen('_', ":", 1)),
-                fields: r.fields.clone(),
-            })
+            .map(|e| (e.ts_ns, e.pid, e.tid, e.event, e.fields.pairs()))
             .collect();
-        assert_eq!(back, expected);
-        assert_eq!(back[0].event, "shop:request_done");
-        assert_eq!(back[1].fields.pairs(), []);
-        let twice = [&file[..], &file[..]].concat();
-        renamed.set(0);
-        assert_eq!(unspill(&twice[..], name_of).count(), 4);
-        assert_eq!(renamed.get(), 2);
-        // A record cut short (a full disk) ends the stream; the ones before it are kept.
-        let cut = &file[..file.len() - 3];
-        assert_eq!(unspill(cut, name_of).collect::<Vec<_>>(), expected[..1]);
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            [
+                (
+                    1_000_000_005,
+                    Some(40),
+                    Some(42),
+                    "cx:tick",
+                    pairs(&[("seq", "0")])
+                ),
+                (
+                    1_000_000_011,
+                    Some(40),
+                    Some(43),
+                    "cx:tick",
+                    pairs(&[("seq", "1")])
+                ),
+                (
+                    2_000_000_000,
+                    None,
+                    Some(0),
+                    LOST,
+                    pairs(&[("cpu", "1"), ("events", "7")])
+                ),
+                (
+                    2_000_000_001,
+                    None,
+                    Some(44),
+                    "cx:tick",
+                    pairs(&[("seq", "2")])
+                ),
+            ]
+        );
+        assert_eq!((decoder.undecodable, decoder.error), (1, None));
+        assert_eq!(
+            fs::read_to_string(text.path()).unwrap(),
+            "<...>-42 (   40) [001] 1.000000005: cx_tick: seq=0\n\
+             <...>-42 (   40) [001] 1.000000006: sched_process_fork: parent_pid=42 child_pid=43\n\
+             <...>-43 (   40) [001] 1.000000011: cx_tick: seq=1\n\
+             CPU:1 [LOST 7 EVENTS]\n\
+             <...>-44 (-----) [001] 2.000000001: cx_tick: seq=2\n"
+        );
     }
 
     #[test]

@@ -203,6 +203,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Format {
+    /// The thread that wrote `data` (a record of this event), without decoding its fields.
+    pub fn tid(&self, data: &[u8]) -> u32 {
+        int(data, self.pid_offset, 4).unwrap_or(0) as u32
+    }
+
     /// The thread that wrote `data` (a record of this event); its fields go to `out` as text:
     /// integers in decimal (signed as the format says), strings as they are, other bytes in
     /// hex.
@@ -287,6 +292,11 @@ impl Formats {
             }
         }
         self.learn("sched", "sched_process_fork");
+    }
+
+    /// The formats known now, by id (for decoding after the events may have vanished).
+    pub fn known(&self) -> HashMap<u16, Format> {
+        self.by_id.clone()
     }
 
     /// The format of event `id` (rescanning once when unknown).

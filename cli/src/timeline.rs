@@ -115,7 +115,7 @@ fn key(e: &Entry) -> (u64, Tracer, Option<u32>) {
 /// its items come back, in order, through the returned iterator; the state comes back through
 /// the handle. Items travel in batches over a bounded channel (at most [`AHEAD`] batches of
 /// [`BATCH`] in flight), so memory stays flat; what the thread does (babeltrace2's lines
-/// parsed, a spill file decoded) overlaps the merge instead of adding to it.
+/// parsed, a CPU's kernel pages decoded) overlaps the merge instead of adding to it.
 pub fn read_ahead<S, T>(
     mut state: S,
     mut next: impl FnMut(&mut S) -> Option<T> + Send + 'static,
