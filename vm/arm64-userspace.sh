@@ -22,6 +22,10 @@ packages=(
   # the libraries they link: `apt-cache depends --recurse --no-recommends ... linux-perf:arm64
   # trace-cmd:arm64`, without the interpreters and tools they do not need to start.
   linux-perf trace-cmd
+  # binutils: perf script runs addr2line (Debian's perf has no libbfd); the host's x86_64 one
+  # cannot start here, and perf script then died of SIGPIPE (tests/perf_callgraph.rs).
+  binutils binutils-aarch64-linux-gnu binutils-common libbinutils libctf-nobfd0 libctf0
+  libgprofng0 libjansson4
   libbabeltrace1 libblkid1 libbz2-1.0 libcap2 libcom-err2 libcrypt1 libdb5.3 libdw1 libelf1
   libexpat1 libffi8 libgdbm-compat4 libgdbm6 libglib2.0-0 libgssapi-krb5-2 libk5crypto3
   libkeyutils1 libkrb5-3 libkrb5support0 liblzma5 libmount1 libncursesw6 libnsl2 libnuma1
