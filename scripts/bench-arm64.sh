@@ -8,8 +8,8 @@
 # Under TCG absolute times mean nothing: read the ratios each benchmark prints against its own
 # baseline measured in the same run (the kernel bench's tracepoint/raw writes, the LTTng bench's
 # C tracepoint). The LTTng bench's C provider is compiled here with aarch64-linux-gnu-gcc against
-# Debian arm64's liblttng-ust-dev/liburcu-dev headers (downloaded, not installed) and the arm64
-# liblttng-ust of vm/arm64-userspace.sh, and handed over in COTRACE_BENCH_C_PROVIDER.
+# Debian arm64's liblttng-ust-dev/liburcu-dev headers and liblttng-ust, all in the user space of
+# vm/arm64-userspace.sh, and handed over in COTRACE_BENCH_C_PROVIDER.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 size=64k quick=()
@@ -33,16 +33,11 @@ lttng_bin=$(cargo bench -p cotrace-ust --bench lttng_vs_c --target $T --no-run -
 [[ -n $kernel_bin && -n $lttng_bin ]] || { log "a benchmark was not built"; exit 1; }
 
 log "cross-compiling the C provider (benches/c) against Debian arm64's LTTng-UST"
-stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
-(cd "$stage" && apt-get download -qq liblttng-ust-dev:arm64 liburcu-dev:arm64) \
-  2> >(grep -v '^W: Download is performed unsandboxed' >&2)
-for deb in "$stage"/*.deb; do dpkg -x "$deb" "$stage/root"; done
 provider=$PWD/target/$T/cotrace-bench/libbench_c.so
 mkdir -p "${provider%/*}"
 lib=$us/usr/lib/aarch64-linux-gnu
 aarch64-linux-gnu-gcc -O2 -fPIC -shared -I ust-side/benches/c \
-  -I"$stage/root/usr/include/aarch64-linux-gnu" -I"$stage/root/usr/include" \
+  -I"$us/usr/include/aarch64-linux-gnu" -I"$us/usr/include" \
   ust-side/benches/c/bench_tp.c -o "$provider" -L"$lib" -Wl,-rpath-link,"$lib" -llttng-ust -ldl
 
 runner=$PWD/target/$T/cotrace-bench/run.sh

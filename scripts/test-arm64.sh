@@ -34,10 +34,20 @@ lttng_suite() {
       jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
   )
   ((${#binaries[@]})) || { log "no LTTng-side test binaries were built"; return 1; }
-  # tests/secure.rs loads a C library; the guest has no arm64 compiler, so it is compiled here.
+  # The guest has no compiler: what tests compile with cc is cross-compiled here.
+  # tests/secure.rs loads a C library.
   local evil=$PWD/target/aarch64-unknown-linux-gnu/cotrace-test/libevil.so
   mkdir -p "${evil%/*}"
   aarch64-linux-gnu-gcc -shared -fPIC -o "$evil" ust-side/tests/data/evil.c
+  # bindings/tests/layout.rs compiles a C program against LTTng-UST's headers: here, its
+  # program (written by the host's build of the same test) against Debian arm64's headers in
+  # the guest's user space (liblttng-ust-dev, liburcu-dev), for aarch64.
+  local us layout=${evil%/*}/layout
+  us=$(vm/arm64-userspace.sh)
+  COTRACE_TEST_LAYOUT_C=$layout.c cargo test -q -p cotrace-lttng-sys --test layout -- \
+    --ignored --exact write_the_c_program >/dev/null
+  aarch64-linux-gnu-gcc -std=gnu11 -Wall -Werror -I"$us/usr/include/aarch64-linux-gnu" \
+    -I"$us/usr/include" -o "$layout" "$layout.c"
   runner=$(mktemp "${TMPDIR:-/tmp}/cotrace-test-arm64.XXXXXX")
   {
     echo 'failed=0'
@@ -48,7 +58,7 @@ lttng_suite() {
     echo "exit \$failed"
   } >"$runner"
   set +e
-  (cd ust-side && COTRACE_TEST_EVIL_LIB=$evil COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-900} RUST_BACKTRACE=1 ../vm/run.sh bash "$runner")
+  (cd ust-side && COTRACE_TEST_EVIL_LIB=$evil COTRACE_TEST_LAYOUT_EXE=$layout COTRACE_VM_TIMEOUT=${COTRACE_VM_TIMEOUT:-900} RUST_BACKTRACE=1 ../vm/run.sh bash "$runner")
   status=$?
   set -e
   rm -f "$runner"

@@ -31,7 +31,11 @@ cotrace::provider! {
 fn child(exit: bool) -> ! {
     let code = child_checks();
     if exit {
-        std::process::exit(code)
+        // The C library's exit, not `std::process::exit`, whose Rust runtime cleanup can wait
+        // for ever for a std lock another thread held at the fork (see ust-side/tests/fork.rs,
+        // `child_traced_then_exit`).
+        // SAFETY: ends this forked child; runs the C exit handlers and destructors only.
+        unsafe { libc::exit(code) }
     }
     // SAFETY: ends the child without exit handlers.
     unsafe { libc::_exit(code) }

@@ -22,6 +22,10 @@ packages=(
   # the libraries they link: `apt-cache depends --recurse --no-recommends ... linux-perf:arm64
   # trace-cmd:arm64`, without the interpreters and tools they do not need to start.
   linux-perf trace-cmd
+  # binutils: perf script runs addr2line (Debian's perf has no libbfd); the host's x86_64 one
+  # cannot start here, and perf script then died of SIGPIPE (tests/perf_callgraph.rs).
+  binutils binutils-aarch64-linux-gnu binutils-common libbinutils libctf-nobfd0 libctf0
+  libgprofng0 libjansson4
   libbabeltrace1 libblkid1 libbz2-1.0 libcap2 libcom-err2 libcrypt1 libdb5.3 libdw1 libelf1
   libexpat1 libffi8 libgdbm-compat4 libgdbm6 libglib2.0-0 libgssapi-krb5-2 libk5crypto3
   libkeyutils1 libkrb5-3 libkrb5support0 liblzma5 libmount1 libncursesw6 libnsl2 libnuma1
@@ -29,21 +33,35 @@ packages=(
   libsqlite3-0 libssl3 libstdc++6 libtirpc3 libtraceevent1 libtraceevent1-plugin libtracefs1
   libunwind8 libuuid1 libzstd1 zlib1g
   # LTTng 2.13 for the LTTng side's tests: liblttng-ust (loaded at run time), lttng-sessiond
-  # and lttng (lttng-tools), babeltrace2, and their libraries (same recursive query). unshare
-  # is busybox's.
+  # and lttng (lttng-tools), babeltrace2, and their libraries (same recursive query).
   # (liblttng-ust-dev for the unversioned liblttng-ust-fork.so the fork tests LD_PRELOAD.)
   liblttng-ust1 liblttng-ust-common1 liblttng-ust-ctl5 liburcu8 lttng-tools liblttng-ctl0
   liblttng-ust-dev
   libxml2 libicu72 libpopt0 libkmod2 babeltrace2 libbabeltrace2-0
+  # util-linux, as on every Debian: setpriv (ust-side/tests/secure.rs runs a setuid copy as
+  # nobody with `setpriv --reuid=65534 --regid=65534 --clear-groups`, which busybox's setpriv
+  # does not take), unshare, nsenter, flock...; and the libraries its commands link.
+  util-linux libcap-ng0 libpam0g libaudit1 libsmartcols1 libsystemd0 libudev1 libgcrypt20
+  libgpg-error0 liblz4-1
+  # liburcu's headers, which liblttng-ust-dev's include: scripts/test-arm64.sh cross-compiles
+  # bindings/tests/layout.rs's C program against this tree's headers (the guest has no cc).
+  liburcu-dev
 )
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   log "dpkg has no arm64 architecture: run scripts/install-deps-arm64.sh"
   exit 1
 fi
+# One apt-cache call for all (a call per package took ~3 s each at load 6, minutes per boot).
+declare -A candidate=()
+while read -r p v; do
+  candidate[$p]=$v
+done < <(apt-cache policy "${packages[@]/%/:arm64}" 2>/dev/null |
+  awk '/^[^ ].*:$/ { p = $0; sub(/:$/, "", p); sub(/:arm64$/, "", p) }
+       /^  Candidate: / { print p, $2 }')
 versions=() specs=()
 for p in "${packages[@]}"; do
-  v=$(apt-cache policy "$p:arm64" 2>/dev/null | sed -n 's/^  Candidate: //p')
+  v=${candidate[$p]:-}
   if [[ -z $v || $v == '(none)' ]]; then
     log "no arm64 candidate for $p: run scripts/install-deps-arm64.sh (apt-get update)"
     exit 1

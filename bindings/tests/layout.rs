@@ -434,8 +434,22 @@ fn c_program(items: &[Item]) -> String {
         }
         c.push_str(&format!("\tprintf(\"{i} %lld\\n\", v);\n"));
     }
+    c.push_str(&format!("\tprintf(\"items {}\\n\");\n", fingerprint(items)));
     c.push_str("\tprintf(\"version %s\\n\", LTTNG_UST_VERSION);\n\treturn 0;\n}\n");
     c
+}
+
+/// What the C program was generated from: the number of items and an FNV-1a hash of their C
+/// expressions, printed by the program as `items N-HASH`, so that a program compiled
+/// beforehand (`COTRACE_TEST_LAYOUT_EXE`) from another list of items is refused.
+fn fingerprint(items: &[Item]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for item in items {
+        for b in item.c.bytes().chain(Some(b'\n')) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{}-{hash:016x}", items.len())
 }
 
 /// The headers' directories, most specific first, or `None` when none are installed.
@@ -447,7 +461,8 @@ fn include_dirs() -> Option<Vec<PathBuf>> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "x86_64-linux-gnu".into());
+        // Without gcc (the arm64 guest has no compiler): this test binary's own target.
+        .unwrap_or_else(|| format!("{}-linux-gnu", std::env::consts::ARCH));
     let system = [
         PathBuf::from(format!("/usr/include/{multiarch}")),
         PathBuf::from("/usr/include"),
@@ -478,6 +493,8 @@ fn compare(items: &[Item], output: &str) -> (String, Vec<String>) {
         let (k, v) = line.split_once(' ').expect("`index value` lines");
         if k == "version" {
             version = v.to_string();
+        } else if k == "items" {
+            // The fingerprint: checked by the caller.
         } else {
             c_values.insert(k.parse::<usize>().unwrap(), v.parse::<i64>().unwrap());
         }
@@ -508,22 +525,41 @@ fn compare(items: &[Item], output: &str) -> (String, Vec<String>) {
     (version, differences)
 }
 
-#[test]
-fn layout_cotrace_relies_on_matches_the_headers() {
-    let Some(includes) = include_dirs() else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED layout_cotrace_relies_on_matches_the_headers: LTTng-UST headers not installed"
+/// The C program's output and what it was compiled against: the program named by
+/// `COTRACE_TEST_LAYOUT_EXE` (compiled beforehand for this test binary's target against that
+/// target's headers: the arm64 guest has no compiler, scripts/test-arm64.sh cross-compiles
+/// what `write_the_c_program` writes), else the program compiled here with `$CC` (default `cc`)
+/// against the installed headers; `None` when neither is there.
+fn c_output(items: &[Item]) -> Option<(String, String)> {
+    if let Some(exe) = std::env::var_os("COTRACE_TEST_LAYOUT_EXE").filter(|p| !p.is_empty()) {
+        let exe = PathBuf::from(exe);
+        let out = Command::new(&exe)
+            .output()
+            .unwrap_or_else(|e| panic!("COTRACE_TEST_LAYOUT_EXE={}: {e}", exe.display()));
+        assert!(out.status.success(), "{}: {}", exe.display(), out.status);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let want = format!("items {}", fingerprint(items));
+        assert!(
+            text.lines().any(|l| l == want),
+            "COTRACE_TEST_LAYOUT_EXE={} was generated from other items than this test's ({want})",
+            exe.display()
         );
-        return;
+        return Some((text, format!("prebuilt {}", exe.display())));
+    }
+    let includes = include_dirs()?;
+    // A directory the test can write: CARGO_TARGET_TMPDIR is the build machine's path, which
+    // may be read-only where a cross-built test runs (the arm64 guest's root is the host's).
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let base = if std::fs::create_dir_all(&tmp).is_ok() && tempfile_ok(&tmp) {
+        tmp
+    } else {
+        std::env::temp_dir()
     };
-    let items = items();
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("layout-{}", std::process::id()));
+    let dir = base.join(format!("layout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let source = dir.join("layout.c");
     let exe = dir.join("layout");
-    std::fs::write(&source, c_program(&items)).unwrap();
+    std::fs::write(&source, c_program(items)).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut compile = Command::new(&cc);
     compile
@@ -533,9 +569,9 @@ fn layout_cotrace_relies_on_matches_the_headers() {
     for dir in &includes {
         compile.arg(format!("-I{}", dir.display()));
     }
-    let out = compile
-        .output()
-        .unwrap_or_else(|e| panic!("running {cc}: {e}"));
+    let out = compile.output().unwrap_or_else(|e| {
+        panic!("running {cc}: {e} (for a cross-built test, set COTRACE_TEST_LAYOUT_EXE)")
+    });
     assert!(
         out.status.success(),
         "{cc} failed on {}:\n{}",
@@ -544,14 +580,48 @@ fn layout_cotrace_relies_on_matches_the_headers() {
     );
     let out = Command::new(&exe).output().unwrap();
     assert!(out.status.success());
-    let (version, differences) = compare(&items, &String::from_utf8(out.stdout).unwrap());
     let _ = std::fs::remove_dir_all(&dir);
+    Some((
+        String::from_utf8(out.stdout).unwrap(),
+        includes[0].display().to_string(),
+    ))
+}
+
+/// Whether a file can be created in `dir`.
+fn tempfile_ok(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".layout-probe-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// Writes the C program to `COTRACE_TEST_LAYOUT_C` (scripts/test-arm64.sh, on the build
+/// machine, then cross-compiles it for the guest's `COTRACE_TEST_LAYOUT_EXE`). Its items' C
+/// expressions do not depend on the target, and the program prints their fingerprint.
+#[test]
+#[ignore = "a tool for cross-built runs: writes the C program to COTRACE_TEST_LAYOUT_C"]
+fn write_the_c_program() {
+    let path = std::env::var_os("COTRACE_TEST_LAYOUT_C").expect("COTRACE_TEST_LAYOUT_C=PATH");
+    std::fs::write(&path, c_program(&items())).unwrap();
+}
+
+#[test]
+fn layout_cotrace_relies_on_matches_the_headers() {
+    let items = items();
+    let Some((output, headers)) = c_output(&items) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED layout_cotrace_relies_on_matches_the_headers: LTTng-UST headers not installed"
+        );
+        return;
+    };
+    let (version, differences) = compare(&items, &output);
     // Past libtest's capture: scripts/test-lttng-version.sh puts this line in its table row.
     let _ = writeln!(
         std::io::stderr(),
         "LAYOUT {} items against LTTng-UST {version} headers ({}): {}",
         items.len(),
-        includes[0].display(),
+        headers,
         if differences.is_empty() {
             "all match".to_string()
         } else {

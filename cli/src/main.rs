@@ -99,7 +99,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
     /// Per-CPU buffer of each tracer, in KiB: the ftrace instance's ring buffer, and LTTng's 8
-    /// sub-buffers together (at least 4 KiB each).
+    /// sub-buffers together (at least 4 KiB and a page each: fewer of them, at least 2, where
+    /// pages are large).
     #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(32..))]
     pub buffer_kb: u32,
     /// Exit with status 0 even when a tracer lost events (by default, status 3).

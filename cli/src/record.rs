@@ -945,14 +945,15 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             guard.record.session = None;
             return Err(e);
         }
+        let (subbuf_kb, num_subbuf) = lttng_sub_buffers(args.buffer_kb, page_size());
         lttng::lttng(&[
             "enable-channel",
             "-u",
             "-s",
             &name,
             "cotrace",
-            &format!("--subbuf-size={}K", (args.buffer_kb / 8).max(4)),
-            "--num-subbuf=8",
+            &format!("--subbuf-size={}K", subbuf_kb),
+            &format!("--num-subbuf={num_subbuf}"),
             // No switch timer: a timer closes every stream's sub-buffer each period however
             // little it holds, so with 8 sub-buffers a consumer daemon starved for 8 periods
             // makes the app discard. It was removed while chasing LTTng events missing without
@@ -1569,9 +1570,56 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// The system's page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+}
+
+/// LTTng's sub-buffers for a per-CPU buffer of `buffer_kb` KiB: (size in KiB, count). Eight
+/// of an eighth each, but a sub-buffer is at least 4 KiB and at least a page (LTTng refuses a
+/// smaller one: with 64K pages, as on many arm64 systems, `--buffer-kb` under 512 was an
+/// "Invalid parameter" from `lttng enable-channel`); then fewer of them (a power of two, at
+/// least 2), so the buffer stays near the size asked for.
+fn lttng_sub_buffers(buffer_kb: u32, page_size: usize) -> (u32, u32) {
+    let least = u32::try_from(page_size / 1024).unwrap_or(u32::MAX).max(4);
+    let eighth = buffer_kb / 8;
+    if eighth >= least {
+        return (eighth, 8);
+    }
+    let fit = (buffer_kb / least).clamp(2, 8);
+    // The largest power of two not above `fit`.
+    (least, 1 << (31 - fit.leading_zeros()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// LTTng refuses a sub-buffer smaller than a page ("Invalid parameter" from `lttng
+    /// enable-channel --subbuf-size=4K` on arm64 with 64K pages): at least a page each, and
+    /// the buffer about the size asked for (fewer sub-buffers, at least 2) where it can be.
+    #[test]
+    fn lttng_sub_buffers_are_at_least_a_page() {
+        assert_eq!(lttng_sub_buffers(8192, 4096), (1024, 8));
+        assert_eq!(lttng_sub_buffers(32, 4096), (4, 8));
+        assert_eq!(lttng_sub_buffers(32, 65536), (64, 2));
+        assert_eq!(lttng_sub_buffers(256, 65536), (64, 4));
+        assert_eq!(lttng_sub_buffers(512, 65536), (64, 8));
+        assert_eq!(lttng_sub_buffers(8192, 65536), (1024, 8));
+        assert_eq!(lttng_sub_buffers(32, 16384), (16, 2));
+        for page in [4096, 16384, 65536] {
+            for kb in [32, 33, 100, 256, 1000, 8192] {
+                let (size, n) = lttng_sub_buffers(kb, page);
+                assert!(size as usize * 1024 >= page, "{kb} KiB, {page}: {size} KiB");
+                assert!(
+                    size >= 4 && (2..=8).contains(&n),
+                    "{kb} KiB, {page}: {size} x {n}"
+                );
+                assert!(n.is_power_of_two(), "{kb} KiB, {page}: {n} sub-buffers");
+            }
+        }
+    }
 
     /// A page as `trace_pipe_raw` returns it (the layout of [`HEADER_PAGE`]): its stamp, a
     /// commit word (with `lost` as a stored count of events lost before it), then `records`

@@ -1589,11 +1589,19 @@ impl Drop for Paused {
     }
 }
 
-/// Requests per shop thread in the loss tests: the burst (about 4700 events, some 200 KiB in
-/// each tracer) is several times what 32 KiB buffers per CPU hold, while the forked worker's
-/// 500 jobs (the last records, about 16 KiB) fit in one CPU's kernel buffer, so the kernel's
-/// record of that fork, which puts the worker in the recording's scope, is not overwritten.
-const LOSS_REQUESTS: &str = "1000";
+/// Requests per shop thread in the loss tests: with 4K pages, 1000: the burst (about 4700
+/// events, some 200 KiB in each tracer) is several times what 32 KiB buffers per CPU hold,
+/// while the forked worker's 500 jobs (the last records, about 16 KiB) fit in one CPU's
+/// kernel buffer, so the kernel's record of that fork, which puts the worker in the
+/// recording's scope, is not overwritten. A buffer is at least 2 pages in both tracers (the
+/// kernel's ring buffer; LTTng's sub-buffers, `lttng_sub_buffers`): with 64K pages 128 KiB
+/// per CPU, so 4 times the requests (about 800 KiB; the worker's 2000 jobs, about 64 KiB,
+/// still fit).
+fn loss_requests() -> String {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    (1000 * (2 * page / 32768).max(1)).to_string()
+}
 
 /// `cotrace record ARGS -o OUT -- shop`, losing events by design rather than by speed: once
 /// the shop says every event is enabled (by `tracers`), the readers are paused (SIGSTOP of the
@@ -1616,7 +1624,7 @@ fn record_with_readers_paused(
         .arg(out)
         .arg("--")
         .arg(shop())
-        .args(["--requests", LOSS_REQUESTS, "--tracers", tracers])
+        .args(["--requests", &loss_requests(), "--tracers", tracers])
         .args(["--wait-enabled", "60", "--start-when"])
         .arg(&paused.go)
         .env("LTTNG_HOME", l.home())

@@ -181,18 +181,101 @@ pub fn describe_threads(pid: libc::pid_t) -> String {
         let state = stat
             .rsplit_once(") ")
             .map_or("?", |(_, rest)| rest.split(' ').next().unwrap_or("?"));
+        let syscall = read(t.join("syscall"));
         out += &format!(
-            "  tid {} {:?} state {state} wchan {} syscall {}\n{}\n",
+            "  tid {} {:?} state {state} wchan {} syscall {syscall}\n{}\n{}",
             task.file_name().to_string_lossy(),
             read(t.join("comm")),
             read(t.join("wchan")),
-            read(t.join("syscall")),
             read(t.join("stack"))
                 .lines()
                 .map(|l| format!("    {l}"))
                 .collect::<Vec<_>>()
-                .join("\n")
+                .join("\n"),
+            user_stack_code_addresses(pid, &syscall)
         );
+    }
+    out
+}
+
+/// For a thread blocked in a system call (`/proc/PID/task/TID/syscall`: number, 6 arguments,
+/// stack pointer, program counter): the words of the first 8 KiB of its user stack that point
+/// into executable code of a file, as `file+vaddr` (the address less the file's load base),
+/// with `addr2line -f -C` run on them where it is installed: the return addresses among them
+/// tell who called the system call (a hang's lock, say); other words are stale values (and a
+/// stripped library's names are only its nearest exported symbol). Empty when nothing is read.
+fn user_stack_code_addresses(pid: libc::pid_t, syscall: &str) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let words: Vec<&str> = syscall.split_whitespace().collect();
+    let Some(sp) = words
+        .get(7)
+        .and_then(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+    else {
+        return String::new();
+    };
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        return String::new();
+    };
+    // (start, end, executable, file offset, file)
+    let mut regions = Vec::new();
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(range), Some(perms), Some(offset), Some(file)) =
+            (f.first(), f.get(1), f.get(2), f.get(5))
+        else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let hex = |x: &str| u64::from_str_radix(x, 16).unwrap_or(0);
+        regions.push((hex(a), hex(b), perms.contains('x'), hex(offset), *file));
+    }
+    let base = |file: &str| {
+        regions
+            .iter()
+            .filter(|r| r.4 == file && r.3 == 0)
+            .map(|r| r.0)
+            .min()
+    };
+    let mut stack = vec![0u8; 8192];
+    let read = std::fs::File::open(format!("/proc/{pid}/mem")).and_then(|mut mem| {
+        mem.seek(SeekFrom::Start(sp))?;
+        mem.read(&mut stack)
+    });
+    let Ok(n) = read else {
+        return String::new();
+    };
+    let mut by_file: Vec<(&str, Vec<u64>)> = Vec::new();
+    for word in stack[..n - n % 8].chunks_exact(8) {
+        let addr = u64::from_ne_bytes(word.try_into().unwrap());
+        let Some(r) = regions
+            .iter()
+            .find(|r| r.2 && r.4.starts_with('/') && (r.0..r.1).contains(&addr))
+        else {
+            continue;
+        };
+        let Some(b) = base(r.4) else { continue };
+        match by_file.iter_mut().find(|(f, _)| *f == r.4) {
+            Some((_, v)) => v.push(addr - b),
+            None => by_file.push((r.4, vec![addr - b])),
+        }
+    }
+    let mut out = String::new();
+    for (file, addrs) in by_file {
+        let hex: Vec<String> = addrs.iter().map(|a| format!("{a:#x}")).collect();
+        out += &format!("    code on the user stack, {file}: {}\n", hex.join(" "));
+        if let Ok(o) = Command::new("addr2line")
+            .args(["-f", "-C", "-e", file])
+            .args(&hex)
+            .output()
+        {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            for (a, pair) in hex.iter().zip(lines.chunks(2)) {
+                out += &format!("      {a} {}\n", pair.join(" "));
+            }
+        }
     }
     out
 }
