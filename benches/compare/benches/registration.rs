@@ -121,24 +121,33 @@ fn raw_register(fd: libc::c_int, words: &[AtomicU32], first: usize) -> Result<()
     let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
     for (i, word) in words.iter().enumerate() {
         let args = CString::new(format!("reg_raw_{} {FIELDS}", first + i)).unwrap();
-        let mut reg = UserReg {
-            size: size_of::<UserReg>() as u32,
-            enable_bit: 31,
-            enable_size: 4,
-            flags: 0,
-            enable_addr: word.as_ptr() as u64,
-            name_args: args.as_ptr() as u64,
-            write_index: 0,
-        };
-        // SAFETY: DIAG_IOCSREG with a valid user_reg; the words are leaked ('static) and the
-        // process exits with them registered.
-        if unsafe { libc::ioctl(fd, request, &mut reg as *mut UserReg) } != 0 {
-            return Err(format!(
-                "raw DIAG_IOCSREG #{}: {}",
-                first + i,
-                std::io::Error::last_os_error()
-            ));
-        }
+        ioctl_register(fd, request, word, &args)
+            .map_err(|e| format!("raw DIAG_IOCSREG #{}: {e}", first + i))?;
+    }
+    Ok(())
+}
+
+/// One DIAG_IOCSREG of `word` (bit 31) with `args` as its name and fields.
+#[inline(always)]
+fn ioctl_register(
+    fd: libc::c_int,
+    request: libc::c_ulong,
+    word: &AtomicU32,
+    args: &CString,
+) -> std::io::Result<()> {
+    let mut reg = UserReg {
+        size: size_of::<UserReg>() as u32,
+        enable_bit: 31,
+        enable_size: 4,
+        flags: 0,
+        enable_addr: word.as_ptr() as u64,
+        name_args: args.as_ptr() as u64,
+        write_index: 0,
+    };
+    // SAFETY: DIAG_IOCSREG with a valid user_reg; the words are leaked ('static) and the
+    // process exits with them registered.
+    if unsafe { libc::ioctl(fd, request, &mut reg as *mut UserReg) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
@@ -166,23 +175,8 @@ fn raw_plus_register(
         let pid = unsafe { libc::getpid() };
         // SAFETY: as above.
         black_box(unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, 0, fd, fd) });
-        let mut reg = UserReg {
-            size: size_of::<UserReg>() as u32,
-            enable_bit: 31,
-            enable_size: 4,
-            flags: 0,
-            enable_addr: word.as_ptr() as u64,
-            name_args: args.as_ptr() as u64,
-            write_index: 0,
-        };
-        // SAFETY: DIAG_IOCSREG with a valid user_reg; the words are leaked ('static).
-        if unsafe { libc::ioctl(fd, request, &mut reg as *mut UserReg) } != 0 {
-            return Err(format!(
-                "raw+ DIAG_IOCSREG #{}: {}",
-                first + i,
-                std::io::Error::last_os_error()
-            ));
-        }
+        ioctl_register(fd, request, word, &args)
+            .map_err(|e| format!("raw+ DIAG_IOCSREG #{}: {e}", first + i))?;
         kept.push(Box::new((format, args, Box::new([0u64; 64]))));
     }
     Ok(())
