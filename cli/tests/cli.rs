@@ -1977,11 +1977,12 @@ fn record_with_sessiond_held(
 }
 
 /// The row of `cx:tick` in the recorder's summary: (kernel, lttng) as printed (`-` for off).
-fn tick_row(stdout: &str) -> (String, String, String) {
+/// `stderr` is the recorder's, for the failure message.
+fn tick_row(stdout: &str, stderr: &str) -> (String, String, String) {
     let line = stdout
         .lines()
         .find(|l| l.starts_with("cx:tick "))
-        .unwrap_or_else(|| panic!("no cx:tick row: {stdout}"));
+        .unwrap_or_else(|| panic!("no cx:tick row: {stdout}{stderr}"));
     let w: Vec<&str> = line.split_whitespace().collect();
     (w[1].to_string(), w[2].to_string(), line.to_string())
 }
@@ -2006,7 +2007,7 @@ fn record_waits_until_lttng_is_ready_in_cmd() {
             "CMD ran while the session daemon could not have registered it\n{stdout}{stderr}"
         );
         assert!(out.status.success(), "{stdout}{stderr}");
-        let (_, lttng, row) = tick_row(&stdout);
+        let (_, lttng, row) = tick_row(&stdout, &stderr);
         assert_eq!(
             lttng, "300",
             "every firing recorded: {row}\n{stdout}{stderr}"
@@ -2043,7 +2044,7 @@ fn record_counts_what_lttng_missed_before_it_was_ready() {
                 fired_while_held,
                 "CMD did not fire within 60 s\n{stdout}{stderr}"
             );
-            let (kernel, lttng, row) = tick_row(&stdout);
+            let (kernel, lttng, row) = tick_row(&stdout, &stderr);
             let (kernel, lttng): (u64, u64) = (kernel.parse().unwrap(), lttng.parse().unwrap());
             assert_eq!(kernel, 300, "{stdout}{stderr}");
             // At least the 200 fired while the session daemon was stopped. The later 100 may be
