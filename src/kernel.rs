@@ -52,31 +52,83 @@ fn kernel_value<'a>(value: &Value<'a>) -> cotrace_kernel::Value<'a> {
 
 /// Registers one event with user_events; the error says why it could not be.
 pub(crate) fn register(event: &'static Event) -> Result<KernelEvent, String> {
-    cotrace_kernel::availability().map_err(|_| {
-        String::from("user_events unavailable here (see the kernel tracer's status)")
-    })?;
-    let desc = event.desc();
-    let mut format = EventFormat::new(desc.kernel_name).map_err(|e| e.to_string())?;
-    for field in desc.fields {
-        format = format
-            .field(field.name, kernel_type(field.kind))
-            .map_err(|e| e.to_string())?;
+    register_many(&[event])
+        .pop()
+        .unwrap_or_else(|| Err(unavailable()))
+}
+
+/// Registers `events` with user_events, in one batch ([`cotrace_kernel::register_many`]: the
+/// system calls back to back): an outcome per event, in order.
+pub(crate) fn register_many(events: &[&'static Event]) -> Vec<Result<KernelEvent, String>> {
+    if cotrace_kernel::availability().is_err() {
+        return events.iter().map(|_| Err(unavailable())).collect();
     }
-    let options = RegisterOptions::new()
-        .persist(desc.persist)
-        .multi_format(desc.multi_format);
-    match cotrace_kernel::register_with(event.word(), format.clone(), options) {
+    let options = |event: &Event| {
+        RegisterOptions::new()
+            .persist(event.desc().persist)
+            .multi_format(event.desc().multi_format)
+    };
+    // The events whose format is valid are registered together; the others fail here.
+    let mut batch = Vec::with_capacity(events.len());
+    let invalid: Vec<Option<String>> = events
+        .iter()
+        .map(|&event| match format(event) {
+            Ok(format) => {
+                batch.push((event.word(), format, options(event)));
+                None
+            }
+            Err(e) => Some(e),
+        })
+        .collect();
+    let mut registered = cotrace_kernel::register_many(batch).into_iter();
+    events
+        .iter()
+        .zip(invalid)
+        .map(|(&event, invalid)| {
+            if let Some(e) = invalid {
+                return Err(e);
+            }
+            // One outcome per event in the batch: never short.
+            let result = registered.next().ok_or_else(unavailable)?;
+            finish(event, options(event), result)
+        })
+        .collect()
+}
+
+fn unavailable() -> String {
+    String::from("user_events unavailable here (see the kernel tracer's status)")
+}
+
+/// `event`'s format, from its fields.
+fn format(event: &Event) -> Result<EventFormat, String> {
+    let desc = event.desc();
+    EventFormat::from_fields(
+        desc.kernel_name,
+        desc.fields.iter().map(|f| (f.name, kernel_type(f.kind))),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The event's registration from the kernel adapter's `result`: retried without PERSIST when
+/// that is refused, errors said with what to do.
+fn finish(
+    event: &'static Event,
+    options: RegisterOptions,
+    result: cotrace_kernel::Result<Registration>,
+) -> Result<KernelEvent, String> {
+    let multi_format = event.desc().multi_format;
+    match result {
         Ok(registration) => Ok(KernelEvent {
-            note: notes(&registration, desc.multi_format, None),
+            note: notes(&registration, multi_format, None),
             registration,
         }),
         // `#[persist]` needs CAP_PERFMON: register without it, and say so.
         Err(cotrace_kernel::Error::PersistNotPermitted) => {
-            cotrace_kernel::register_with(event.word(), format, options.persist(false))
+            cotrace_kernel::register_with(event.word(), format(event)?, options.persist(false))
                 .map(|registration| KernelEvent {
                     note: notes(
                         &registration,
-                        desc.multi_format,
+                        multi_format,
                         Some("registered WITHOUT #[persist]: PERSIST needs CAP_PERFMON (EPERM)"),
                     ),
                     registration,

@@ -254,12 +254,20 @@ fn register_all(_held: &RegistryGuard) {
     let conflicts = Conflicts::find(events());
 
     #[cfg(feature = "kernel")]
-    for event in events().filter(|e| e.kernel.get().is_none()) {
-        let outcome = match conflicts.kernel(event) {
-            Some(why) => Err(why),
-            None => crate::kernel::register(event),
-        };
-        let _ = event.kernel.set(Box::new(outcome));
+    {
+        // Those without a conflict in one batch (the system calls back to back).
+        let mut batch = Vec::new();
+        for event in events().filter(|e| e.kernel.get().is_none()) {
+            match conflicts.kernel(event) {
+                Some(why) => {
+                    let _ = event.kernel.set(Box::new(Err(why)));
+                }
+                None => batch.push(event),
+            }
+        }
+        for (event, outcome) in batch.iter().zip(crate::kernel::register_many(&batch)) {
+            let _ = event.kernel.set(Box::new(outcome));
+        }
     }
 
     #[cfg(feature = "lttng")]

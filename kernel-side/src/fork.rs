@@ -70,7 +70,7 @@ fn child() {
         // closes it later gets the usual renewal).
         let fd = data.current().fd;
         for word in words.registered() {
-            match register_word(fd, word.address, &word.name_args, word.flags) {
+            match register_word(fd, word.address, word.format.as_c_str(), word.flags) {
                 Ok(_) => again += 1,
                 Err(Errno::ADDRINUSE) => inherited += 1,
                 Err(errno) => {

@@ -1,6 +1,7 @@
 //! [`EventFormat`] and [`FieldType`]: an event's name and fields, validated and rendered as the
 //! kernel's `name_args` string.
 
+use core::ffi::CStr;
 use core::fmt;
 use core::str::FromStr;
 
@@ -205,6 +206,13 @@ impl FieldName {
         }
     }
 
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(name) => name.as_bytes(),
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Always valid: the whole of a `&str` was copied (never a part of a character).
@@ -270,6 +278,8 @@ impl Field {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventFormat {
+    /// `name_args` followed by its NUL (handed to the kernel as is, without a copy); never
+    /// holds another NUL (identifiers cannot, [`Self::__raw_unchecked`] refuses one).
     name_args: String,
     name_len: usize,
     fields: Vec<Field>,
@@ -311,8 +321,9 @@ impl EventFormat {
     /// `args_capacity` bytes and `fields` fields: [`with_fields`](Self::with_fields) allocates
     /// each buffer once.
     fn unchecked_with_capacity(name: &str, args_capacity: usize, fields: usize) -> Self {
-        let mut name_args = String::with_capacity(args_capacity.max(name.len()));
+        let mut name_args = String::with_capacity(args_capacity.max(name.len() + 1));
         name_args.push_str(name);
+        name_args.push('\0');
         Self {
             name_args,
             name_len: name.len(),
@@ -347,7 +358,12 @@ impl EventFormat {
                 field: name.to_owned(),
             });
         }
-        if self.fields.iter().any(|f| f.name() == name) {
+        // By bytes: no UTF-8 check of each name already there.
+        if self
+            .fields
+            .iter()
+            .any(|f| f.name.as_bytes() == name.as_bytes())
+        {
             return Err(FormatError::DuplicateField {
                 field: name.to_owned(),
             });
@@ -366,17 +382,19 @@ impl EventFormat {
         }
         let separator = if self.fields.is_empty() { " " } else { "; " };
         let ty_text = ty.kernel_type();
-        let len = self.name_args.len() + separator.len() + ty_text.len() + 1 + name.len();
+        let len = self.as_str().len() + separator.len() + ty_text.len() + 1 + name.len();
         if len + 1 > MAX_NAME_ARGS {
             return Err(FormatError::TooLong {
                 len: len + 1,
                 max: MAX_NAME_ARGS,
             });
         }
+        self.name_args.pop(); // the NUL, put back after the field
         self.name_args.push_str(separator);
         self.name_args.push_str(&ty_text);
         self.name_args.push(' ');
         self.name_args.push_str(name);
+        self.name_args.push('\0');
         self.fixed_size += ty.fixed_size();
         self.dynamic_fields += usize::from(ty.is_dynamic());
         self.strings = strings;
@@ -393,26 +411,55 @@ impl EventFormat {
     ///
     /// The first error either would return.
     pub fn with_fields(name: &str, fields: &[(&str, FieldType)]) -> Result<Self, FormatError> {
+        Self::from_fields(name, fields.iter().copied())
+    }
+
+    /// [`with_fields`](Self::with_fields) from any (cloneable) iterator of `(name, type)`: what
+    /// a caller whose fields are described in its own type uses, without collecting them first.
+    ///
+    /// # Errors
+    ///
+    /// The first error [`new`](Self::new) or [`field`](Self::field) would return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cotrace_kernel::{EventFormat, FieldType};
+    ///
+    /// let declared = [("status", 4u8), ("bytes", 8)];
+    /// let format = EventFormat::from_fields(
+    ///     "request_done",
+    ///     declared.iter().map(|&(name, size)| {
+    ///         (name, if size == 8 { FieldType::U64 } else { FieldType::U32 })
+    ///     }),
+    /// )?;
+    /// assert_eq!(format.as_str(), "request_done u32 status; u64 bytes");
+    /// # Ok::<(), cotrace_kernel::FormatError>(())
+    /// ```
+    pub fn from_fields<'a, I>(name: &str, fields: I) -> Result<Self, FormatError>
+    where
+        I: IntoIterator<Item = (&'a str, FieldType)>,
+        I::IntoIter: Clone,
+    {
         // Checks the name; then the buffers are sized once for the whole `name_args` (an
         // estimate: `char[N]` counted at its longest), where growing them field by field
         // reallocated each several times (callgrind, 3 fields: 3,366 instructions a format,
         // more than `register` itself).
         Self::check_name(name)?;
-        let args: usize = fields
-            .iter()
-            .map(|&(field, ty)| {
-                let ty_len = match ty {
-                    FieldType::Chars(_) => "char[65535]".len(),
-                    ty => ty.kernel_type().len(),
-                };
-                "; ".len() + ty_len + 1 + field.len()
-            })
-            .sum();
-        // One more byte: room for the NUL `register` appends when it copies the string.
+        let fields = fields.into_iter();
+        let (mut args, mut count) = (0, 0);
+        for (field, ty) in fields.clone() {
+            let ty_len = match ty {
+                FieldType::Chars(_) => "char[65535]".len(),
+                ty => ty.kernel_type().len(),
+            };
+            args += "; ".len() + ty_len + 1 + field.len();
+            count += 1;
+        }
+        // One more byte: the NUL the kernel reads the string up to.
         let capacity = (name.len() + args + 1).min(MAX_NAME_ARGS);
-        let mut format =
-            Self::unchecked_with_capacity(name, capacity, fields.len().min(MAX_FIELDS));
-        for &(field, ty) in fields {
+        let mut format = Self::unchecked_with_capacity(name, capacity, count.min(MAX_FIELDS));
+        for (field, ty) in fields {
             format.add_field(field, ty)?;
         }
         Ok(format)
@@ -420,10 +467,15 @@ impl EventFormat {
 
     /// A format from a raw `name_args` string, NOT validated and without fields: a seam for
     /// tests that check how the kernel's own refusals are reported. Not part of the API.
+    ///
+    /// # Panics
+    ///
+    /// If `name_args` holds a NUL (no C string could carry it to the kernel).
     #[doc(hidden)]
     pub fn __raw_unchecked(name_args: &str) -> Self {
+        assert!(!name_args.contains('\0'), "a NUL in name_args");
         Self {
-            name_args: name_args.to_owned(),
+            name_args: format!("{name_args}\0"),
             name_len: name_args.find(' ').unwrap_or(name_args.len()),
             fields: Vec::new(),
             fixed_size: 0,
@@ -444,7 +496,14 @@ impl EventFormat {
 
     /// The `name_args` string handed to the kernel, e.g. `"ev u32 a; __data_loc char[] s"`.
     pub fn as_str(&self) -> &str {
-        &self.name_args
+        // The NUL is one byte, the last: never part of a character.
+        self.name_args.strip_suffix('\0').unwrap_or(&self.name_args)
+    }
+
+    /// [`as_str`](Self::as_str) with its NUL, as `DIAG_IOCSREG` reads it: no copy per
+    /// registration (the string has exactly one NUL, its last byte).
+    pub(crate) fn as_c_str(&self) -> &CStr {
+        CStr::from_bytes_until_nul(self.name_args.as_bytes()).unwrap_or_default()
     }
 
     /// Bytes of the fixed part of the payload (integers, `char[N]`, `__data_loc` words).
@@ -460,7 +519,7 @@ impl EventFormat {
 
 impl fmt::Display for EventFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name_args)
+        f.write_str(self.as_str())
     }
 }
 
@@ -529,6 +588,25 @@ mod tests {
         assert_eq!(f.fixed_size(), 1 + 3 + 4 + 4);
         assert_eq!(f.dynamic_fields(), 2);
         assert_eq!(EventFormat::new("bare").unwrap().as_str(), "bare");
+    }
+
+    #[test]
+    fn the_kernel_gets_the_string_with_one_nul_at_its_end() {
+        let mut f = EventFormat::new("ev").unwrap();
+        assert_eq!(f.as_c_str().to_bytes(), b"ev");
+        for (i, ty) in [FieldType::U8, FieldType::Str, FieldType::Chars(7)]
+            .into_iter()
+            .enumerate()
+        {
+            f = f.field(&format!("f{i}"), ty).unwrap();
+            assert_eq!(f.as_c_str().to_bytes(), f.as_str().as_bytes());
+            assert_eq!(f.name_args.matches('\0').count(), 1);
+        }
+        assert_eq!(f.as_str(), "ev u8 f0; __data_loc char[] f1; char[7] f2");
+        assert_eq!(f.to_string(), f.as_str());
+        let raw = EventFormat::__raw_unchecked("x u32 a;");
+        assert_eq!((raw.as_str(), raw.as_c_str()), ("x u32 a;", c"x u32 a;"));
+        assert!(std::panic::catch_unwind(|| EventFormat::__raw_unchecked("x\0y")).is_err());
     }
 
     #[test]

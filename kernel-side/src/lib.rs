@@ -140,7 +140,9 @@ pub use format::{
     EventFormat, Field, FieldType, MAX_CHARS, MAX_FIELDS, MAX_FIXED_SIZE, MAX_NAME_ARGS,
     MAX_NAME_LEN,
 };
-pub use register::{RegisterOptions, Registration, delete, register, register_with};
+pub use register::{
+    BATCH_MAX, RegisterOptions, Registration, delete, register, register_many, register_with,
+};
 pub use tracefs::{DescriptorStatus, availability, descriptor_status, tracefs_dir};
 pub use write::{
     MAX_PAYLOAD, TRUNCATION_MARK, Value, WriteOutcome, WriteStats,

@@ -9,25 +9,27 @@
 //! ([`boxcar::Vec`] flags it active after writing it), and a compaction builds a new list and
 //! publishes it whole ([`cotrace_fork::Shared`]).
 
-use std::ffi::CStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::EventFormat;
+
 /// A registered word: what registering it again takes, and whether it still is registered.
+/// Its [`Registration`](crate::Registration) reads the format here too (one copy of it).
 #[derive(Debug)]
 pub(crate) struct Live {
     pub(crate) address: u64,
-    pub(crate) name_args: Box<CStr>,
+    pub(crate) format: EventFormat,
     pub(crate) flags: u16,
     registered: AtomicBool,
 }
 
 impl Live {
     /// A word registered now.
-    pub(crate) fn new(address: u64, name_args: Box<CStr>, flags: u16) -> Self {
+    pub(crate) fn new(address: u64, format: EventFormat, flags: u16) -> Self {
         Self {
             address,
-            name_args,
+            format,
             flags,
             registered: AtomicBool::new(true),
         }
@@ -107,8 +109,12 @@ pub(crate) fn unregistered(held: &cotrace_fork::SharedGuard<'_, Words>, live: &L
 mod tests {
     use super::*;
 
+    fn format(address: u64) -> EventFormat {
+        EventFormat::with_fields(&format!("w{address}"), &[("a", crate::FieldType::U32)]).unwrap()
+    }
+
     fn word(address: u64) -> Arc<Live> {
-        Arc::new(Live::new(address, c"w u32 a".into(), 0))
+        Arc::new(Live::new(address, format(address), 0))
     }
 
     fn addresses(words: &Words) -> Vec<u64> {
@@ -178,8 +184,7 @@ mod tests {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let address = 1_000_000 + 4 * i;
-                    let name = std::ffi::CString::new(format!("w{address} u32 a")).unwrap();
-                    let w = Arc::new(Live::new(address, name.into_boxed_c_str(), 0));
+                    let w = Arc::new(Live::new(address, format(address), 0));
                     let held = shared.lock();
                     registered(&held, w.clone());
                     unregistered(&held, &w);
@@ -193,8 +198,7 @@ mod tests {
             if pid == 0 {
                 let words = shared.load();
                 let whole = words.registered().all(|l| {
-                    l.address < 1_000_000
-                        || l.name_args.to_str() == Ok(&format!("w{} u32 a", l.address))
+                    l.address < 1_000_000 || l.format.as_str() == format!("w{} u32 a", l.address)
                 });
                 let stable_listed = (0..50).all(|i| words.contains(4 * i));
                 // SAFETY: ends the child without running the parent's exit handlers.

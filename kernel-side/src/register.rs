@@ -99,7 +99,6 @@ pub struct Registration {
     /// Serialises re-registering on a fresh descriptor (taken over by a forked child).
     renewing: cotrace_fork::Lock,
     flags: u16,
-    format: EventFormat,
     multi_format: bool,
     persist: bool,
     pub(crate) stats: Stats,
@@ -169,83 +168,237 @@ pub fn register_with(
     let data = data_file().map_err(|u| Error::Unavailable(u.clone()))?;
     crate::fork::install();
     let current = data.verified()?;
-    // Cannot fail: EventFormat only holds validated identifiers. Copied once into a buffer of
-    // the exact size (`CString::new` grows its copy for the NUL, then shrinks it to box it).
-    let text = format.as_str().as_bytes();
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    bytes.extend_from_slice(text);
-    bytes.push(0);
-    let name_args = CString::from_vec_with_nul(bytes).map_err(|_| {
-        Error::Format(FormatError::InvalidName {
-            name: format.name().to_owned(),
-            position: 0,
-        })
-    })?;
-    let address = word.kernel_address();
-    // The kernel writes bit 31 at this address until the process exits or execs: a word in a
-    // shared object (a plugin) must stay mapped after the application `dlclose`s it.
-    cotrace_pin::pin_object_containing(address as usize);
-    let mut flags = 0;
-    if options.persist {
-        flags |= sys::FLAG_PERSIST;
-    }
-    if options.multi_format {
-        flags |= sys::FLAG_MULTI_FORMAT;
-    }
-
     let words = LIVE.lock();
-    let attempt = |flags: u16| register_word(current.fd, address as u64, &name_args, flags);
-    let mut result = attempt(flags);
-    if result == Err(Errno::INVAL) && flags & sys::FLAG_MULTI_FORMAT != 0 {
-        // Kernels before 6.9 refuse unknown flags with EINVAL: try the plain format.
-        flags &= !sys::FLAG_MULTI_FORMAT;
-        result = attempt(flags);
-    }
-    match result {
-        Ok(write_index) => {
-            let entry = Arc::new(Live::new(address as u64, name_args.into(), flags));
-            crate::live::registered(&words, entry.clone());
-            let kept = keep_after_thread_exit(data, entry.clone(), words.process_tag());
-            Ok(Registration {
-                word,
-                data,
-                slot: AtomicU64::new(slot(current.generation, write_index)),
-                renewing: cotrace_fork::Lock::new(),
-                flags,
-                format,
-                multi_format: flags & sys::FLAG_MULTI_FORMAT != 0,
-                persist: options.persist,
-                stats: Stats::default(),
-                live: true,
-                kept,
-                entry,
-            })
+    let attempt = Attempt::make(current, word, format, options);
+    let kept = keep_after_thread_exit(data, &words, attempt.registered().into_iter());
+    attempt.finish(data, &words, kept.get(0))
+}
+
+/// [`register_with`] for many events at once, as `cotrace::init()` registers a program's:
+/// one descriptor check and one lock for the batch, then the `DIAG_IOCSREG`s back to back
+/// (no other work of this process between them), then the bookkeeping. A result per event,
+/// in order, each what [`register_with`] would have returned.
+///
+/// Batches of [`BATCH_MAX`] events at most take one descriptor check each (a longer one is
+/// split): the check before a registration's ioctl is what keeps the ioctl from reaching a
+/// file the application opened on the same number after closing ours, so it is never far
+/// from the ioctl it covers.
+///
+/// # Examples
+///
+/// ```
+/// use cotrace_kernel::{EventFormat, FieldType, RegisterOptions, register_many};
+/// use cotrace_word::EnableWord;
+///
+/// static WORDS: [EnableWord; 2] = [EnableWord::new(), EnableWord::new()];
+///
+/// let events = WORDS.iter().enumerate().map(|(i, word)| {
+///     let format = EventFormat::with_fields(&format!("doc_many_{i}"), &[("n", FieldType::U32)]);
+///     (word, format.expect("valid"), RegisterOptions::new())
+/// });
+/// for outcome in register_many(events) {
+///     match outcome {
+///         Ok(reg) => assert!(reg.name().starts_with("doc_many_")),
+///         Err(e) => println!("no kernel tracing: {e}"),
+///     }
+/// }
+/// ```
+pub fn register_many<I>(events: I) -> Vec<Result<Registration>>
+where
+    I: IntoIterator<Item = (&'static EnableWord, EventFormat, RegisterOptions)>,
+{
+    let mut events = events.into_iter();
+    let mut outcomes = Vec::with_capacity(events.size_hint().0);
+    let data = match data_file() {
+        Ok(data) => data,
+        Err(why) => {
+            outcomes.extend(events.map(|_| Err(Error::Unavailable(why.clone()))));
+            return outcomes;
         }
-        Err(Errno::ADDRINUSE) if words.get().contains(address as u64) => Err(Error::WordInUse),
-        Err(Errno::ADDRINUSE) => Err(Error::FormatConflict {
-            name: format.name().to_owned(),
-        }),
-        Err(Errno::PERM) if options.persist => Err(Error::PersistNotPermitted),
-        Err(errno) => Err(Error::Kernel {
-            op: Op::Register,
-            errno,
-        }),
+    };
+    crate::fork::install();
+    let mut attempts = Vec::with_capacity(BATCH_MAX.min(events.size_hint().0));
+    loop {
+        // The caller's work for these events (their formats) done before the first ioctl.
+        let batch: Vec<_> = events.by_ref().take(BATCH_MAX).collect();
+        if batch.is_empty() {
+            return outcomes;
+        }
+        let current = match data.verified() {
+            Ok(current) => current,
+            Err(why) => {
+                let left = batch.len() + events.count();
+                outcomes.extend((0..left).map(|_| Err(Error::Unavailable(why.clone()))));
+                return outcomes;
+            }
+        };
+        let words = LIVE.lock();
+        attempts.extend(
+            batch
+                .into_iter()
+                .map(|(word, format, options)| Attempt::make(current, word, format, options)),
+        );
+        let kept =
+            keep_after_thread_exit(data, &words, attempts.iter().flat_map(Attempt::registered));
+        let mut ok = 0;
+        outcomes.extend(attempts.drain(..).map(|attempt| {
+            // `kept` counts the registered words only, in order.
+            let kept = attempt.result.is_ok() && kept.get(ok);
+            ok += usize::from(attempt.result.is_ok());
+            attempt.finish(data, &words, kept)
+        }));
     }
 }
 
-/// Registers the word again from the registrar thread ([`crate::anchor`]): `EADDRINUSE` means
-/// the registrar's group already holds it (the calling thread belongs to that group). Whether
-/// the registration now outlives the calling thread.
-/// `process_tag`: the calling process's (that of the registered words' lock, held).
-fn keep_after_thread_exit(data: &'static DataFile, entry: Arc<Live>, process_tag: u64) -> bool {
-    if crate::anchor::calling_thread_is_kept(process_tag) {
-        return true;
+/// The most events one descriptor check of [`register_many`] covers.
+pub const BATCH_MAX: usize = 64;
+
+/// One `DIAG_IOCSREG` made (with its MULTI_FORMAT fallback), its bookkeeping not yet done.
+struct Attempt {
+    word: &'static EnableWord,
+    address: u64,
+    format: EventFormat,
+    options: RegisterOptions,
+    flags: u16,
+    current: Current,
+    result: core::result::Result<u32, Errno>,
+}
+
+impl Attempt {
+    /// Registers `word` on `current` (the caller checked it and holds [`LIVE`]'s lock).
+    fn make(
+        current: Current,
+        word: &'static EnableWord,
+        format: EventFormat,
+        options: RegisterOptions,
+    ) -> Self {
+        let address = word.kernel_address() as u64;
+        // The kernel writes bit 31 at this address until the process exits or execs: a word
+        // in a shared object (a plugin) must stay mapped after the application `dlclose`s it.
+        cotrace_pin::pin_object_containing(address as usize);
+        let mut flags = 0;
+        if options.persist {
+            flags |= sys::FLAG_PERSIST;
+        }
+        if options.multi_format {
+            flags |= sys::FLAG_MULTI_FORMAT;
+        }
+        // The format's own NUL-terminated string: no copy of it per registration.
+        let attempt = |flags: u16| register_word(current.fd, address, format.as_c_str(), flags);
+        let mut result = attempt(flags);
+        if result == Err(Errno::INVAL) && flags & sys::FLAG_MULTI_FORMAT != 0 {
+            // Kernels before 6.9 refuse unknown flags with EINVAL: try the plain format.
+            flags &= !sys::FLAG_MULTI_FORMAT;
+            result = attempt(flags);
+        }
+        Self {
+            word,
+            address,
+            format,
+            options,
+            flags,
+            current,
+            result,
+        }
     }
+
+    /// What [`keep_after_thread_exit`] registers again: this word, if it was registered.
+    fn registered(&self) -> Option<(u64, &CStr, u16)> {
+        self.result
+            .is_ok()
+            .then(|| (self.address, self.format.as_c_str(), self.flags))
+    }
+
+    /// The registration, or the error [`register_with`] returns (the lock is held: `held`);
+    /// `kept`: whether the registrar thread holds it too.
+    fn finish(
+        self,
+        data: &'static DataFile,
+        held: &cotrace_fork::SharedGuard<'_, crate::live::Words>,
+        kept: bool,
+    ) -> Result<Registration> {
+        match self.result {
+            Ok(write_index) => {
+                let entry = Arc::new(Live::new(self.address, self.format, self.flags));
+                crate::live::registered(held, entry.clone());
+                Ok(Registration {
+                    word: self.word,
+                    data,
+                    slot: AtomicU64::new(slot(self.current.generation, write_index)),
+                    renewing: cotrace_fork::Lock::new(),
+                    flags: self.flags,
+                    multi_format: self.flags & sys::FLAG_MULTI_FORMAT != 0,
+                    persist: self.options.persist,
+                    stats: Stats::default(),
+                    live: true,
+                    kept,
+                    entry,
+                })
+            }
+            Err(Errno::ADDRINUSE) if held.get().contains(self.address) => Err(Error::WordInUse),
+            Err(Errno::ADDRINUSE) => Err(Error::FormatConflict {
+                name: self.format.name().to_owned(),
+            }),
+            Err(Errno::PERM) if self.options.persist => Err(Error::PersistNotPermitted),
+            Err(errno) => Err(Error::Kernel {
+                op: Op::Register,
+                errno,
+            }),
+        }
+    }
+}
+
+/// Which registered words the registrar thread holds too ([`keep_after_thread_exit`]).
+enum Kept {
+    /// All: the calling thread's registrations are the registrar's.
+    All,
+    /// The outcome for each word, in order.
+    Each(Vec<bool>),
+}
+
+impl Kept {
+    /// Whether the `i`th registered word is kept.
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Self::All => true,
+            Self::Each(kept) => kept.get(i).copied().unwrap_or(false),
+        }
+    }
+}
+
+/// Registers the words just `registered` (address, `name_args`, flags) again from the
+/// registrar thread, in one job (see [`crate::anchor`]), unless the calling thread's
+/// registrations are kept already: whether each outlives the calling thread.
+fn keep_after_thread_exit<'a>(
+    data: &'static DataFile,
+    held: &cotrace_fork::SharedGuard<'_, crate::live::Words>,
+    registered: impl Iterator<Item = (u64, &'a CStr, u16)>,
+) -> Kept {
+    if crate::anchor::calling_thread_is_kept(held.process_tag()) {
+        return Kept::All;
+    }
+    let again: Vec<(u64, CString, u16)> = registered
+        .map(|(address, name_args, flags)| (address, name_args.to_owned(), flags))
+        .collect();
+    if again.is_empty() {
+        return Kept::All;
+    }
+    let words = again.len();
     let outcome = crate::anchor::on_registrar(move || {
-        let current = data.verified().map_err(|_| Errno::BADF)?;
-        register_word(current.fd, entry.address, &entry.name_args, entry.flags)
+        let Ok(current) = data.verified() else {
+            return vec![false; again.len()];
+        };
+        again
+            .iter()
+            .map(|(address, name_args, flags)| {
+                matches!(
+                    register_word(current.fd, *address, name_args, *flags),
+                    Ok(_) | Err(Errno::ADDRINUSE)
+                )
+            })
+            .collect()
     });
-    matches!(outcome, Some(Ok(_) | Err(Errno::ADDRINUSE)))
+    Kept::Each(outcome.unwrap_or_else(|| vec![false; words]))
 }
 
 /// `DIAG_IOCSUNREG` of `address` on the calling thread's enabler group.
@@ -308,12 +461,12 @@ impl Registration {
 
     /// The event's format.
     pub fn format(&self) -> &EventFormat {
-        &self.format
+        &self.entry.format
     }
 
     /// The event's name.
     pub fn name(&self) -> &str {
-        self.format.name()
+        self.entry.format.name()
     }
 
     /// The kernel's write index for this event (the first 4 bytes of every write). It changes
@@ -349,8 +502,7 @@ impl Registration {
         }
         let address = self.word.kernel_address() as u64;
         let _ = unregister_word(current.fd, address);
-        let name_args = CString::new(self.format.as_str()).map_err(|_| Errno::INVAL)?;
-        let write_index = register_word(current.fd, address, &name_args, self.flags)?;
+        let write_index = register_word(current.fd, address, self.format().as_c_str(), self.flags)?;
         self.slot
             .store(slot(current.generation, write_index), Ordering::Release);
         Ok(true)

@@ -97,19 +97,34 @@ struct UserReg {
     write_index: u32,
 }
 
-/// What `cotrace::init()` does per event: the format built and checked, then
-/// `cotrace_kernel::register`; the registrations are kept.
+/// What `cotrace::init()` does: each event's format built and checked, then
+/// `cotrace_kernel::register_many` of them (one descriptor check and one lock for the batch,
+/// the `DIAG_IOCSREG`s back to back); the registrations are kept. `COTRACE_REG_ONE_BY_ONE=1`:
+/// `cotrace_kernel::register` per event instead (what an event defined at run time takes).
 #[inline(never)]
 fn cotrace_register(
     words: &'static [EnableWord],
     first: usize,
     keep: &mut Vec<cotrace_kernel::Registration>,
+    one_by_one: bool,
 ) -> Result<(), String> {
-    for (i, w) in words.iter().enumerate() {
+    if one_by_one {
+        for (i, w) in words.iter().enumerate() {
+            let format = kernel_format(&format!("reg_cot_{}", first + i));
+            keep.push(
+                cotrace_kernel::register(w, format)
+                    .map_err(|e| format!("cotrace_kernel::register #{}: {e}", first + i))?,
+            );
+        }
+        return Ok(());
+    }
+    let batch = words.iter().enumerate().map(|(i, w)| {
         let format = kernel_format(&format!("reg_cot_{}", first + i));
+        (w, format, cotrace_kernel::RegisterOptions::new())
+    });
+    for (i, outcome) in cotrace_kernel::register_many(batch).into_iter().enumerate() {
         keep.push(
-            cotrace_kernel::register(w, format)
-                .map_err(|e| format!("cotrace_kernel::register #{}: {e}", first + i))?,
+            outcome.map_err(|e| format!("cotrace_kernel::register_many #{}: {e}", first + i))?,
         );
     }
     Ok(())
@@ -152,32 +167,42 @@ fn ioctl_register(
     Ok(())
 }
 
-/// Diagnosis (`COTRACE_REG_THIRD=1`): the raw ioctl with user-space work shaped like
-/// cotrace's around it (the format built by `EventFormat::with_fields`, its string copied,
-/// 5 `getpid` and a `kcmp`, ~600 bytes kept per event), to tell whether cotrace's excess
-/// inside the ioctl follows from the user-space work between ioctls.
+/// Diagnosis (`COTRACE_REG_THIRD=1`, or `syscalls` / `work` for one half of it): the raw
+/// ioctl with user-space work shaped like cotrace's around it (the format built by
+/// `EventFormat::with_fields`, its string copied and ~600 bytes kept per event: `work`; 5
+/// `getpid` and a `kcmp`: `syscalls`), to tell whether cotrace's excess inside the ioctl
+/// follows from the user-space work between ioctls, and from which part.
 #[inline(never)]
 fn raw_plus_register(
     fd: libc::c_int,
     words: &[AtomicU32],
     first: usize,
     kept: &mut Vec<Box<dyn std::any::Any>>,
+    third: &str,
 ) -> Result<(), String> {
     let request = libc::_IOWR::<*mut UserReg>(b'*' as u32, 0);
+    let (work, syscalls) = (third != "syscalls", third != "work");
     for (i, word) in words.iter().enumerate() {
-        let format = kernel_format(&format!("reg_rpl_{}", first + i));
-        let args = CString::new(format.as_str()).unwrap();
-        for _ in 0..5 {
-            // SAFETY: getpid takes no arguments.
-            black_box(unsafe { libc::getpid() });
+        let args = if work {
+            let format = kernel_format(&format!("reg_rpl_{}", first + i));
+            let args = CString::new(format.as_str()).unwrap();
+            kept.push(Box::new((format, args.clone(), Box::new([0u64; 64]))));
+            args
+        } else {
+            CString::new(format!("reg_rpl_{} {FIELDS}", first + i)).unwrap()
+        };
+        if syscalls {
+            for _ in 0..5 {
+                // SAFETY: getpid takes no arguments.
+                black_box(unsafe { libc::getpid() });
+            }
+            // SAFETY: kcmp with this process's pid twice, KCMP_FILE (0) and two descriptors.
+            let pid = unsafe { libc::getpid() };
+            // SAFETY: as above.
+            black_box(unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, 0, fd, fd) });
         }
-        // SAFETY: kcmp with this process's pid twice, KCMP_FILE (0) and two descriptors.
-        let pid = unsafe { libc::getpid() };
-        // SAFETY: as above.
-        black_box(unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, 0, fd, fd) });
         ioctl_register(fd, request, word, &args)
             .map_err(|e| format!("raw+ DIAG_IOCSREG #{}: {e}", first + i))?;
-        kept.push(Box::new((format, args, Box::new([0u64; 64]))));
     }
     Ok(())
 }
@@ -350,8 +375,10 @@ fn kernel_half(
     raw_side: &mut Side,
     ct_side: &mut Side,
     third_side: &mut Option<Side>,
+    third_kind: &str,
 ) -> Result<(), String> {
     let n = words.len();
+    let one_by_one = std::env::var("COTRACE_REG_ONE_BY_ONE").as_deref() == Ok("1");
     let path = CString::new(tracefs.join("user_events_data").to_str().unwrap()).unwrap();
     // SAFETY: a valid C string; plain open(2).
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -376,13 +403,19 @@ fn kernel_half(
         if chunk % 2 == 0 {
             raw()?;
         }
-        ct_side.time(|| cotrace_register(&words[start..end], start, keep))?;
+        ct_side.time(|| cotrace_register(&words[start..end], start, keep, one_by_one))?;
         if chunk % 2 == 1 {
             raw()?;
         }
         if let Some(third) = third_side.as_mut() {
             third.time(|| {
-                raw_plus_register(third_fd, &third_words[start..end], start, &mut third_kept)
+                raw_plus_register(
+                    third_fd,
+                    &third_words[start..end],
+                    start,
+                    &mut third_kept,
+                    third_kind,
+                )
             })?;
         }
     }
@@ -425,8 +458,17 @@ fn run(c_so: &Path) -> Result<(), String> {
     let check_few = check_ns(few[0]);
 
     let words = leak_words(n);
+    if std::env::var("COTRACE_REG_PREFAULT").as_deref() == Ok("1") {
+        // Diagnosis: the heap grown and touched beforehand (and kept: no trim), so the
+        // registrations' allocations take no page fault; tells their faults' share apart.
+        // SAFETY: mallopt with valid parameters.
+        unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) };
+        let blocks: Vec<Box<[u8; 96]>> = (0..n * 6).map(|_| Box::new([1u8; 96])).collect();
+        drop(black_box(blocks));
+    }
     let (mut raw_side, mut ct_side) = (Side::new(), Side::new());
-    let mut third_side = (std::env::var("COTRACE_REG_THIRD").as_deref() == Ok("1")).then(Side::new);
+    let third_kind = std::env::var("COTRACE_REG_THIRD").unwrap_or_default();
+    let mut third_side = (!third_kind.is_empty()).then(Side::new);
     if let Some(tracefs) = tracefs {
         kernel_half(
             tracefs,
@@ -435,6 +477,7 @@ fn run(c_so: &Path) -> Result<(), String> {
             &mut raw_side,
             &mut ct_side,
             &mut third_side,
+            &third_kind,
         )?;
     }
     let (raw_ns, ct_ns) = (raw_side.ns, ct_side.ns);
