@@ -393,24 +393,70 @@ impl TraceReader {
         })
     }
 
-    /// Waits for babeltrace2: an error if it failed or its output could not be read, else the
-    /// number of events its warnings say the tracer discarded (from the packets themselves).
+    /// Waits for babeltrace2: the number of events its warnings say the tracer discarded (from
+    /// the packets themselves), or, where it failed or its output could not be read, why, in a
+    /// line (its first error: [`first_error`]).
     pub fn finish(mut self) -> Result<u64, String> {
         // Whatever was not read (an error stopped the merge) is dropped.
         drop(self.lines);
-        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("waiting for babeltrace2 {}: {e}", self.dir.display()))?;
         let (stderr, discarded) = self.stderr.join().unwrap_or_default();
         if let Some(e) = self.error.take() {
             return Err(format!("reading babeltrace2's output: {e}"));
         }
         if !status.success() {
-            return Err(format!(
-                "babeltrace2 {} failed: {}",
-                self.dir.display(),
-                stderr.trim()
-            ));
+            return Err(format!("{} ({status})", first_error(&stderr)));
         }
         Ok(discarded)
+    }
+}
+
+/// The line that says why babeltrace2 failed, from its stderr: its first error-level log line
+/// (the root cause: they are logged innermost first), without the log prefix, as in
+/// `12-06 23:01:36.109 32388 32388 E PLUGIN/CTF/META/IR-VISITOR visit_event_decl@visitor-generate-ir.c:3345
+/// [auto-disc-source-ctf-fs] At line 117 in metadata stream: Cannot find stream class at this
+/// point: id=0`; else the innermost cause of its `ERROR:` report (`CAUSED BY [...] (...)` and
+/// the indented lines under it); else its first line.
+pub fn first_error(stderr: &str) -> String {
+    let logged = stderr.lines().find_map(|line| {
+        // date time pid tid level tag function@file:line [component] message
+        let words: Vec<&str> = line.split_whitespace().take(7).collect();
+        let [_, _, pid, tid, level, _, at] = words[..] else {
+            return None;
+        };
+        let numeric = |w: &str| w.bytes().all(|b| b.is_ascii_digit());
+        if !(numeric(pid) && numeric(tid) && matches!(level, "E" | "F") && at.contains('@')) {
+            return None;
+        }
+        let message = line.split_once(at)?.1.trim();
+        let message = match message.strip_prefix('[') {
+            Some(rest) => rest.split_once("] ").map_or(message, |(_, m)| m),
+            None => message,
+        };
+        Some(message.to_string())
+    });
+    if let Some(message) = logged.filter(|m| !m.is_empty()) {
+        return message;
+    }
+    let mut cause: Option<Vec<&str>> = None;
+    for line in stderr.lines() {
+        if line.starts_with("CAUSED BY ") {
+            cause = Some(Vec::new());
+        } else if let Some(c) = cause.as_mut().filter(|_| line.starts_with("  ")) {
+            c.push(line.trim());
+        }
+    }
+    match cause.filter(|c| !c.is_empty()) {
+        Some(c) => c.join(" "),
+        None => stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("no error message")
+            .to_string(),
     }
 }
 
@@ -713,5 +759,38 @@ mod tests {
         let e = parse_app_events(xml).unwrap();
         assert_eq!(e[0].pid, 7);
         assert_eq!(e[0].name, "shop:a");
+    }
+
+    /// babeltrace2 2.0.4 on a trace whose metadata declares an event without its channel (what
+    /// LTTng's session daemon writes when LTTng-UST gave up registering the channel): the
+    /// root cause, not `Cannot create components.`.
+    #[test]
+    fn first_error_is_the_root_cause() {
+        let stderr = "\
+12-06 23:01:36.109 32388 32388 E PLUGIN/CTF/META/IR-VISITOR visit_event_decl@visitor-generate-ir.c:3345 [auto-disc-source-ctf-fs] At line 117 in metadata stream: Cannot find stream class at this point: id=0
+12-06 23:01:36.109 32388 32388 E PLUGIN/CTF/META/IR-VISITOR ctf_visitor_generate_ir_visit_node@visitor-generate-ir.c:4842 [auto-disc-source-ctf-fs] At line 117 in metadata stream: Cannot visit event class: ret=-22
+12-06 23:01:36.109 32388 32388 W LIB/GRAPH add_component_with_init_method_data@graph.c:973 Component initialization method failed: status=ERROR
+12-06 23:01:36.109 32388 32388 E CLI cmd_run@babeltrace2.c:2480 Cannot create components.
+
+ERROR:    [Babeltrace CLI] (babeltrace2.c:2480)
+  Cannot create components.
+CAUSED BY [Babeltrace CLI] (babeltrace2.c:2295)
+  Cannot create component: plugin-name=\"ctf\", comp-cls-name=\"fs\",
+  comp-cls-type=1, comp-name=\"auto-disc-source-ctf-fs\"
+CAUSED BY [auto-disc-source-ctf-fs: 'source.ctf.fs'] (fs.c:1204)
+  Cannot create trace for `/tmp/rec2/lttng/ust/uid/0/64-bit`.
+";
+        assert_eq!(
+            first_error(stderr),
+            "At line 117 in metadata stream: Cannot find stream class at this point: id=0"
+        );
+        // No log lines (a quieter babeltrace2): the innermost cause of its report.
+        let report = &stderr[stderr.find("ERROR:").unwrap()..];
+        assert_eq!(
+            first_error(report),
+            "Cannot create trace for `/tmp/rec2/lttng/ust/uid/0/64-bit`."
+        );
+        assert_eq!(first_error("\n  something else\n"), "something else");
+        assert_eq!(first_error(""), "no error message");
     }
 }

@@ -103,7 +103,8 @@ pub struct RecordArgs {
     /// pages are large).
     #[arg(long, value_name = "KIB", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(32..))]
     pub buffer_kb: u32,
-    /// Exit with status 0 even when a tracer lost events (by default, status 3).
+    /// Exit with status 0 even when a tracer lost events, or babeltrace2 could not read the
+    /// LTTng trace (by default, status 3).
     #[arg(long)]
     pub allow_loss: bool,
     /// The command to record, and its arguments.

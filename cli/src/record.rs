@@ -624,22 +624,51 @@ fn has_metadata(dir: &Path) -> bool {
     })
 }
 
-/// The per-event table: count per tracer (`-` for a tracer not recording), a flag where both
-/// recorded and their counts differ, and a total line.
-/// `not_ready` gives, per event, the firings LTTng missed before it was ready (the known reason).
+/// Waits for the babeltrace2 reader: the events its warnings say the tracer discarded, or why
+/// it could not read the LTTng trace.
+fn lttng_finished(
+    thread: std::thread::JoinHandle<lttng::TraceReader>,
+) -> Result<Result<u64, String>, String> {
+    let reader = thread
+        .join()
+        .map_err(|_| "the babeltrace2 reader panicked".to_string())?;
+    Ok(reader.finish())
+}
+
+/// The summary's LTTNG column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    /// LTTng not recording: `-`.
+    Off,
+    /// Its counts.
+    Counted,
+    /// babeltrace2 could not read its trace: `?` (unknown, not 0), and nothing compared.
+    Unreadable,
+}
+
+/// The per-event table: count per tracer (`-` for a tracer not recording, `?` for LTTng's
+/// when its trace could not be read), a flag where both recorded and their counts differ, and
+/// a total line. `not_ready` gives, per event, the firings LTTng missed before it was ready
+/// (the known reason).
 fn summary(
     counts: &BTreeMap<String, (u64, u64)>,
     not_ready: &BTreeMap<String, u64>,
     use_kernel: bool,
-    use_lttng: bool,
+    lttng: Column,
 ) -> String {
     let show = |on: bool, n: u64| if on { n.to_string() } else { "-".into() };
+    let show_lttng = |n: u64| match lttng {
+        Column::Off => "-".to_string(),
+        Column::Counted => n.to_string(),
+        Column::Unreadable => "?".to_string(),
+    };
+    let compared = use_kernel && lttng == Column::Counted;
     let mut out = format!("{:<36} {:>8} {:>8}\n", "EVENT", "KERNEL", "LTTNG");
     let (mut disagree, mut kernel_total, mut lttng_total) = (0, 0, 0);
     for (event, &(k, l)) in counts {
         kernel_total += k;
         lttng_total += l;
-        let flag = if use_kernel && use_lttng && k != l {
+        let flag = if compared && k != l {
             disagree += 1;
             match not_ready.get(event) {
                 Some(&n) if k.checked_sub(l) == Some(n) => {
@@ -657,13 +686,18 @@ fn summary(
         out.push_str(&format!(
             "{event:<36} {:>8} {:>8}{flag}\n",
             show(use_kernel, k),
-            show(use_lttng, l)
+            show_lttng(l)
         ));
     }
     out.push_str(&format!(
-        "total: kernel {} lttng {}; {disagree} events where the tracers disagree\n",
+        "total: kernel {} lttng {}; {}\n",
         show(use_kernel, kernel_total),
-        show(use_lttng, lttng_total)
+        show_lttng(lttng_total),
+        if lttng == Column::Unreadable {
+            "the tracers were not compared (LTTng's trace could not be read)".to_string()
+        } else {
+            format!("{disagree} events where the tracers disagree")
+        }
     ));
     out
 }
@@ -1345,17 +1379,33 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             _ => true,
         })));
     }
+    // Why babeltrace2 could not read the LTTng trace, where it could not (its first error): the
+    // kernel's half is written and counted all the same, LTTng's counts shown as unknown.
+    let mut lttng_unreadable: Option<String> = None;
     let mut lttng_thread = None;
     if let Some((entries, thread)) = lttng_reader {
-        lttng_thread = Some(thread);
-        let (scope, left_out) = (&scope, &left_out);
-        sources.push(Box::new(entries.filter(move |e| match (scope, e.pid) {
-            (Some(scope), Some(pid)) if !scope.contains(&pid) => {
-                *left_out.borrow_mut().entry(pid).or_default() += 1;
-                false
+        // babeltrace2 reads a trace's metadata before it prints an event: metadata it cannot
+        // read (an event declared without its channel, as a session daemon writes it when
+        // LTTng-UST gave up registering the channel: "Cannot find stream class at this point")
+        // ends it before the first. Known here, nothing of LTTng is merged, nor judged below
+        // by what LTTng missed before it was ready.
+        let mut entries = entries.peekable();
+        if entries.peek().is_none() {
+            match lttng_finished(thread)? {
+                Ok(discarded) => lttng_lost.0 = lttng_lost.0.max(discarded),
+                Err(e) => lttng_unreadable = Some(e),
             }
-            _ => true,
-        })));
+        } else {
+            lttng_thread = Some(thread);
+            let (scope, left_out) = (&scope, &left_out);
+            sources.push(Box::new(entries.filter(move |e| match (scope, e.pid) {
+                (Some(scope), Some(pid)) if !scope.contains(&pid) => {
+                    *left_out.borrow_mut().entry(pid).or_default() += 1;
+                    false
+                }
+                _ => true,
+            })));
+        }
     }
     let (file_name, timeline_file) = match args.format {
         Format::Text => ("timeline.txt", out.create_file("timeline.txt")?),
@@ -1382,7 +1432,7 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     // of that thread.
     let mut pids: HashMap<u32, u32> = HashMap::new();
     // Firings LTTng missed before it was ready in a process, told from the kernel's records.
-    let readiness_on = use_kernel && use_lttng;
+    let readiness_on = use_kernel && use_lttng && lttng_unreadable.is_none();
     let mut readiness = Readiness::default();
     let mut merged = timeline::merge(sources, |mut e| {
         match (e.tid, e.pid) {
@@ -1415,14 +1465,17 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             .map_err(|err| format!("writing {}: {err}", timeline_path.display()))
     });
     if let Some(thread) = lttng_thread {
-        let reader = thread
-            .join()
-            .map_err(|_| "the babeltrace2 reader panicked".to_string())?;
-        // The packets' own count of discarded events, which babeltrace2 warns about, where it
-        // is larger than `lttng list`'s (sampled by the consumer daemon, racily in 2.13; read
-        // as 0 if the query fails): a run once missed 688 LTTng events with no loss reported.
-        let discarded = reader.finish()?;
-        lttng_lost.0 = lttng_lost.0.max(discarded);
+        match lttng_finished(thread)? {
+            // The packets' own count of discarded events, which babeltrace2 warns about, where
+            // it is larger than `lttng list`'s (sampled by the consumer daemon, racily in 2.13;
+            // read as 0 if the query fails): a run once missed 688 LTTng events with no loss
+            // reported.
+            Ok(discarded) => lttng_lost.0 = lttng_lost.0.max(discarded),
+            // It failed after printing events (a packet it could not decode; or the merge
+            // stopped on an error of its own, reported below): they are in the timeline, and
+            // maybe readiness markers judged by them.
+            Err(e) => lttng_unreadable = Some(e),
+        }
     }
     let mut undecodable = 0;
     for thread in kernel_threads {
@@ -1441,7 +1494,8 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
         );
     }
     merged?;
-    for marker in readiness.finish() {
+    let lttng_read = lttng_unreadable.is_none();
+    for marker in readiness.finish().into_iter().filter(|_| lttng_read) {
         writer
             .write(&marker)
             .map_err(|err| format!("writing {}: {err}", timeline_path.display()))?;
@@ -1471,8 +1525,30 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
                 .join(" ")
         );
     }
-    let not_ready = readiness.per_event();
-    print!("{}", summary(&counts, &not_ready, use_kernel, use_lttng));
+    let not_ready = if lttng_read {
+        readiness.per_event()
+    } else {
+        BTreeMap::new()
+    };
+    let lttng_column = match (use_lttng, lttng_read) {
+        (false, _) => Column::Off,
+        (true, true) => Column::Counted,
+        (true, false) => Column::Unreadable,
+    };
+    print!("{}", summary(&counts, &not_ready, use_kernel, lttng_column));
+    if let Some(why) = &lttng_unreadable {
+        let read: u64 = counts.values().map(|c| c.1).sum();
+        println!(
+            "LTTNG UNREADABLE: babeltrace2 could not read the LTTng trace (kept as recorded in \
+             {}): {why}; LTTng's counts are unknown (?) and the timeline has {}",
+            lttng_dir.display(),
+            if read == 0 {
+                "none of its events".to_string()
+            } else {
+                format!("only the first {read} of its events")
+            }
+        );
+    }
     let kernel_lost_total: u64 = kernel_lost.values().sum();
     let not_ready_total: u64 = not_ready.values().sum();
     // Attached (-p), the tracers start recording the process at different moments: what one
@@ -1536,8 +1612,13 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     if use_kernel {
         println!("kernel records: {}", out_dir.join("kernel.txt").display());
     }
-    if use_lttng {
+    if use_lttng && lttng_read {
         println!("LTTng trace: {} (babeltrace2 {0})", lttng_dir.display());
+    } else if use_lttng {
+        println!(
+            "LTTng trace: {} (as recorded: babeltrace2 could not read it)",
+            lttng_dir.display()
+        );
     }
     for p in &problems {
         eprintln!("cotrace: cleanup: {p}");
@@ -1562,8 +1643,16 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
     }
     Ok(if !problems.is_empty() {
         ExitCode::FAILURE
-    } else if lost_any && !args.allow_loss {
-        eprintln!("cotrace: events were lost (exit status 3; --allow-loss exits 0)");
+    } else if (lost_any || !lttng_read) && !args.allow_loss {
+        // An LTTng trace that cannot be read is events the user did not get: as a loss.
+        eprintln!(
+            "cotrace: {} (exit status 3; --allow-loss exits 0)",
+            match (lost_any, lttng_read) {
+                (true, true) => "events were lost",
+                (false, _) => "LTTng's trace could not be read",
+                (true, false) => "events were lost, and LTTng's trace could not be read",
+            }
+        );
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
@@ -1773,7 +1862,7 @@ mod tests {
     fn summary_flags_disagreements() {
         let counts: BTreeMap<String, (u64, u64)> =
             [("p:a".to_string(), (3, 3)), ("p:b".to_string(), (2, 1))].into();
-        let both = summary(&counts, &BTreeMap::new(), true, true);
+        let both = summary(&counts, &BTreeMap::new(), true, Column::Counted);
         let lines: Vec<&str> = both.lines().collect();
         assert!(!lines[1].contains("disagree"), "{both}");
         assert!(lines[2].ends_with("<- the tracers disagree"), "{both}");
@@ -1782,11 +1871,21 @@ mod tests {
             "{both}"
         );
         // One tracer: nothing to compare, its column only.
-        let kernel = summary(&counts, &BTreeMap::new(), true, false);
+        let kernel = summary(&counts, &BTreeMap::new(), true, Column::Off);
         assert!(!kernel.contains("<-"), "{kernel}");
         assert!(
             kernel.contains("total: kernel 5 lttng -; 0 events"),
             "{kernel}"
+        );
+        // LTTng's trace unreadable: its counts unknown, not 0, and not compared.
+        let unreadable = summary(&counts, &BTreeMap::new(), true, Column::Unreadable);
+        let lines: Vec<&str> = unreadable.lines().collect();
+        assert!(!unreadable.contains("<-"), "{unreadable}");
+        assert!(lines[2].ends_with("       2        ?"), "{unreadable}");
+        assert_eq!(
+            lines[3],
+            "total: kernel 5 lttng ?; the tracers were not compared (LTTng's trace could not be \
+             read)"
         );
     }
 
