@@ -208,8 +208,8 @@ mkdir -p "$(dirname "$out")"
       fi
     done
   done
-  echo "| 6 | register $n events with user_events ($(r guest.where)), ms | $(r reg.cotrace_kernel_ms) | raw \`DIAG_IOCSREG\` loop, same boot: $(r reg.raw_kernel_ms) | $k_reg | ~1.1x | $(met "$k_reg" 1.1) |"
-  echo "| 6 | the same, median over the chunks of 20 of cotrace's chunk time / the raw loop's (a load burst moves the totals' ratio far more) | | | $(r reg.kernel_chunk_ratio_median) | | |"
+  echo "| 6 | register $n events with user_events ($(r guest.where)): median over the chunks of 20 events of cotrace's time / the raw loop's for the next 20 (\`cotrace::init()\`'s batch) | | raw \`DIAG_IOCSREG\` loop, same boot | $(r reg.kernel_chunk_ratio_median) | <= 1.1x | $(met "$(r reg.kernel_chunk_ratio_median)" 1.1) |"
+  echo "| 6 | the same, total ms (a burst of the host's load on either side's chunks moves this ratio far more) | $(r reg.cotrace_kernel_ms) | $(r reg.raw_kernel_ms) | $k_reg | | |"
   echo "| 6 | register $n events with LTTng (host), ms | $(r reghost.cotrace_lttng_ms) | C provider of $n tracepoints (\`dlopen\`): $(r reghost.c_lttng_ms) | $l_reg | ~1.1x | $(met "$l_reg" 1.1) |"
   echo "| 6 | the same in the VM, ms | $(r reg.cotrace_lttng_ms) | $(r reg.c_lttng_ms) | $l_reg_vm | | |"
   echo "| 6 | disabled check (host), ns per loop iteration, $n + 10 vs 10 events registered | $(r reghost.check_many_ns) | $(r reghost.check_few_ns) | $growth | must not grow | $(met "$growth" 1.05) |"

@@ -2,8 +2,11 @@
 //! with both tracers, against what C does, in one process on a kernel with user_events and a
 //! reachable lttng-sessiond (scripts/lib/bench-guest.sh runs it in the VM).
 //!
-//! - user_events: `cotrace_kernel::register` (what `cotrace::init()` calls per event; the
-//!   format string is built in the loop) against a raw loop of `DIAG_IOCSREG` ioctls on one fd
+//! - user_events: what `cotrace::init()` does (each event's format built by
+//!   `EventFormat::with_fields`, then `cotrace_kernel::register_many` of the chunk: one
+//!   descriptor check and lock, the ioctls back to back; `COTRACE_REG_ONE_BY_ONE=1`:
+//!   `cotrace_kernel::register` per event, as an event defined at run time) against a raw loop
+//!   of `DIAG_IOCSREG` ioctls on one fd
 //!   (the C loop, written with libc; the `name_args` string is built in the loop too). Both
 //!   register the same signature, `u64 n; u32 k; __data_loc char[] msg` (the string cotrace
 //!   sends for these fields; the raw loop used to send `__rel_loc`), under distinct names of
