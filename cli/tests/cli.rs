@@ -1905,6 +1905,23 @@ fn record_orders_both_tracers_to_the_nanosecond() {
     });
 }
 
+/// `cotrace record ARGS -e cx:* -o DIR -- coexist` with `l`'s LTTng home, its standard streams
+/// piped (CMD's commands go to its stdin).
+fn record_coexist(l: &Lttng, args: &[&str], dir: &Path) -> Command {
+    let mut cmd = cotrace();
+    cmd.arg("record")
+        .args(args)
+        .args(["-e", "cx:*", "-o"])
+        .arg(dir)
+        .arg("--")
+        .arg(coexist())
+        .env("LTTNG_HOME", l.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// `cotrace record ARGS -e cx:* -o OUT -- coexist` (ARGS: `--lttng`, or nothing for both) with the session daemon stopped from just
 /// before CMD runs (SIGSTOP once the recorder has started the session and says so) until CMD
 /// has fired 200 `early` events, or `hold` has passed, then slow for 5 s ([`run_slowly`]) while
@@ -1917,19 +1934,8 @@ fn record_with_sessiond_held(
     env: &[(&str, &str)],
     hold: Duration,
 ) -> (Output, bool) {
-    let dir = l.dir.join("out");
-    let mut child = cotrace()
-        .arg("record")
-        .args(args)
-        .args(["-e", "cx:*", "-o"])
-        .arg(&dir)
-        .arg("--")
-        .arg(coexist())
-        .env("LTTNG_HOME", l.home())
+    let mut child = record_coexist(l, args, &l.dir.join("out"))
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (stdout, stdout_all) = lines_of(child.stdout.take().unwrap());
@@ -2184,18 +2190,8 @@ fn record_keeps_the_kernel_half_when_the_lttng_trace_is_unreadable() {
                 ),
             ] {
                 let dir = l.dir.join(name);
-                let mut child = cotrace()
-                    .arg("record")
-                    .args(args)
-                    .args(["-e", "cx:*", "-o"])
-                    .arg(&dir)
-                    .arg("--")
-                    .arg(coexist())
-                    .env("LTTNG_HOME", l.home())
+                let mut child = record_coexist(&l, args, &dir)
                     .env("PATH", &path)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
                     .spawn()
                     .unwrap();
                 {
