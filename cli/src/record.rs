@@ -172,6 +172,21 @@ const REGISTER_TIMEOUT_ENV: &str = "LTTNG_UST_REGISTER_TIMEOUT";
 /// loaded machine, short enough that a hung session daemon does not hold CMD for ever.
 const REGISTER_TIMEOUT_MS: u32 = 30_000;
 
+/// What a user's short [`REGISTER_TIMEOUT_ENV`] (`value`, under 1 s) also does, said after the
+/// start-up line: LTTng-UST waits that long (10 ms at least) for each of the session daemon's
+/// replies to its channel and event registrations, and gives up on a slower one: LTTng then
+/// records nothing of CMD (seen with 0 and a loaded machine). Empty for other values.
+fn short_register_timeout_hint(value: &str, cmd_name: &str) -> String {
+    match value.trim().parse::<i64>() {
+        Ok(ms) if (0..1000).contains(&ms) => format!(
+            "; LTTng-UST also waits only {} ms for each of the session daemon's replies when \
+             it registers, so a busy daemon can make it record nothing of {cmd_name}",
+            ms.max(10)
+        ),
+        _ => String::new(),
+    }
+}
+
 /// Finds CMD as the shell would (a path, or a name on `PATH`).
 pub(crate) fn resolve(cmd: &str) -> Result<PathBuf, String> {
     let executable = |p: &Path| {
@@ -1108,13 +1123,14 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, String> {
             ),
             (None, Some(v)) => eprintln!(
                 "cotrace: lttng: pending event rules {}; {REGISTER_TIMEOUT_ENV}={v} from the \
-                 environment: what {cmd_name} fires before LTTng is ready in it is LOST{}",
+                 environment: what {cmd_name} fires before LTTng is ready in it is LOST{}{}",
                 patterns.join(" "),
                 if use_kernel {
                     " (and counted)"
                 } else {
                     " (uncounted without the kernel tracer)"
-                }
+                },
+                short_register_timeout_hint(v, &cmd_name)
             ),
         }
     }
@@ -1684,6 +1700,19 @@ fn lttng_sub_buffers(buffer_kb: u32, page_size: usize) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_register_timeout_is_said_to_risk_recording_nothing() {
+        let hint = short_register_timeout_hint("0", "app");
+        assert!(
+            hint.contains("only 10 ms") && hint.ends_with("nothing of app"),
+            "{hint}"
+        );
+        assert!(short_register_timeout_hint(" 500 ", "app").contains("only 500 ms"));
+        for value in ["1000", "3000", "-1", "never"] {
+            assert_eq!(short_register_timeout_hint(value, "app"), "", "{value}");
+        }
+    }
 
     /// LTTng refuses a sub-buffer smaller than a page ("Invalid parameter" from `lttng
     /// enable-channel --subbuf-size=4K` on arm64 with 64K pages): at least a page each, and
