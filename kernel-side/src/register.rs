@@ -176,8 +176,8 @@ pub fn register_with(
 
 /// [`register_with`] for many events at once, as `cotrace::init()` registers a program's:
 /// one descriptor check and one lock for the batch, then the `DIAG_IOCSREG`s back to back
-/// (only each word's plugin pin, a lookup, between them), then the bookkeeping. A result per event,
-/// in order, each what [`register_with`] would have returned.
+/// (only each word's plugin pin, a lookup, between them), then the bookkeeping. A result per
+/// event, in order, each what [`register_with`] would have returned.
 ///
 /// Batches of [`BATCH_MAX`] events at most take one descriptor check each (a longer one is
 /// split): the check before a registration's ioctl is what keeps the ioctl from reaching a
