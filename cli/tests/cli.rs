@@ -2260,6 +2260,137 @@ fn record_keeps_the_kernel_half_when_the_lttng_trace_is_unreadable() {
     );
 }
 
+/// babeltrace2 failing part-way through the LTTng trace, after it printed some events: the
+/// events it printed are in the timeline, and the `LTTNG UNREADABLE:` line says
+/// the timeline has only the first N of them; LTTng's column is still `?` (the rest is
+/// unknown), the raw trace is kept, exit 3 (`--allow-loss`: 0). Made certain by a `babeltrace2`
+/// wrapper first in the recorder's PATH: it runs the real babeltrace2 to a file, prints its
+/// first [`PRINTED`] lines, then an error in babeltrace2's log format, and exits 1.
+#[test]
+fn record_keeps_the_events_babeltrace2_printed_before_it_failed_lttng() {
+    const PRINTED: usize = 10;
+    isolated(
+        "record_keeps_the_events_babeltrace2_printed_before_it_failed_lttng",
+        || {
+            let l = Lttng::start("cli-cut-short");
+            let bin = l.dir.join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            let wrapper = bin.join("babeltrace2");
+            // Exits 9x (a different error, which the assertions on the message catch) if the
+            // real babeltrace2 fails or prints no more than PRINTED lines.
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\n\
+                     out=$(mktemp) || exit 97\n\
+                     {real} \"$@\" >\"$out\" || {{ echo \"wrapper: babeltrace2 failed\" >&2; rm -f \"$out\"; exit 98; }}\n\
+                     lines=$(wc -l <\"$out\")\n\
+                     [ \"$lines\" -gt {PRINTED} ] || {{ echo \"wrapper: only $lines lines\" >&2; rm -f \"$out\"; exit 99; }}\n\
+                     head -n {PRINTED} \"$out\"\n\
+                     rm -f \"$out\"\n\
+                     echo \"12-06 23:01:36.109 $$ $$ E PLUGIN/CTF/MSG-ITER decode_event@msg-iter.c:2550 \
+                     [auto-disc-source-ctf-fs] Cannot decode event payload (test wrapper: \
+                     stopped after {PRINTED} events)\" >&2\n\
+                     exit 1\n",
+                    real = babeltrace2().display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let path = std::env::join_paths(
+                std::iter::once(bin.clone())
+                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+            )
+            .unwrap();
+            for (name, allow, code) in [("out", false, 3), ("out-allowed", true, 0)] {
+                let dir = l.dir.join(name);
+                let mut args = vec!["record", "--lttng", "-e", "shop:*"];
+                if allow {
+                    args.push("--allow-loss");
+                }
+                let out = cotrace()
+                    .args(&args)
+                    .arg("-o")
+                    .arg(&dir)
+                    .arg("--")
+                    .arg(shop())
+                    .args(["--requests", "20"])
+                    .env("LTTNG_HOME", l.home())
+                    .env("PATH", &path)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                let (stdout, stderr) = text(&out);
+                println!("{name}:\n{stdout}{stderr}");
+                let unreadable: Vec<&str> = stdout
+                    .lines()
+                    .filter(|l| l.starts_with("LTTNG UNREADABLE: "))
+                    .collect();
+                assert_eq!(
+                    unreadable,
+                    [format!(
+                        "LTTNG UNREADABLE: babeltrace2 could not read the LTTng trace (kept as \
+                         recorded in {}): Cannot decode event payload (test wrapper: stopped \
+                         after {PRINTED} events) (exit status: 1); LTTng's counts are unknown \
+                         (?) and the timeline has only the first {PRINTED} of its events",
+                        dir.join("lttng").display()
+                    )],
+                    "{stdout}{stderr}"
+                );
+                // Every event the shop fired is in the summary, LTTng's count of each `?`.
+                let rows: BTreeMap<&str, &str> = stdout
+                    .lines()
+                    .filter(|l| l.starts_with("shop:"))
+                    .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                        [event, "-", lttng] => Some((event, lttng)),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(
+                    rows.keys().copied().collect::<BTreeSet<_>>(),
+                    expected(&stdout)
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<BTreeSet<_>>(),
+                    "{stdout}{stderr}"
+                );
+                assert!(rows.values().all(|&n| n == "?"), "{rows:?}\n{stdout}");
+                assert!(!stdout.contains("LOST BEFORE READY"), "{stdout}{stderr}");
+                assert_eq!(out.status.code(), Some(code), "{stdout}{stderr}");
+                assert!(
+                    has_file(&dir.join("lttng"), "metadata"),
+                    "the LTTng trace is kept"
+                );
+                // The timeline: exactly the first PRINTED events of the trace, in its order.
+                let timeline = std::fs::read_to_string(dir.join("timeline.txt")).unwrap();
+                // `TIME lttng  PID/TID NAME FIELD=VALUE...`: each event's name and id.
+                let recorded: Vec<(String, String)> = timeline
+                    .lines()
+                    .filter(|l| l.split_whitespace().nth(1) == Some("lttng"))
+                    .map(|l| {
+                        let words: Vec<&str> = l.split_whitespace().collect();
+                        let id = words.iter().find_map(|w| w.strip_prefix("id="));
+                        (words[3].to_string(), id.unwrap_or("").to_string())
+                    })
+                    .collect();
+                let first: Vec<(String, String)> = common::read_trace(&dir.join("lttng"))
+                    .into_iter()
+                    .take(PRINTED)
+                    .map(|e| {
+                        let id = e.fields.get("id").cloned().unwrap_or_default();
+                        (e.name, id)
+                    })
+                    .collect();
+                assert_eq!(first.len(), PRINTED);
+                assert!(first.iter().all(|(_, id)| !id.is_empty()), "{first:?}");
+                assert_eq!(recorded, first, "{timeline}");
+                assert!(!sessions(&l).contains("cotrace-"), "{}", sessions(&l));
+            }
+        },
+    );
+}
+
 /// Whether `dir` holds a file named `name`, at any depth.
 fn has_file(dir: &Path, name: &str) -> bool {
     std::fs::read_dir(dir)
