@@ -2131,6 +2131,20 @@ fn babeltrace2() -> PathBuf {
         .expect("babeltrace2 in PATH")
 }
 
+/// A PATH for the recorder with `script` first as its `babeltrace2` (in `l`'s directory).
+fn babeltrace2_wrapper(l: &Lttng, script: &str) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = l.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("babeltrace2");
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap()
+}
+
 /// When babeltrace2 cannot read the LTTng trace, the kernel's half is not lost: `record` still
 /// writes the kernel records and the timeline, prints the counts (LTTng's as `?`, not 0) and a
 /// `LTTNG UNREADABLE:` line with babeltrace2's error and where the raw LTTng trace is kept,
@@ -2155,12 +2169,9 @@ fn record_keeps_the_kernel_half_when_the_lttng_trace_is_unreadable() {
         "record_keeps_the_kernel_half_when_the_lttng_trace_is_unreadable",
         || {
             let l = Lttng::start("cli-unreadable");
-            let bin = l.dir.join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            let wrapper = bin.join("babeltrace2");
-            std::fs::write(
-                &wrapper,
-                format!(
+            let path = babeltrace2_wrapper(
+                &l,
+                &format!(
                     "#!/bin/sh\n\
                      for last; do :; done\n\
                      if [ -d \"$last\" ]; then\n\
@@ -2172,15 +2183,7 @@ fn record_keeps_the_kernel_half_when_the_lttng_trace_is_unreadable() {
                      exec {} \"$@\"\n",
                     babeltrace2().display()
                 ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let path = std::env::join_paths(
-                std::iter::once(bin.clone())
-                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-            )
-            .unwrap();
+            );
             for (name, args, code) in [
                 ("out", &[][..], 3),
                 (
@@ -2273,14 +2276,11 @@ fn record_keeps_the_events_babeltrace2_printed_before_it_failed_lttng() {
         "record_keeps_the_events_babeltrace2_printed_before_it_failed_lttng",
         || {
             let l = Lttng::start("cli-cut-short");
-            let bin = l.dir.join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            let wrapper = bin.join("babeltrace2");
             // Exits 9x (a different error, which the assertions on the message catch) if the
             // real babeltrace2 fails or prints no more than PRINTED lines.
-            std::fs::write(
-                &wrapper,
-                format!(
+            let path = babeltrace2_wrapper(
+                &l,
+                &format!(
                     "#!/bin/sh\n\
                      out=$(mktemp) || exit 97\n\
                      {real} \"$@\" >\"$out\" || {{ echo \"wrapper: babeltrace2 failed\" >&2; rm -f \"$out\"; exit 98; }}\n\
@@ -2294,15 +2294,7 @@ fn record_keeps_the_events_babeltrace2_printed_before_it_failed_lttng() {
                      exit 1\n",
                     real = babeltrace2().display()
                 ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let path = std::env::join_paths(
-                std::iter::once(bin.clone())
-                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-            )
-            .unwrap();
+            );
             for (name, allow, code) in [("out", false, 3), ("out-allowed", true, 0)] {
                 let dir = l.dir.join(name);
                 let mut args = vec!["record", "--lttng", "-e", "shop:*"];
