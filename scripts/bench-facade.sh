@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: what `cotrace::fire!` costs on top of the adapters' own calls when events are
 # enabled (benches/facade_enabled.rs): LTTng only, kernel (ftrace) only, both, and disabled,
-# median of alternating rounds, reported as facade/direct ratios from one run. Needs a kernel
+# median of alternating rounds, reported as facade/direct ratios from one run, beside the
+# leanest C peers (a C lttng_ust_tracepoint + a hand-written user_events writev) in the same
+# states, and each side's both / (LTTng only + kernel only). Needs a kernel
 # with user_events and a private lttng-sessiond: runs in the VM unless this host's kernel has
 # user_events and we are root.
 #
@@ -33,6 +35,10 @@ if [[ -z $bin ]]; then
   log "no benchmark binary was built"
   exit 1
 fi
+
+log "building the C peers (scripts/lib/build-c-peers.sh)"
+COTRACE_BENCH_C_PROVIDER=$(scripts/lib/build-c-peers.sh)
+export COTRACE_BENCH_C_PROVIDER
 
 if [[ -e /sys/kernel/tracing/user_events_data && $(id -u) -eq 0 ]]; then
   log "running natively ($(uname -r) has user_events), in a private mount namespace"

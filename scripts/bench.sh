@@ -64,6 +64,9 @@ for b in disabled size_plain size_cotrace size_tracing registration scaling writ
 done
 quick_arg=()
 ((quick)) && quick_arg=(--quick)
+log "building the C peers of rows 2 and 4 (scripts/lib/build-c-peers.sh)"
+COTRACE_BENCH_C_PROVIDER=$(scripts/lib/build-c-peers.sh)
+export COTRACE_BENCH_C_PROVIDER
 
 log "row 1: disabled call sites (callgrind, then alternating timed rounds)"
 "$(bin disabled)" "${quick_arg[@]}" | collect
@@ -188,6 +191,12 @@ mkdir -p "$(dirname "$out")"
   echo "| 4 | both enabled, \`fire!\` user-space instructions (callgrind) | $(r cg.facade.both) | LTTng only $(r cg.facade.lttng) + kernel only $(r cg.facade.kernel) | $cgb | <= 1.0x | $(met "$cgb" 1.0) |"
   echo "| 3 | kernel enabled, \`fire!\` vs direct adapter call, ns | $(r facade.kernel.facade_min_ns) | $(r facade.kernel.direct_min_ns) | $(calc '%.3f' 'a / b' "$(r facade.kernel.facade_min_ns)" "$(r facade.kernel.direct_min_ns)") | | |"
   echo "| 4 | both enabled, \`fire!\` ns (fastest round) | $(r facade.both.facade_min_ns) | LTTng only $(r facade.lttng.facade_min_ns) + kernel only $(r facade.kernel.facade_min_ns) | $both | <= 1.0x | $(met "$both" 1.0) |"
+  # The same for the leanest C peers (a C lttng_ust_tracepoint + a hand-written user_events
+  # writev, in one C loop): what the two tracers' code costs back to back without cotrace.
+  pboth=$(calc '%.3f' 'a / (b + c)' "$(r facade.both.peers_min_ns)" "$(r facade.lttng.peers_min_ns)" "$(r facade.kernel.peers_min_ns)")
+  echo "| 4 | (baseline) both enabled, the C peers (\`lttng_ust_tracepoint\` + hand-written \`writev\`), ns (fastest round) | $(r facade.both.peers_min_ns) | their LTTng only $(r facade.lttng.peers_min_ns) + kernel only $(r facade.kernel.peers_min_ns) | $pboth | | |"
+  echo "| 4 | both enabled, \`fire!\` vs the C peers, ns (fastest round) | $(r facade.both.facade_min_ns) | $(r facade.both.peers_min_ns) | $(calc '%.3f' 'a / b' "$(r facade.both.facade_min_ns)" "$(r facade.both.peers_min_ns)") | | |"
+  echo "| 4 | (baseline) both enabled, the C peers, user-space instructions (callgrind) | $(r cg.peers.both) | their LTTng only $(r cg.peers.lttng) + kernel only $(r cg.peers.kernel) | $(calc '%.3f' 'a / (b + c)' "$(r cg.peers.both)" "$(r cg.peers.lttng)" "$(r cg.peers.kernel)") | | |"
   n=$(r reghost.events)
   k_reg=$(calc '%.3f' 'a / b' "$(r reg.cotrace_kernel_ms)" "$(r reg.raw_kernel_ms)")
   l_reg=$(calc '%.3f' 'a / b' "$(r reghost.cotrace_lttng_ms)" "$(r reghost.c_lttng_ms)")

@@ -30,7 +30,8 @@ log "row 4: facade with LTTng only, kernel only, both"
 
 if command -v valgrind >/dev/null; then
   # User-space instructions (callgrind, exact even under TCG; the kernel's share of each write
-  # is not counted): the facade's loop against the direct calls over the three enabled rows,
+  # is not counted): the facade's loop against the direct calls and the C peers over the three
+  # enabled rows,
   # and Registration::write against the raw writev and the tracepoint crate.
   log "rows 3, 4: user-space instructions under callgrind"
   cg=$(mktemp -d)
@@ -44,7 +45,9 @@ if command -v valgrind >/dev/null; then
     callgrind_annotate --inclusive=yes "$cg/facade.out.${part%%:*}" 2>/dev/null | awk -v s="${part#*:}" '
       /facade_enabled::facade_loop/ { gsub(",", "", $1); f = $1 }
       /facade_enabled::direct_loop/ { gsub(",", "", $1); d = $1 }
-      END { if (f && d) printf "@result cg.facade.%s %.1f\n@result cg.direct.%s %.1f\n", s, f / 551, s, d / 551 }'
+      /bench_c_pair_loop/ { gsub(",", "", $1); p = $1 }
+      END { if (f && d) printf "@result cg.facade.%s %.1f\n@result cg.direct.%s %.1f\n", s, f / 551, s, d / 551
+            if (p) printf "@result cg.peers.%s %.1f\n", s, p / 551 }'
   done
   # Empty the trace first: records of an event that died with its process are decoded with
   # the format of whichever later event got its id (seen: the facade's first record shown as

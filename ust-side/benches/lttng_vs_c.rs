@@ -18,13 +18,17 @@
 //! in the ring buffer.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
 use cotrace_ust::{EventSpec, FieldSpec, FieldType, Loglevel, Value, register_provider};
 use cotrace_word::EnableWord;
+
+#[path = "c/provider.rs"]
+mod c_provider;
+use c_provider::build_c_provider;
 
 static WORD: EnableWord = EnableWord::new();
 static EV: EventSpec = EventSpec {
@@ -56,29 +60,6 @@ const MSG_C: &std::ffi::CStr = c"hello, world";
 
 type CLoop = unsafe extern "C" fn(u64, *const std::ffi::c_char);
 type CEnabled = unsafe extern "C" fn() -> std::ffi::c_int;
-
-/// The C provider: built here with `$CC` (default `cc`), or a copy of `COTRACE_BENCH_C_PROVIDER`
-/// (built beforehand for this binary's architecture: the arm64 guest has no compiler,
-/// scripts/bench-arm64.sh cross-compiles it on the host).
-fn build_c_provider() -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/c");
-    let out = std::env::temp_dir().join(format!("cotrace-bench-c-{}.so", std::process::id()));
-    if let Some(prebuilt) = std::env::var_os("COTRACE_BENCH_C_PROVIDER") {
-        std::fs::copy(&prebuilt, &out).expect("copy COTRACE_BENCH_C_PROVIDER");
-        return out;
-    }
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-O2", "-fPIC", "-shared", "-I"])
-        .arg(&src)
-        .arg(src.join("bench_tp.c"))
-        .arg("-o")
-        .arg(&out)
-        .args(["-llttng-ust", "-ldl"])
-        .status()
-        .expect("run cc (build-essential) to build the C provider");
-    assert!(status.success(), "building the C provider failed");
-    out
-}
 
 #[inline(never)]
 fn rust_loop(handle: cotrace_ust::EventHandle, iters: u64) {
@@ -185,7 +166,7 @@ fn report(what: &str, ((c, r), (c_min, r_min)): ((f64, f64), (f64, f64))) {
 }
 
 fn main() {
-    let so = build_c_provider();
+    let so = build_c_provider(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c"));
     // SAFETY: loading the provider runs its constructor, which registers its probe with
     // liblttng-ust (loaded as its dependency); the two symbols have the declared types.
     let (c_loop, c_enabled, _lib) = unsafe {
