@@ -195,6 +195,7 @@ mkdir -p "$(dirname "$out")"
   # writev, in one C loop): what the two tracers' code costs back to back without cotrace.
   pboth=$(calc '%.3f' 'a / (b + c)' "$(r facade.both.peers_min_ns)" "$(r facade.lttng.peers_min_ns)" "$(r facade.kernel.peers_min_ns)")
   echo "| 4 | (baseline) both enabled, the C peers (\`lttng_ust_tracepoint\` + hand-written \`writev\`), ns (fastest round) | $(r facade.both.peers_min_ns) | their LTTng only $(r facade.lttng.peers_min_ns) + kernel only $(r facade.kernel.peers_min_ns) | $pboth | | |"
+  echo "| 4 | both enabled over the sum of each alone: \`fire!\`'s against the C peers' (fastest rounds) | $both | $pboth | $(calc '%.3f' 'a / b' "$both" "$pboth") | | |"
   echo "| 4 | both enabled, \`fire!\` vs the C peers, ns (fastest round) | $(r facade.both.facade_min_ns) | $(r facade.both.peers_min_ns) | $(calc '%.3f' 'a / b' "$(r facade.both.facade_min_ns)" "$(r facade.both.peers_min_ns)") | | |"
   echo "| 4 | (baseline) both enabled, the C peers, user-space instructions (callgrind) | $(r cg.peers.both) | their LTTng only $(r cg.peers.lttng) + kernel only $(r cg.peers.kernel) | $(calc '%.3f' 'a / (b + c)' "$(r cg.peers.both)" "$(r cg.peers.lttng)" "$(r cg.peers.kernel)") | | |"
   n=$(r reghost.events)
