@@ -223,38 +223,43 @@ fn check_loop(word: &'static EnableWord, n: u64) {
 /// ns per iteration of the check loop: the fastest of 15 rounds spread over ~0.75 s (a load
 /// spike from the other processes, or the session daemon still digesting the registrations,
 /// only ever adds time).
-/// CPU time (clock ticks) this process's threads other than the caller have used so far.
-fn other_threads_ticks() -> u64 {
-    // SAFETY: gettid has no preconditions.
-    let me = unsafe { libc::gettid() }.to_string();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter(|t| t.file_name().to_str() != Some(me.as_str()))
-        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .filter_map(|stat| {
-            // utime and stime: fields 14 and 15, counted after the ")" closing the name.
-            let rest = stat.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
+/// Clock ticks every CPU of the machine has spent busy so far (`/proc/stat`'s first line: all
+/// but idle and iowait).
+fn busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or_default();
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4) // idle, iowait
+        .map(|(_, v)| v)
         .sum()
 }
 
-/// Waits until the process's other threads (liblttng-ust's listener, telling the session daemon
-/// about new events) have used no CPU for 5 polls 20 ms apart, at most 60 s: what they do then
-/// would otherwise be timed as part of the next side's work.
-fn other_threads_idle() {
+/// Waits until the machine is idle (at most 1 busy tick in each of 3 windows of 100 ms in a
+/// row), at most 60 s: after a provider's registration, liblttng-ust's listener thread and the
+/// session daemon go on handling its events, and what they do then would be timed as part of the
+/// next side's work (under TCG it took longer than the registration itself: cotrace's time was
+/// 3.2x the C provider's in one VM run).
+fn machine_idle(before: &str) {
     let start = Instant::now();
-    let (mut last, mut still) = (other_threads_ticks(), 0);
-    while still < 5 && start.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let now = other_threads_ticks();
-        still = if now == last { still + 1 } else { 0 };
+    let (mut last, mut quiet) = (busy_ticks(), 0);
+    while quiet < 3 && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = busy_ticks();
+        quiet = if now.saturating_sub(last) <= 1 {
+            quiet + 1
+        } else {
+            0
+        };
         last = now;
     }
+    println!(
+        "  (waited {:.1} s for the machine to be idle before {before}{})",
+        start.elapsed().as_secs_f64(),
+        if quiet < 3 { ": it was not" } else { "" }
+    );
 }
 
 fn check_ns(word: &'static EnableWord) -> f64 {
@@ -552,16 +557,14 @@ fn run(c_so: &Path) -> Result<(), String> {
     }
 
     // LTTng: the C provider first, then cotrace's.
+    machine_idle("the C provider's dlopen");
     let t = Instant::now();
     // SAFETY: loading the C provider runs its constructors, which register its probe and
     // tracepoints with liblttng-ust; it stays loaded until exit.
     let lib = unsafe { libloading::Library::new(c_so) }.map_err(|e| e.to_string())?;
     let c_ns = t.elapsed().as_nanos();
     std::mem::forget(lib);
-    // liblttng-ust's listener thread tells the session daemon about the C provider's events
-    // after dlopen returns; under TCG that took longer than cotrace's registration and, run
-    // beside it, made cotrace's time 3.2x the C provider's in one run (0.76x in the others).
-    other_threads_idle();
+    machine_idle("cotrace's LTTng registration");
     let specs: Vec<&'static EventSpec> = words
         .iter()
         .enumerate()
@@ -573,8 +576,7 @@ fn run(c_so: &Path) -> Result<(), String> {
     if !provider.is_registered_with_lttng() {
         return Err("liblttng-ust did not take the provider".into());
     }
-    // Likewise for cotrace's events, before the check is timed.
-    other_threads_idle();
+    machine_idle("the disabled check");
     let check_many = check_ns(few[0]);
     let check_many_new = check_ns(&words[n - 1]);
 
