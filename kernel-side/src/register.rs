@@ -169,9 +169,9 @@ pub fn register_with(
     crate::fork::install();
     let current = data.verified()?;
     let words = LIVE.lock();
-    let attempt = Attempt::make(current, word, format, options);
-    let kept = keep_after_thread_exit(data, &words, attempt.registered().into_iter());
-    attempt.finish(data, &words, kept.get(0))
+    let mut outcome = Attempt::make(current, word, format, options).finish(data, &words);
+    keep_after_thread_exit(data, &words, std::slice::from_mut(&mut outcome));
+    outcome
 }
 
 /// [`register_with`] for many events at once, as `cotrace::init()` registers a program's:
@@ -238,15 +238,13 @@ where
                 .into_iter()
                 .map(|(word, format, options)| Attempt::make(current, word, format, options)),
         );
-        let kept =
-            keep_after_thread_exit(data, &words, attempts.iter().flat_map(Attempt::registered));
-        let mut ok = 0;
-        outcomes.extend(attempts.drain(..).map(|attempt| {
-            // `kept` counts the registered words only, in order.
-            let kept = attempt.result.is_ok() && kept.get(ok);
-            ok += usize::from(attempt.result.is_ok());
-            attempt.finish(data, &words, kept)
-        }));
+        let first = outcomes.len();
+        outcomes.extend(
+            attempts
+                .drain(..)
+                .map(|attempt| attempt.finish(data, &words)),
+        );
+        keep_after_thread_exit(data, &words, &mut outcomes[first..]);
     }
 }
 
@@ -302,20 +300,12 @@ impl Attempt {
         }
     }
 
-    /// What [`keep_after_thread_exit`] registers again: this word, if it was registered.
-    fn registered(&self) -> Option<(u64, &CStr, u16)> {
-        self.result
-            .is_ok()
-            .then(|| (self.address, self.format.as_c_str(), self.flags))
-    }
-
-    /// The registration, or the error [`register_with`] returns (the lock is held: `held`);
-    /// `kept`: whether the registrar thread holds it too.
+    /// The registration, or the error [`register_with`] returns (the lock is held: `held`).
+    /// Not yet kept by the registrar thread ([`keep_after_thread_exit`] does that).
     fn finish(
         self,
         data: &'static DataFile,
         held: &cotrace_fork::SharedGuard<'_, crate::live::Words>,
-        kept: bool,
     ) -> Result<Registration> {
         match self.result {
             Ok(write_index) => {
@@ -331,7 +321,7 @@ impl Attempt {
                     persist: self.options.persist,
                     stats: Stats::default(),
                     live: true,
-                    kept,
+                    kept: false,
                     entry,
                 })
             }
@@ -348,57 +338,49 @@ impl Attempt {
     }
 }
 
-/// Which registered words the registrar thread holds too ([`keep_after_thread_exit`]).
-enum Kept {
-    /// All: the calling thread's registrations are the registrar's.
-    All,
-    /// The outcome for each word, in order.
-    Each(Vec<bool>),
-}
-
-impl Kept {
-    /// Whether the `i`th registered word is kept.
-    fn get(&self, i: usize) -> bool {
-        match self {
-            Self::All => true,
-            Self::Each(kept) => kept.get(i).copied().unwrap_or(false),
-        }
-    }
-}
-
-/// Registers the words just `registered` (address, `name_args`, flags) again from the
-/// registrar thread, in one job (see [`crate::anchor`]), unless the calling thread's
-/// registrations are kept already: whether each outlives the calling thread.
-fn keep_after_thread_exit<'a>(
+/// Registers the words of the `outcomes` just registered again from the registrar thread, in
+/// one job (see [`crate::anchor`]), unless the calling thread's registrations are kept already;
+/// sets each registration's `kept`: whether it outlives the calling thread.
+fn keep_after_thread_exit(
     data: &'static DataFile,
     held: &cotrace_fork::SharedGuard<'_, crate::live::Words>,
-    registered: impl Iterator<Item = (u64, &'a CStr, u16)>,
-) -> Kept {
+    outcomes: &mut [Result<Registration>],
+) {
+    fn registered(
+        outcomes: &mut [Result<Registration>],
+    ) -> impl Iterator<Item = &mut Registration> {
+        outcomes.iter_mut().filter_map(|o| o.as_mut().ok())
+    }
     if crate::anchor::calling_thread_is_kept(held.process_tag()) {
-        return Kept::All;
+        registered(outcomes).for_each(|reg| reg.kept = true);
+        return;
     }
-    let again: Vec<(u64, CString, u16)> = registered
-        .map(|(address, name_args, flags)| (address, name_args.to_owned(), flags))
-        .collect();
+    let again: Vec<Arc<Live>> = registered(outcomes).map(|reg| reg.entry.clone()).collect();
     if again.is_empty() {
-        return Kept::All;
+        return;
     }
-    let words = again.len();
-    let outcome = crate::anchor::on_registrar(move || {
+    let kept = crate::anchor::on_registrar(move || {
         let Ok(current) = data.verified() else {
             return vec![false; again.len()];
         };
         again
             .iter()
-            .map(|(address, name_args, flags)| {
+            .map(|entry| {
                 matches!(
-                    register_word(current.fd, *address, name_args, *flags),
+                    register_word(
+                        current.fd,
+                        entry.address,
+                        entry.format.as_c_str(),
+                        entry.flags
+                    ),
                     Ok(_) | Err(Errno::ADDRINUSE)
                 )
             })
             .collect()
     });
-    Kept::Each(outcome.unwrap_or_else(|| vec![false; words]))
+    for (i, reg) in registered(outcomes).enumerate() {
+        reg.kept = kept.as_ref().is_some_and(|kept| kept.get(i) == Some(&true));
+    }
 }
 
 /// `DIAG_IOCSUNREG` of `address` on the calling thread's enabler group.
