@@ -220,9 +220,6 @@ fn check_loop(word: &'static EnableWord, n: u64) {
     }
 }
 
-/// ns per iteration of the check loop: the fastest of 15 rounds spread over ~0.75 s (a load
-/// spike from the other processes, or the session daemon still digesting the registrations,
-/// only ever adds time).
 /// Clock ticks every CPU of the machine has spent busy so far (`/proc/stat`'s first line: all
 /// but idle and iowait).
 fn busy_ticks() -> u64 {
@@ -238,10 +235,9 @@ fn busy_ticks() -> u64 {
 }
 
 /// Waits until the machine is idle (at most 1 busy tick in each of 3 windows of 100 ms in a
-/// row), at most 60 s: after a provider's registration, liblttng-ust's listener thread and the
-/// session daemon go on handling its events, and what they do then would be timed as part of the
-/// next side's work (under TCG it took longer than the registration itself: cotrace's time was
-/// 3.2x the C provider's in one VM run).
+/// row), at most 60 s, so that work left over from the step before (liblttng-ust's listener
+/// thread, the session daemon) is not timed as part of the next side's. One VM run without it
+/// gave cotrace 3.2x the C provider; the runs with it still spread widely (README, row 6).
 fn machine_idle(before: &str) {
     let start = Instant::now();
     let (mut last, mut quiet) = (busy_ticks(), 0);
@@ -262,6 +258,9 @@ fn machine_idle(before: &str) {
     );
 }
 
+/// ns per iteration of the check loop: the fastest of 15 rounds spread over ~0.75 s (a load
+/// spike from the other processes, or the session daemon still digesting the registrations,
+/// only ever adds time).
 fn check_ns(word: &'static EnableWord) -> f64 {
     let n = 2_000_000;
     check_loop(word, n / 10);
